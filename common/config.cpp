@@ -1,0 +1,198 @@
+#include "common/config.hpp"
+
+#include "common/duration.hpp"
+#include "common/errors.hpp"
+
+#include <cstring>
+#include <fmt/format.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+namespace jobman {
+
+using nlohmann::json;
+
+std::string_view to_string(EngineKind kind) { return kind == EngineKind::Docker ? "docker" : "podman"; }
+
+namespace {
+
+// One JSON object of the config, read with errors that carry the key's full path.
+class Section {
+public:
+  Section(const json& value, std::string path, std::string_view source) : m_value(value), m_path(std::move(path)), m_source(source) {
+    if (!m_value.is_object()) fail("", "must be an object");
+  }
+
+  [[noreturn]] void fail(std::string_view key, std::string_view problem) const {
+    std::string where = m_path.empty() ? std::string(key) : key.empty() ? m_path : m_path + "." + std::string(key);
+    throw Error(ErrorCode::InvalidArgument, fmt::format("config {}: {}: {}", m_source, where.empty() ? "(top level)" : where, problem));
+  }
+
+  const json* get(const char* key) {
+    m_known.insert(key);
+    auto it = m_value.find(key);
+    return it == m_value.end() ? nullptr : &*it;
+  }
+
+  void string(const char* key, std::string& out, bool allow_empty = false) {
+    if (const json* v = get(key)) {
+      if (!v->is_string()) fail(key, "must be a string");
+      if (!allow_empty && v->get<std::string>().empty()) fail(key, "must not be empty");
+      out = v->get<std::string>();
+    }
+  }
+
+  void integer(const char* key, int& out, int min, int max) {
+    if (const json* v = get(key)) {
+      if (!v->is_number_integer()) fail(key, "must be an integer");
+      auto n = v->get<long long>();
+      if (n < min || n > max) fail(key, fmt::format("must be between {} and {}, not {}", min, max, n));
+      out = static_cast<int>(n);
+    }
+  }
+
+  void duration(const char* key, std::chrono::seconds& out, std::chrono::seconds min) {
+    if (const json* v = get(key)) {
+      std::optional<std::chrono::seconds> d;
+      if (v->is_number_integer() && v->get<long long>() >= 0) d = std::chrono::seconds(v->get<long long>());
+      else if (v->is_string()) d = parse_duration(v->get<std::string>());
+      if (!d) fail(key, "must be a duration like \"30s\", \"10m\", \"2h\", \"1d\", \"HH:MM:SS\" or a number of seconds");
+      if (*d < min) fail(key, fmt::format("must be at least {}", format_duration(min)));
+      out = *d;
+    }
+  }
+
+  void string_list(const char* key, std::vector<std::string>& out, bool allow_empty_items = false) {
+    if (const json* v = get(key)) {
+      if (!v->is_array()) fail(key, "must be a list of strings");
+      std::vector<std::string> items;
+      for (const auto& item : *v) {
+        if (!item.is_string()) fail(key, "must be a list of strings");
+        if (!allow_empty_items && item.get<std::string>().empty()) fail(key, "must not contain empty strings");
+        items.push_back(item.get<std::string>());
+      }
+      out = std::move(items);
+    }
+  }
+
+  Section child(const char* key) {
+    const json* v = get(key);
+    static const json k_empty = json::object();
+    return Section(v ? *v : k_empty, m_path.empty() ? key : m_path + "." + key, m_source);
+  }
+
+  // Every key must be one a getter asked for: a typo is an error, not a silent default.
+  void finish() const {
+    for (const auto& [key, _] : m_value.items())
+      if (!m_known.contains(key)) fail(key, "unknown key (check the spelling; see jobman.json(5))");
+  }
+
+private:
+  const json& m_value;
+  std::string m_path;
+  std::string_view m_source;
+  std::set<std::string> m_known;
+};
+
+void check_no_nul(const std::vector<std::string>& items, Section& section, const char* key) {
+  for (const auto& item : items)
+    if (item.find('\0') != std::string::npos) section.fail(key, "must not contain NUL characters");
+}
+
+} // namespace
+
+Config parse_config(std::string_view text, std::string_view source) {
+  json root = json::parse(text.begin(), text.end(), nullptr, false);
+  if (root.is_discarded())
+    throw Error(ErrorCode::InvalidArgument, fmt::format("config {}: not valid JSON", source));
+  Config config;
+  Section top(root, "", source);
+
+  {
+    Section s = top.child("socket");
+    s.string("path", config.socket.path);
+    if (config.socket.path.front() != '/') s.fail("path", "must be an absolute path");
+    if (config.socket.path.size() >= 108) s.fail("path", "is too long for a Unix socket (107 bytes at most)");
+    std::string mode;
+    s.string("mode", mode);
+    if (!mode.empty()) {
+      std::size_t used = 0;
+      unsigned long m = 0;
+      try {
+        m = std::stoul(mode, &used, 8);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != mode.size() || m > 0777) s.fail("mode", fmt::format("must be an octal permission like \"0666\", not \"{}\"", mode));
+      config.socket.mode = static_cast<mode_t>(m);
+    }
+    s.string("group", config.socket.group);
+    s.finish();
+  }
+  top.string("admin_group", config.admin_group, true);
+  top.string("state_dir", config.state_dir);
+  if (config.state_dir.front() != '/') top.fail("state_dir", "must be an absolute path");
+  {
+    Section s = top.child("engine");
+    std::string kind = "podman";
+    s.string("kind", kind);
+    if (kind == "podman") config.engine.kind = EngineKind::Podman;
+    else if (kind == "docker") config.engine.kind = EngineKind::Docker;
+    else s.fail("kind", fmt::format("must be \"podman\" or \"docker\", not \"{}\"", kind));
+    config.engine.binary = kind;
+    s.string("binary", config.engine.binary);
+    s.string_list("global_args", config.engine.global_args);
+    s.string_list("run_args", config.engine.run_args);
+    check_no_nul(config.engine.global_args, s, "global_args");
+    check_no_nul(config.engine.run_args, s, "run_args");
+    s.finish();
+  }
+  {
+    Section s = top.child("images");
+    s.string_list("repositories", config.images.repositories);
+    if (config.images.repositories.empty()) s.fail("repositories", "must name at least one repository prefix (e.g. \"localhost/\")");
+    s.string_list("required_labels", config.images.required_labels);
+    s.duration("refresh", config.images.refresh, std::chrono::seconds(0));
+    s.finish();
+  }
+  {
+    Section s = top.child("limits");
+    s.integer("max_running", config.limits.max_running, 1, 100000);
+    s.integer("pids", config.limits.pids, 16, 1 << 22);
+    s.duration("kill_grace", config.limits.kill_grace, std::chrono::seconds(0));
+    s.finish();
+  }
+  {
+    Section s = top.child("server");
+    s.integer("max_connections", config.server.max_connections, 1, 65536);
+    s.duration("idle_timeout", config.server.idle_timeout, std::chrono::seconds(1));
+    s.finish();
+  }
+  top.finish();
+  return config;
+}
+
+Config load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(ErrorCode::InvalidArgument, fmt::format("cannot read config file {}: {}", path, std::strerror(errno)));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return parse_config(buffer.str(), path);
+}
+
+std::string config_to_json(const Config& c) {
+  json out = {
+    {"socket", {{"path", c.socket.path}, {"mode", fmt::format("{:04o}", c.socket.mode)}, {"group", c.socket.group}}},
+    {"admin_group", c.admin_group},
+    {"state_dir", c.state_dir},
+    {"engine", {{"kind", to_string(c.engine.kind)}, {"binary", c.engine.binary}, {"global_args", c.engine.global_args}, {"run_args", c.engine.run_args}}},
+    {"images", {{"repositories", c.images.repositories}, {"required_labels", c.images.required_labels}, {"refresh", c.images.refresh.count()}}},
+    {"limits", {{"max_running", c.limits.max_running}, {"pids", c.limits.pids}, {"kill_grace", c.limits.kill_grace.count()}}},
+    {"server", {{"max_connections", c.server.max_connections}, {"idle_timeout", c.server.idle_timeout.count()}}},
+  };
+  return out.dump(2);
+}
+
+} // namespace jobman

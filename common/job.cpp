@@ -1,0 +1,60 @@
+#include "common/job.hpp"
+
+#include <array>
+#include <chrono>
+#include <string>
+
+namespace jobman {
+
+TimePoint now_ms() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+namespace {
+constexpr std::array k_state_names{
+  std::pair{JobState::Queued, std::string_view{"QUEUED"}},
+  std::pair{JobState::Starting, std::string_view{"STARTING"}},
+  std::pair{JobState::Running, std::string_view{"RUNNING"}},
+  std::pair{JobState::Succeeded, std::string_view{"SUCCEEDED"}},
+  std::pair{JobState::Failed, std::string_view{"FAILED"}},
+  std::pair{JobState::Cancelled, std::string_view{"CANCELLED"}},
+  std::pair{JobState::Timeout, std::string_view{"TIMEOUT"}},
+  std::pair{JobState::OomKilled, std::string_view{"OOM_KILLED"}},
+  std::pair{JobState::Lost, std::string_view{"LOST"}},
+};
+} // namespace
+
+std::string_view to_string(JobState state) {
+  for (const auto& [s, name] : k_state_names)
+    if (s == state) return name;
+  return "UNKNOWN";
+}
+
+std::optional<JobState> job_state_from_string(std::string_view text) {
+  for (const auto& [s, name] : k_state_names)
+    if (name == text) return s;
+  return std::nullopt;
+}
+
+bool is_terminal(JobState state) {
+  return state != JobState::Queued && state != JobState::Starting && state != JobState::Running;
+}
+
+bool is_allowed_transition(JobState from, JobState to) {
+  switch (from) {
+  case JobState::Queued:
+    // A queued job may start, be cancelled, or fail before it starts (e.g. its image vanished).
+    return to == JobState::Starting || to == JobState::Cancelled || to == JobState::Failed;
+  case JobState::Starting:
+    return to == JobState::Running || (is_terminal(to) && to != JobState::Succeeded);
+  case JobState::Running:
+    return is_terminal(to);
+  default:
+    return false; // terminal states are final
+  }
+}
+
+std::string container_name(JobId id) { return "jobman-" + std::to_string(id); }
+
+} // namespace jobman

@@ -1,0 +1,69 @@
+#pragma once
+// The job model: what a job is, independent of the wire format and the database.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace jobman {
+
+using JobId = std::int64_t;
+// Milliseconds since the Unix epoch.
+using TimePoint = std::int64_t;
+
+TimePoint now_ms();
+
+enum class JobState {
+  Queued,
+  Starting,
+  Running,
+  Succeeded,
+  Failed,
+  Cancelled,
+  Timeout,
+  OomKilled,
+  Lost,
+};
+
+std::string_view to_string(JobState state);
+std::optional<JobState> job_state_from_string(std::string_view text);
+bool is_terminal(JobState state);
+// Whether the state machine allows `from` -> `to`. Jobs never go backwards and
+// terminal states are final.
+bool is_allowed_transition(JobState from, JobState to);
+
+using EnvVar = std::pair<std::string, std::string>;
+
+// What a user asked for, after policy validated and resolved it.
+struct JobSpec {
+  std::string name;
+  std::string image;    // catalogue reference "name:version"
+  std::string image_id; // engine image id the job is pinned to
+  std::vector<std::string> args;
+  bool replace_entrypoint = false;
+  std::vector<EnvVar> env;
+};
+
+// A job as the daemon knows it.
+struct Job {
+  JobId id = 0;
+  JobSpec spec;
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::string user;
+  JobState state = JobState::Queued;
+  std::optional<int> exit_code;
+  std::string reason;
+  std::vector<std::string> argv; // exact engine command line
+  std::string container;
+  TimePoint submitted_at = 0;
+  std::optional<TimePoint> started_at;
+  std::optional<TimePoint> ended_at;
+};
+
+std::string container_name(JobId id);
+
+} // namespace jobman

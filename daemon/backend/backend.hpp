@@ -1,0 +1,46 @@
+#pragma once
+// Where jobs run. LocalBackend drives docker or podman on this machine; a Slurm backend
+// will implement the same interface.
+
+#include "common/errors.hpp"
+#include "common/job.hpp"
+#include "daemon/engine/command_runner.hpp"
+#include "daemon/policy/image_catalogue.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <chrono>
+#include <vector>
+
+namespace jobman::daemon::backend {
+
+namespace asio = boost::asio;
+
+// How a job's container ended, as far as the engine can tell.
+struct ContainerExit {
+  engine::ExitStatus status;
+  bool engine_failed = false; // the container never ran (bad image, runtime error)
+  std::string message;        // engine's own words when it failed
+};
+
+enum class ContainerPresence { Running, Exited, Missing };
+
+class Backend {
+public:
+  virtual ~Backend() = default;
+  // Starts `job`'s container with its output appended to `log_path`. Returns once the engine
+  // process is started; wait() then completes when the container has ended.
+  virtual Result<Unit> start(const Job& job, const std::string& log_path) = 0;
+  // Completes when the container of `job` has ended: one started by start(), or one that
+  // survived a daemon restart (adopted).
+  virtual asio::awaitable<ContainerExit> wait(const Job& job) = 0;
+  // Asks the container to stop: SIGTERM, then SIGKILL after `grace`.
+  virtual asio::awaitable<void> stop(const Job& job, std::chrono::seconds grace) = 0;
+  // Removes the ended container of `job`.
+  virtual asio::awaitable<void> remove(const Job& job) = 0;
+  virtual asio::awaitable<ContainerPresence> presence(const Job& job) = 0;
+  virtual asio::awaitable<Result<std::vector<policy::ImageInfo>>> list_images() = 0;
+  // Daemon shutdown: leave every container and engine process running.
+  virtual void detach_all() = 0;
+};
+
+} // namespace jobman::daemon::backend

@@ -1,0 +1,24 @@
+#pragma once
+// The exact engine command line for a job: a pure function of config and job, so every
+// forced flag is unit-testable and shown verbatim by `jobman details`.
+
+#include "common/config.hpp"
+#include "common/job.hpp"
+
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace jobman::daemon::backend {
+
+// `engine.binary engine.global_args... run engine.run_args... <forced flags> <env> image args...`
+// Forced flags come after run_args so that they win where an engine takes the last value.
+std::vector<std::string> container_argv(const Config& config, const Job& job);
+
+// Prefix of every engine command: binary and global args.
+std::vector<std::string> engine_command(const EngineConfig& engine, std::initializer_list<std::string> subcommand);
+
+// Why `run_args` would weaken the sandbox jobman enforces (e.g. "--privileged"), or nothing.
+std::optional<std::string> run_args_problem(const std::vector<std::string>& run_args);
+
+} // namespace jobman::daemon::backend

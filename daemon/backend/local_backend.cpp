@@ -1,0 +1,148 @@
+#include "daemon/backend/local_backend.hpp"
+
+#include "daemon/backend/container_args.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+#include <cstring>
+#include <set>
+
+namespace jobman::daemon::backend {
+
+using nlohmann::json;
+
+namespace {
+std::string last_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  auto nl = text.rfind('\n');
+  return nl == std::string::npos ? text : text.substr(nl + 1);
+}
+
+asio::awaitable<void> sleep_for(std::chrono::milliseconds delay) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, delay);
+  co_await timer.async_wait(asio::use_awaitable);
+}
+} // namespace
+
+LocalBackend::LocalBackend(const Config& config, engine::CommandRunner& runner) : m_config(config), m_runner(runner) {}
+
+Result<Unit> LocalBackend::start(const Job& job, const std::string& log_path) {
+  int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return ErrorInfo{ErrorCode::Internal, fmt::format("cannot open log file {}: {}", log_path, std::strerror(errno))};
+  auto process = m_runner.spawn(job.argv, fd);
+  ::close(fd);
+  if (!process) return process.error();
+  m_processes[job.id] = std::move(*process);
+  return Unit{};
+}
+
+asio::awaitable<std::optional<json>> LocalBackend::inspect_state(const Job& job) {
+  auto argv = engine_command(m_config.engine, {"container", "inspect", job.container});
+
+  auto result = co_await m_runner.capture(std::move(argv));
+  if (!result || !result->status.success()) co_return std::nullopt;
+  json parsed = json::parse(result->out, nullptr, false);
+  if (parsed.is_array() && !parsed.empty()) parsed = parsed.front();
+  if (!parsed.is_object() || !parsed.contains("State") || !parsed["State"].is_object()) co_return std::nullopt;
+  co_return parsed["State"];
+}
+
+asio::awaitable<ContainerExit> LocalBackend::wait(const Job& job) {
+  ContainerExit exit;
+  if (auto it = m_processes.find(job.id); it != m_processes.end()) {
+    exit.status = co_await it->second->wait();
+    m_processes.erase(job.id);
+  } else {
+    // Adopted after a daemon restart: the engine's own wait blocks until the container ends.
+    auto argv = engine_command(m_config.engine, {"wait", job.container});
+
+    auto waited = co_await m_runner.capture(std::move(argv));
+    if (waited && waited->status.success()) {
+      try {
+        exit.status.code = std::stoi(waited->out);
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  // The engine's record is the truth: the run client's own status mixes engine errors
+  // (125-127) with the container's exit code.
+  if (auto state = co_await inspect_state(job)) {
+    const auto& s = *state;
+    std::string error = s.value("Error", std::string{});
+    bool ran = s.value("StartedAt", std::string{}).rfind("0001-01-01", 0) != 0;
+    if (s.contains("ExitCode") && s["ExitCode"].is_number_integer()) exit.status = engine::ExitStatus{s["ExitCode"].get<int>(), std::nullopt};
+    if (!error.empty() || !ran) {
+      exit.engine_failed = true;
+      exit.message = error.empty() ? "the container never started" : error;
+    }
+  } else if (!exit.status.code || *exit.status.code >= 125) {
+    exit.engine_failed = true;
+    exit.message = fmt::format("the engine could not create the container ({})", exit.status.describe());
+  }
+  co_return exit;
+}
+
+asio::awaitable<void> LocalBackend::stop(const Job& job, std::chrono::seconds grace) {
+  // The container may not exist yet while the run client is still creating it: retry until
+  // the client has gone or the engine stopped it.
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    auto argv = engine_command(m_config.engine, {"stop", "--time", std::to_string(grace.count()), job.container});
+
+    auto result = co_await m_runner.capture(std::move(argv));
+    if (result && result->status.success()) co_return;
+    if (!m_processes.contains(job.id)) co_return;
+    co_await sleep_for(std::chrono::milliseconds(250));
+  }
+}
+
+asio::awaitable<void> LocalBackend::remove(const Job& job) {
+  auto argv = engine_command(m_config.engine, {"rm", "--force", job.container});
+
+  co_await m_runner.capture(std::move(argv));
+}
+
+asio::awaitable<ContainerPresence> LocalBackend::presence(const Job& job) {
+  auto state = co_await inspect_state(job);
+  if (!state) co_return ContainerPresence::Missing;
+  co_return state->value("Running", false) ? ContainerPresence::Running : ContainerPresence::Exited;
+}
+
+asio::awaitable<Result<std::vector<policy::ImageInfo>>> LocalBackend::list_images() {
+  auto argv = engine_command(m_config.engine, {"images", "--quiet", "--no-trunc"});
+  auto ids = co_await m_runner.capture(std::move(argv));
+  if (!ids) co_return ids.error();
+  if (!ids->status.success())
+    co_return ErrorInfo{ErrorCode::EngineError, fmt::format("'{} images' failed: {}", m_config.engine.binary, last_line(ids->err))};
+  std::vector<std::string> inspect = engine_command(m_config.engine, {"image", "inspect"});
+  std::set<std::string> seen;
+  std::size_t start = 0;
+  const std::string& out = ids->out;
+  while (start < out.size()) {
+    auto end = out.find('\n', start);
+    if (end == std::string::npos) end = out.size();
+    std::string id = out.substr(start, end - start);
+    if (!id.empty() && seen.insert(id).second) inspect.push_back(id);
+    start = end + 1;
+  }
+  if (seen.empty()) co_return std::vector<policy::ImageInfo>{};
+  auto inspected = co_await m_runner.capture(std::move(inspect));
+  if (!inspected) co_return inspected.error();
+  if (!inspected->status.success())
+    co_return ErrorInfo{ErrorCode::EngineError, fmt::format("'{} image inspect' failed: {}", m_config.engine.binary, last_line(inspected->err))};
+  try {
+    co_return policy::parse_image_inspect(inspected->out);
+  } catch (const Error& e) {
+    co_return e.info();
+  }
+}
+
+void LocalBackend::detach_all() {
+  for (auto& [id, process] : m_processes) process->detach();
+}
+
+} // namespace jobman::daemon::backend

@@ -1,0 +1,37 @@
+#pragma once
+// Backend on a local docker or podman, through their (identical) command lines.
+//
+// A job runs as an attached `<engine> run` child of the daemon, in its own process group,
+// with stdout and stderr going straight into the job's log file: no copy step, and if the
+// daemon dies the child keeps writing. The exit code is then read with `inspect`, and the
+// container removed.
+
+#include "common/config.hpp"
+#include "daemon/backend/backend.hpp"
+
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+namespace jobman::daemon::backend {
+
+class LocalBackend final : public Backend {
+public:
+  LocalBackend(const Config& config, engine::CommandRunner& runner);
+  Result<Unit> start(const Job& job, const std::string& log_path) override;
+  asio::awaitable<ContainerExit> wait(const Job& job) override;
+  asio::awaitable<void> stop(const Job& job, std::chrono::seconds grace) override;
+  asio::awaitable<void> remove(const Job& job) override;
+  asio::awaitable<ContainerPresence> presence(const Job& job) override;
+  asio::awaitable<Result<std::vector<policy::ImageInfo>>> list_images() override;
+  void detach_all() override;
+
+private:
+  asio::awaitable<std::optional<nlohmann::json>> inspect_state(const Job& job);
+  const Config& m_config;
+  engine::CommandRunner& m_runner;
+  std::map<JobId, std::unique_ptr<engine::RunningProcess>> m_processes;
+};
+
+} // namespace jobman::daemon::backend

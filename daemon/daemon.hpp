@@ -1,0 +1,33 @@
+#pragma once
+// jobmand's components, wired together once at start. Commands reach everything through it.
+
+#include "common/config.hpp"
+#include "daemon/backend/backend.hpp"
+#include "daemon/engine/command_runner.hpp"
+#include "daemon/images/catalogue_cache.hpp"
+#include "daemon/scheduler/job_watch.hpp"
+#include "daemon/scheduler/scheduler.hpp"
+#include "daemon/store/job_store.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <memory>
+
+namespace jobman::daemon {
+
+struct Daemon {
+  Daemon(boost::asio::io_context& io, Config config);
+
+  boost::asio::io_context& io;
+  Config config;
+  store::JobStore store;
+  std::unique_ptr<engine::CommandRunner> runner;
+  std::unique_ptr<backend::Backend> backend;
+  scheduler::JobWatch watch;
+  scheduler::Scheduler scheduler;
+  images::CatalogueCache catalogue;
+};
+
+// jobmand's main(): parses `argv`, runs until SIGTERM/SIGINT, returns the exit code.
+int daemon_main(int argc, char** argv);
+
+} // namespace jobman::daemon

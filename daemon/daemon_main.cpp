@@ -1,0 +1,112 @@
+#include "common/config.hpp"
+#include "common/errors.hpp"
+#include "daemon/backend/container_args.hpp"
+#include "daemon/backend/local_backend.hpp"
+#include "daemon/daemon.hpp"
+#include "daemon/log.hpp"
+#include "daemon/server/server.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <sys/stat.h>
+
+namespace jobman::daemon {
+
+namespace {
+
+// Creates `path` (and parents) if needed and makes it root-only: it holds every user's
+// job history and output.
+void ensure_private_dir(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec) throw Error(ErrorCode::Unavailable, fmt::format("cannot create {}: {}", path, ec.message()));
+  if (::chmod(path.c_str(), 0700) != 0) throw Error(ErrorCode::Unavailable, fmt::format("cannot chmod {}: {}", path, std::strerror(errno)));
+}
+
+Config checked(Config config) {
+  if (auto problem = backend::run_args_problem(config.engine.run_args))
+    throw Error(ErrorCode::InvalidArgument, fmt::format("config: {}", *problem));
+  return config;
+}
+
+} // namespace
+
+Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
+  : io(io_context),
+    config(std::move(cfg)),
+    store((ensure_private_dir(config.state_dir), ensure_private_dir(config.state_dir + "/logs"), config.state_dir + "/jobman.db")),
+    runner(engine::make_process_runner(io.get_executor())),
+    backend(std::make_unique<backend::LocalBackend>(config, *runner)),
+    scheduler(io.get_executor(), config, store, *backend, watch),
+    catalogue(config.images, *backend) {}
+
+int daemon_main(int argc, char** argv) {
+  CLI::App app{"jobmand: the jobman daemon. Runs users' batch jobs in sandboxed containers."};
+  std::string config_path = "/etc/jobman/jobman.json";
+  bool foreground = false;
+  bool check_only = false;
+  bool version = false;
+  app.add_option("-c,--config", config_path, "Configuration file")->capture_default_str();
+  app.add_flag("-f,--foreground", foreground, "Run in the foreground (jobmand always does; for systemd and scripts)");
+  app.add_flag("--check-config", check_only, "Validate the configuration, print the effective settings and exit");
+  app.add_flag("-v,--version", version, "Print the version and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (version) {
+    std::cout << "jobmand " JOBMAN_VERSION "\n";
+    return 0;
+  }
+
+  try {
+    Config config = checked(load_config(config_path));
+    if (const char* socket = std::getenv("JOBMAN_SOCKET"); socket && *socket) {
+      if (socket[0] != '/') throw Error(ErrorCode::InvalidArgument, "JOBMAN_SOCKET must be an absolute path");
+      config.socket.path = socket;
+    }
+    if (check_only) {
+      std::cout << config_to_json(config) << "\n";
+      return 0;
+    }
+    std::signal(SIGPIPE, SIG_IGN);
+    boost::asio::io_context io;
+    // Signals are handled in the event loop; with no threads besides this one, asio's
+    // handler sees every SIGTERM/SIGINT/SIGHUP sent to the process.
+    boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+    Daemon daemon(io, std::move(config));
+    server::Server server(daemon);
+    server.start();
+    daemon.scheduler.recover();
+    std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int signal) {
+      if (ec) return;
+      if (signal == SIGHUP) {
+        log_warn("SIGHUP: configuration reload is not supported yet; restart jobmand to apply changes");
+        signals.async_wait(on_signal);
+        return;
+      }
+      log_info("signal {}: shutting down; running containers keep running and are re-adopted at the next start", signal);
+      server.stop();
+      daemon.scheduler.shutdown();
+      io.stop();
+    };
+    signals.async_wait(on_signal);
+    log_info("jobmand {} ready (engine {}, state {})", JOBMAN_VERSION, daemon.config.engine.binary, daemon.config.state_dir);
+    io.run();
+    log_info("stopped");
+    return 0;
+  } catch (const Error& e) {
+    std::cerr << "jobmand: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "jobmand: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+} // namespace jobman::daemon

@@ -1,0 +1,58 @@
+#pragma once
+// Running engine commands (docker/podman) as child processes, behind an interface so that
+// unit tests can use a fake. Commands are argv vectors; nothing goes through a shell.
+
+#include "common/errors.hpp"
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace jobman::daemon::engine {
+
+namespace asio = boost::asio;
+
+// How a process ended: an exit code or a signal, never both.
+struct ExitStatus {
+  std::optional<int> code;
+  std::optional<int> signal;
+  bool success() const { return code && *code == 0; }
+  std::string describe() const;
+};
+
+struct Captured {
+  ExitStatus status;
+  std::string out;
+  std::string err;
+};
+
+// A child started by spawn(); it runs in its own process group.
+class RunningProcess {
+public:
+  virtual ~RunningProcess() = default;
+  virtual int pid() const = 0;
+  // Completes when the process has exited.
+  virtual asio::awaitable<ExitStatus> wait() = 0;
+  // Sends `signal` to the child.
+  virtual void send_signal(int signal) = 0;
+  // Leaves the child running when this object is destroyed (daemon shutdown).
+  virtual void detach() = 0;
+};
+
+class CommandRunner {
+public:
+  virtual ~CommandRunner() = default;
+  // Runs `argv` to completion with stdin from /dev/null, capturing stdout and stderr
+  // (each up to `max_output` bytes; more is an error).
+  virtual asio::awaitable<Result<Captured>> capture(std::vector<std::string> argv, std::size_t max_output = 64 << 20) = 0;
+  // Starts `argv` with stdin from /dev/null and stdout and stderr both to `output_fd`.
+  virtual Result<std::unique_ptr<RunningProcess>> spawn(const std::vector<std::string>& argv, int output_fd) = 0;
+};
+
+// The real runner, on Boost.Process v2.
+std::unique_ptr<CommandRunner> make_process_runner(asio::any_io_executor executor);
+
+} // namespace jobman::daemon::engine

@@ -1,0 +1,166 @@
+// The one file that includes Boost.Process: everything else uses engine::CommandRunner.
+#include "daemon/engine/command_runner.hpp"
+
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/readable_pipe.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+// Boost 1.81: process/v2 uses boost::optional and type traits without including them
+// when BOOST_PROCESS_USE_STD_FS is set.
+#include <boost/optional.hpp>
+#include <type_traits>
+#include <memory>
+#include <boost/type_traits/remove_pointer.hpp>
+#include <map>
+#include <boost/process/v2.hpp>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace jobman::daemon::engine {
+
+namespace bp = boost::process::v2;
+using boost::system::error_code;
+
+std::string ExitStatus::describe() const {
+  if (code) return fmt::format("exit code {}", *code);
+  if (signal) return fmt::format("signal {}", *signal);
+  return "unknown status";
+}
+
+namespace {
+
+// Puts the child in its own process group, so a terminal's Ctrl-C or a signal to the
+// daemon's group does not reach it, and resets the signal mask the daemon blocked.
+struct OwnProcessGroup {
+  error_code on_exec_setup(bp::posix::default_launcher&, const std::filesystem::path&, const char* const*) {
+    ::setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    return {};
+  }
+};
+
+ExitStatus decode(int native) {
+  ExitStatus status;
+  if (WIFEXITED(native)) status.code = WEXITSTATUS(native);
+  else if (WIFSIGNALED(native)) status.signal = WTERMSIG(native);
+  return status;
+}
+
+class DevNull {
+public:
+  DevNull() : m_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+  ~DevNull() {
+    if (m_fd >= 0) ::close(m_fd);
+  }
+  DevNull(const DevNull&) = delete;
+  DevNull& operator=(const DevNull&) = delete;
+  int fd() const { return m_fd; }
+
+private:
+  int m_fd;
+};
+
+class BoostRunningProcess final : public RunningProcess {
+public:
+  explicit BoostRunningProcess(bp::process process) : m_process(std::move(process)) {}
+  ~BoostRunningProcess() override {
+    if (m_detached && m_process.is_open()) m_process.detach();
+  }
+  int pid() const override { return m_process.id(); }
+  asio::awaitable<ExitStatus> wait() override {
+    error_code ec;
+    co_await m_process.async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (ec) co_return ExitStatus{};
+    co_return decode(m_process.native_exit_code());
+  }
+  void send_signal(int signal) override {
+    if (m_process.is_open()) ::kill(m_process.id(), signal);
+  }
+  void detach() override { m_detached = true; }
+
+private:
+  bp::process m_process;
+  bool m_detached = false;
+};
+
+class ProcessRunner final : public CommandRunner {
+public:
+  explicit ProcessRunner(asio::any_io_executor executor) : m_executor(std::move(executor)) {}
+
+  asio::awaitable<Result<Captured>> capture(std::vector<std::string> argv, std::size_t max_output) override {
+    auto exe = resolve(argv);
+    if (!exe) co_return exe.error();
+    asio::readable_pipe out(m_executor), err(m_executor);
+    DevNull null;
+    error_code ec;
+    bp::process process = [&] {
+      asio::writable_pipe out_w(m_executor), err_w(m_executor);
+      asio::connect_pipe(out, out_w, ec);
+      if (!ec) asio::connect_pipe(err, err_w, ec);
+      if (ec) return bp::process(m_executor);
+      return bp::process(m_executor, *exe, std::vector<std::string>(argv.begin() + 1, argv.end()),
+                         bp::process_stdio{null.fd(), out_w, err_w}, OwnProcessGroup{}, ec);
+      // the write ends close here, so reads see EOF when the child exits
+    }();
+    if (ec) co_return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot run {}: {}", argv.front(), ec.message())};
+
+    Captured result;
+    using namespace asio::experimental::awaitable_operators;
+    auto [ec_out, ec_err] = co_await (read_all(out, result.out, max_output) && read_all(err, result.err, max_output));
+    error_code wait_ec;
+    co_await process.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
+    result.status = decode(process.native_exit_code());
+    if (ec_out || ec_err)
+      co_return ErrorInfo{ErrorCode::EngineError, fmt::format("{} printed more than {} bytes", argv.front(), max_output)};
+    co_return result;
+  }
+
+  Result<std::unique_ptr<RunningProcess>> spawn(const std::vector<std::string>& argv, int output_fd) override {
+    auto exe = resolve(argv);
+    if (!exe) return exe.error();
+    DevNull null;
+    error_code ec;
+    bp::process process(m_executor, *exe, std::vector<std::string>(argv.begin() + 1, argv.end()),
+                        bp::process_stdio{null.fd(), output_fd, output_fd}, OwnProcessGroup{}, ec);
+    if (ec) return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot start {}: {}", argv.front(), ec.message())};
+    return std::unique_ptr<RunningProcess>(std::make_unique<BoostRunningProcess>(std::move(process)));
+  }
+
+private:
+  static asio::awaitable<bool> read_all(asio::readable_pipe& pipe, std::string& out, std::size_t max) {
+    char buffer[16384];
+    for (;;) {
+      error_code ec;
+      std::size_t n = co_await pipe.async_read_some(asio::buffer(buffer), asio::redirect_error(asio::use_awaitable, ec));
+      if (n > 0 && out.size() < max) out.append(buffer, std::min(n, max - out.size()));
+      if (ec) co_return out.size() >= max; // EOF (or error): done; true when the cap was hit
+    }
+  }
+
+  Result<std::filesystem::path> resolve(const std::vector<std::string>& argv) {
+    if (argv.empty()) return ErrorInfo{ErrorCode::Internal, "empty command"};
+    if (argv.front().find('/') != std::string::npos) return std::filesystem::path(argv.front());
+    if (auto it = m_paths.find(argv.front()); it != m_paths.end()) return it->second;
+    auto path = bp::environment::find_executable(argv.front());
+    if (path.empty())
+      return ErrorInfo{ErrorCode::Unavailable, fmt::format("container engine '{}' not found in PATH; install it or set engine.binary", argv.front())};
+    m_paths.emplace(argv.front(), path);
+    return path;
+  }
+
+  asio::any_io_executor m_executor;
+  std::map<std::string, std::filesystem::path> m_paths;
+};
+
+} // namespace
+
+std::unique_ptr<CommandRunner> make_process_runner(asio::any_io_executor executor) {
+  return std::make_unique<ProcessRunner>(std::move(executor));
+}
+
+} // namespace jobman::daemon::engine

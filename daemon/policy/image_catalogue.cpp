@@ -1,0 +1,192 @@
+#include "daemon/policy/image_catalogue.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+namespace jobman::daemon::policy {
+
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> string_list(const json& value) {
+  std::vector<std::string> out;
+  if (value.is_array())
+    for (const auto& item : value)
+      if (item.is_string()) out.push_back(item.get<std::string>());
+  return out;
+}
+
+bool is_label_value_ok(std::string_view value) {
+  if (value.empty() || value.size() > 128) return false;
+  return std::all_of(value.begin(), value.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_' || c == '+';
+  });
+}
+
+// "localhost/app:1.0" -> "localhost/app"; "host:5000/app" keeps its port.
+std::string_view repository_of(std::string_view tag) {
+  auto colon = tag.rfind(':');
+  auto slash = tag.rfind('/');
+  if (colon != std::string_view::npos && (slash == std::string_view::npos || colon > slash)) return tag.substr(0, colon);
+  return tag;
+}
+
+std::string_view last_component(std::string_view repository) {
+  auto slash = repository.rfind('/');
+  return slash == std::string_view::npos ? repository : repository.substr(slash + 1);
+}
+
+} // namespace
+
+std::vector<ImageInfo> parse_image_inspect(std::string_view json_text) {
+  json root = json::parse(json_text.begin(), json_text.end(), nullptr, false);
+  if (root.is_discarded() || !root.is_array())
+    throw Error(ErrorCode::EngineError, "the engine's 'image inspect' output is not a JSON array");
+  std::vector<ImageInfo> images;
+  for (const auto& item : root) {
+    if (!item.is_object()) continue;
+    ImageInfo info;
+    info.id = item.value("Id", std::string{});
+    if (info.id.empty()) continue;
+    if (info.id.rfind("sha256:", 0) != 0) info.id = "sha256:" + info.id;
+    info.repo_tags = string_list(item.value("RepoTags", json::array()));
+    info.repo_digests = string_list(item.value("RepoDigests", json::array()));
+    info.created = item.value("Created", std::string{});
+    if (auto size = item.find("Size"); size != item.end() && size->is_number_integer()) info.size = size->get<std::int64_t>();
+    const json config = item.value("Config", json::object());
+    json labels = config.is_object() ? config.value("Labels", json(nullptr)) : json(nullptr);
+    if (!labels.is_object()) labels = item.value("Labels", json::object());
+    if (labels.is_object())
+      for (const auto& [k, v] : labels.items())
+        if (v.is_string()) info.labels[k] = v.get<std::string>();
+    if (config.is_object()) {
+      info.entrypoint = string_list(config.value("Entrypoint", json::array()));
+      info.cmd = string_list(config.value("Cmd", json::array()));
+      info.user = config.value("User", std::string{});
+    }
+    images.push_back(std::move(info));
+  }
+  return images;
+}
+
+std::optional<std::string> catalogue_problem(const ImagesConfig& config, const ImageInfo& image) {
+  const std::string shown = image.repo_tags.empty() ? image.id.substr(0, 19) : image.repo_tags.front();
+  bool prefix_ok = std::any_of(image.repo_tags.begin(), image.repo_tags.end(), [&](const std::string& tag) {
+    return std::any_of(config.repositories.begin(), config.repositories.end(),
+                       [&](const std::string& prefix) { return tag.rfind(prefix, 0) == 0; });
+  });
+  if (!prefix_ok)
+    return fmt::format("image '{}' is not from an allowed repository (allowed prefixes: {}); ask the catalogue admin",
+                       shown, fmt::join(config.repositories, ", "));
+  for (const auto& label : config.required_labels) {
+    auto it = image.labels.find(label);
+    if (it == image.labels.end() || it->second.empty())
+      return fmt::format("image '{}' has no '{}' label; ask the catalogue admin to add LABEL {}=... to its Dockerfile", shown, label, label);
+  }
+  for (const char* label : {"name", "version"}) {
+    auto it = image.labels.find(label);
+    if (it == image.labels.end()) return fmt::format("image '{}' has no '{}' label; jobman needs it to list the image", shown, label);
+    if (!is_label_value_ok(it->second))
+      return fmt::format("image '{}' has an invalid '{}' label '{}' (use letters, digits, '.', '-', '_', '+')", shown, label, it->second);
+  }
+  return std::nullopt;
+}
+
+int compare_versions(std::string_view a, std::string_view b) {
+  std::size_t i = 0, j = 0;
+  auto digit = [](char c) { return c >= '0' && c <= '9'; };
+  while (i < a.size() && j < b.size()) {
+    if (digit(a[i]) && digit(b[j])) {
+      std::size_t i2 = i, j2 = j;
+      while (i2 < a.size() && digit(a[i2])) ++i2;
+      while (j2 < b.size() && digit(b[j2])) ++j2;
+      auto na = a.substr(i, i2 - i), nb = b.substr(j, j2 - j);
+      while (na.size() > 1 && na.front() == '0') na.remove_prefix(1);
+      while (nb.size() > 1 && nb.front() == '0') nb.remove_prefix(1);
+      if (na.size() != nb.size()) return na.size() < nb.size() ? -1 : 1;
+      if (int c = na.compare(nb)) return c < 0 ? -1 : 1;
+      i = i2;
+      j = j2;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j] ? -1 : 1;
+      ++i;
+      ++j;
+    }
+  }
+  if (i == a.size() && j == b.size()) return 0;
+  return i == a.size() ? -1 : 1;
+}
+
+Catalogue build_catalogue(const ImagesConfig& config, std::vector<ImageInfo> images) {
+  Catalogue catalogue;
+  for (const auto& image : images) {
+    if (auto problem = catalogue_problem(config, image)) {
+      catalogue.rejected.emplace(image.id, *problem);
+      continue;
+    }
+    CatalogueEntry entry{image.labels.at("name"), image.labels.at("version"), {}, image};
+    for (const auto& tag : image.repo_tags)
+      for (const auto& prefix : config.repositories)
+        if (entry.reference.empty() && tag.rfind(prefix, 0) == 0) entry.reference = tag;
+    catalogue.entries.push_back(std::move(entry));
+  }
+  std::sort(catalogue.entries.begin(), catalogue.entries.end(), [](const CatalogueEntry& x, const CatalogueEntry& y) {
+    if (x.name != y.name) return x.name < y.name;
+    if (int c = compare_versions(x.version, y.version)) return c > 0;
+    return x.image.created > y.image.created; // same name:version twice: newest build first
+  });
+  catalogue.all = std::move(images);
+  return catalogue;
+}
+
+Result<CatalogueEntry> resolve_image(const Catalogue& catalogue, std::string_view reference) {
+  if (reference.empty()) return ErrorInfo{ErrorCode::InvalidArgument, "image reference is empty; `jobman images` lists the catalogue"};
+  if (reference.size() > 256 || reference.find_first_of(" \t\r\n\\\"'") != std::string_view::npos)
+    return ErrorInfo{ErrorCode::InvalidArgument, fmt::format("'{}' is not a valid image reference", reference)};
+
+  if (reference.find('/') != std::string_view::npos || reference.rfind("sha256:", 0) == 0) {
+    // A full repository reference or image id: exact match, and it must still be in the catalogue.
+    std::string wanted(reference);
+    if (wanted.rfind("sha256:", 0) != 0 && repository_of(wanted) == wanted) wanted += ":latest";
+    for (const auto& image : catalogue.all) {
+      bool match = image.id == wanted || std::find(image.repo_tags.begin(), image.repo_tags.end(), wanted) != image.repo_tags.end();
+      if (!match) continue;
+      for (const auto& entry : catalogue.entries)
+        if (entry.image.id == image.id) return entry;
+      auto why = catalogue.rejected.find(image.id);
+      return ErrorInfo{ErrorCode::ImageRejected, why != catalogue.rejected.end() ? why->second : "image is not in the catalogue"};
+    }
+    return ErrorInfo{ErrorCode::ImageNotFound, fmt::format("no local image '{}'; `jobman images` lists the catalogue", reference)};
+  }
+
+  std::string_view name = reference, version;
+  if (auto colon = reference.rfind(':'); colon != std::string_view::npos) {
+    name = reference.substr(0, colon);
+    version = reference.substr(colon + 1);
+    if (version == "latest") version = {};
+  }
+  std::vector<std::string> versions;
+  for (const auto& entry : catalogue.entries) {
+    if (entry.name != name) continue;
+    if (version.empty() || entry.version == version) return entry; // entries are newest first
+    versions.push_back(entry.version);
+  }
+  if (!versions.empty())
+    return ErrorInfo{ErrorCode::ImageNotFound,
+                     fmt::format("image '{}' has no version '{}'; available: {}", name, version, fmt::join(versions, ", "))};
+  // Not in the catalogue: if a local image looks like what was meant, say why it is refused.
+  for (const auto& image : catalogue.all) {
+    auto why = catalogue.rejected.find(image.id);
+    if (why == catalogue.rejected.end()) continue;
+    auto label = image.labels.find("name");
+    bool named = label != image.labels.end() && label->second == name;
+    for (const auto& tag : image.repo_tags) named = named || last_component(repository_of(tag)) == name;
+    if (named) return ErrorInfo{ErrorCode::ImageRejected, why->second};
+  }
+  return ErrorInfo{ErrorCode::ImageNotFound, fmt::format("no image named '{}' in the catalogue; `jobman images` lists them", name)};
+}
+
+} // namespace jobman::daemon::policy

@@ -1,0 +1,62 @@
+#include "daemon/policy/submit_policy.hpp"
+
+#include "common/names.hpp"
+
+#include <fmt/format.h>
+
+namespace jobman::daemon::policy {
+
+namespace {
+ErrorInfo invalid(std::string message) { return {ErrorCode::InvalidArgument, std::move(message)}; }
+
+bool has_nul(const std::string& text) { return text.find('\0') != std::string::npos; }
+} // namespace
+
+Result<Job> build_job(const Catalogue& catalogue, const Submitter& submitter, const SubmitRequest& request) {
+  Job job;
+  job.uid = submitter.uid;
+  job.gid = submitter.gid;
+  job.user = submitter.user;
+
+  if (!request.name.empty()) {
+    if (auto problem = job_name_problem(request.name)) return invalid(*problem);
+    job.spec.name = request.name;
+  }
+
+  if (request.args.size() > k_max_args) return invalid(fmt::format("too many arguments ({}); at most {}", request.args.size(), k_max_args));
+  std::size_t bytes = 0;
+  for (const auto& arg : request.args) {
+    if (has_nul(arg)) return invalid("an argument contains a NUL character");
+    bytes += arg.size();
+  }
+  if (request.replace_entrypoint) {
+    if (request.args.empty()) return invalid("-c replaces the image's entrypoint, so it needs a command after '--'");
+    if (request.args.front().empty()) return invalid("-c: the command to run is empty");
+  }
+  job.spec.args = request.args;
+  job.spec.replace_entrypoint = request.replace_entrypoint;
+
+  if (request.env.size() > k_max_env) return invalid(fmt::format("too many environment variables ({}); at most {}", request.env.size(), k_max_env));
+  for (const auto& item : request.env) {
+    auto eq = item.find('=');
+    if (eq == std::string::npos) return invalid(fmt::format("environment variable '{}' must be KEY=VALUE", item));
+    std::string key = item.substr(0, eq);
+    if (!is_valid_env_name(key))
+      return invalid(fmt::format("environment variable name '{}' is invalid: use letters, digits and '_', not starting with a digit", key));
+    if (key.rfind("JOBMAN_", 0) == 0) return invalid(fmt::format("environment variable '{}': names starting with JOBMAN_ are reserved", key));
+    if (has_nul(item)) return invalid(fmt::format("environment variable '{}' contains a NUL character", key));
+    bytes += item.size();
+    // The last value for a key wins, as with the engines' own -e.
+    std::erase_if(job.spec.env, [&](const EnvVar& var) { return var.first == key; });
+    job.spec.env.emplace_back(key, item.substr(eq + 1));
+  }
+  if (bytes > k_max_command_bytes) return invalid(fmt::format("arguments and environment add up to {} bytes; at most {}", bytes, k_max_command_bytes));
+
+  auto image = resolve_image(catalogue, request.image);
+  if (!image) return image.error();
+  job.spec.image = image->display();
+  job.spec.image_id = image->image.id;
+  return job;
+}
+
+} // namespace jobman::daemon::policy

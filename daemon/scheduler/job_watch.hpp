@@ -1,0 +1,28 @@
+#pragma once
+// Lets coroutines sleep until a job changes state (wait, logs --follow), without polling.
+
+#include "common/job.hpp"
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <map>
+
+namespace jobman::daemon::scheduler {
+
+namespace asio = boost::asio;
+
+class JobWatch {
+public:
+  // Completes when job `id` changed state, or after `timeout`, whichever comes first.
+  asio::awaitable<void> changed(JobId id, std::chrono::milliseconds timeout);
+  // Wakes everything waiting on job `id`.
+  void notify(JobId id);
+  // Wakes everyone (shutdown).
+  void notify_all();
+
+private:
+  std::multimap<JobId, asio::steady_timer*> m_waiters;
+};
+
+} // namespace jobman::daemon::scheduler

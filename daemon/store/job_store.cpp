@@ -1,0 +1,215 @@
+#include "daemon/store/job_store.hpp"
+
+#include "common/errors.hpp"
+#include "daemon/store/migrations.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+namespace jobman::daemon::store {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr const char* k_columns =
+  "id, name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, exit_code, reason, "
+  "argv, container, submitted_at, started_at, ended_at";
+
+std::optional<std::int64_t> nullable(const SQLite::Column& column) {
+  if (column.isNull()) return std::nullopt;
+  return column.getInt64();
+}
+
+Job read_job(SQLite::Statement& q) {
+  Job job;
+  job.id = q.getColumn(0).getInt64();
+  job.spec.name = q.getColumn(1).getString();
+  job.uid = static_cast<std::uint32_t>(q.getColumn(2).getInt64());
+  job.gid = static_cast<std::uint32_t>(q.getColumn(3).getInt64());
+  job.user = q.getColumn(4).getString();
+  job.spec.image = q.getColumn(5).getString();
+  job.spec.image_id = q.getColumn(6).getString();
+  job.spec.args = json::parse(q.getColumn(7).getString()).get<std::vector<std::string>>();
+  job.spec.replace_entrypoint = q.getColumn(8).getInt() != 0;
+  job.spec.env = json::parse(q.getColumn(9).getString()).get<std::vector<EnvVar>>();
+  job.state = job_state_from_string(q.getColumn(10).getString()).value_or(JobState::Lost);
+  if (auto code = nullable(q.getColumn(11))) job.exit_code = static_cast<int>(*code);
+  job.reason = q.getColumn(12).getString();
+  job.argv = json::parse(q.getColumn(13).getString()).get<std::vector<std::string>>();
+  job.container = q.getColumn(14).getString();
+  job.submitted_at = q.getColumn(15).getInt64();
+  job.started_at = nullable(q.getColumn(16));
+  job.ended_at = nullable(q.getColumn(17));
+  return job;
+}
+
+void bind_state(SQLite::Statement& q, int index, JobState state) { q.bind(index, std::string(to_string(state))); }
+
+void add_event(SQLite::Database& db, JobId id, std::optional<JobState> from, JobState to, const std::string& reason, TimePoint at) {
+  SQLite::Statement q(db, "INSERT INTO job_events (job_id, at, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)");
+  q.bind(1, id);
+  q.bind(2, at);
+  if (from) bind_state(q, 3, *from);
+  else q.bind(3);
+  bind_state(q, 4, to);
+  q.bind(5, reason);
+  q.exec();
+}
+
+} // namespace
+
+JobStore::JobStore(const std::string& path)
+  : m_db(std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX)) {
+  m_db->setBusyTimeout(5000);
+  m_db->exec("PRAGMA journal_mode = WAL");
+  m_db->exec("PRAGMA synchronous = NORMAL");
+  m_db->exec("PRAGMA foreign_keys = ON");
+  migrate(*m_db, path.c_str());
+}
+
+JobStore::~JobStore() = default;
+
+Job JobStore::insert(Job job, const std::function<std::vector<std::string>(const Job&)>& argv_for) {
+  SQLite::Transaction tx(*m_db);
+  if (!job.spec.name.empty()) {
+    SQLite::Statement dup(*m_db, "SELECT id FROM jobs WHERE uid = ? AND name = ? AND deleted_at IS NULL");
+    dup.bind(1, static_cast<std::int64_t>(job.uid));
+    dup.bind(2, job.spec.name);
+    if (dup.executeStep())
+      throw Error(ErrorCode::Conflict, fmt::format("you already have a job named '{}' (id {}); choose another name or delete that job",
+                                                   job.spec.name, dup.getColumn(0).getInt64()));
+  }
+  job.state = JobState::Queued;
+  job.submitted_at = now_ms();
+  SQLite::Statement q(*m_db,
+                      "INSERT INTO jobs (name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, submitted_at) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+  // A placeholder name keeps the unique index happy until the id is known.
+  q.bind(1, job.spec.name.empty() ? fmt::format("\x01pending-{}", job.submitted_at) : job.spec.name);
+  q.bind(2, static_cast<std::int64_t>(job.uid));
+  q.bind(3, static_cast<std::int64_t>(job.gid));
+  q.bind(4, job.user);
+  q.bind(5, job.spec.image);
+  q.bind(6, job.spec.image_id);
+  q.bind(7, json(job.spec.args).dump());
+  q.bind(8, job.spec.replace_entrypoint ? 1 : 0);
+  q.bind(9, json(job.spec.env).dump());
+  bind_state(q, 10, job.state);
+  q.bind(11, job.submitted_at);
+  q.exec();
+  job.id = m_db->getLastInsertRowid();
+  if (job.spec.name.empty()) {
+    std::string image_name = job.spec.image.substr(0, job.spec.image.find(':'));
+    job.spec.name = fmt::format("{}-{}", image_name.empty() ? "job" : image_name, job.id);
+  }
+  job.container = container_name(job.id);
+  job.argv = argv_for(job);
+  SQLite::Statement update(*m_db, "UPDATE jobs SET name = ?, argv = ?, container = ? WHERE id = ?");
+  update.bind(1, job.spec.name);
+  update.bind(2, json(job.argv).dump());
+  update.bind(3, job.container);
+  update.bind(4, job.id);
+  update.exec();
+  add_event(*m_db, job.id, std::nullopt, JobState::Queued, "submitted", job.submitted_at);
+  tx.commit();
+  return job;
+}
+
+std::optional<Job> JobStore::get(JobId id) const {
+  SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE id = ?", k_columns));
+  q.bind(1, id);
+  if (!q.executeStep()) return std::nullopt;
+  return read_job(q);
+}
+
+std::optional<Job> JobStore::get_listed(JobId id) const {
+  SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE id = ? AND deleted_at IS NULL", k_columns));
+  q.bind(1, id);
+  if (!q.executeStep()) return std::nullopt;
+  return read_job(q);
+}
+
+std::vector<Job> JobStore::find_by_name(const std::string& name, std::optional<std::uint32_t> uid) const {
+  SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE name = ? AND deleted_at IS NULL {} ORDER BY id", k_columns,
+                                         uid ? "AND uid = ?" : ""));
+  q.bind(1, name);
+  if (uid) q.bind(2, static_cast<std::int64_t>(*uid));
+  std::vector<Job> jobs;
+  while (q.executeStep()) jobs.push_back(read_job(q));
+  return jobs;
+}
+
+std::vector<Job> JobStore::list(const ListFilter& filter) const {
+  std::string where = "deleted_at IS NULL";
+  if (filter.uid) where += " AND uid = :uid";
+  if (filter.state) where += " AND state = :state";
+  SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE {} ORDER BY id DESC LIMIT :limit", k_columns, where));
+  if (filter.uid) q.bind(":uid", static_cast<std::int64_t>(*filter.uid));
+  if (filter.state) q.bind(":state", std::string(to_string(*filter.state)));
+  q.bind(":limit", filter.limit);
+  std::vector<Job> jobs;
+  while (q.executeStep()) jobs.push_back(read_job(q));
+  return jobs;
+}
+
+std::vector<Job> JobStore::active() const {
+  SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE state IN ('QUEUED', 'STARTING', 'RUNNING') ORDER BY id", k_columns));
+  std::vector<Job> jobs;
+  while (q.executeStep()) jobs.push_back(read_job(q));
+  return jobs;
+}
+
+std::vector<JobEvent> JobStore::events(JobId id) const {
+  SQLite::Statement q(*m_db, "SELECT at, from_state, to_state, reason FROM job_events WHERE job_id = ? ORDER BY id");
+  q.bind(1, id);
+  std::vector<JobEvent> events;
+  while (q.executeStep()) {
+    JobEvent e;
+    e.at = q.getColumn(0).getInt64();
+    if (!q.getColumn(1).isNull()) e.from = job_state_from_string(q.getColumn(1).getString());
+    e.to = job_state_from_string(q.getColumn(2).getString()).value_or(JobState::Lost);
+    e.reason = q.getColumn(3).getString();
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
+Job JobStore::transition(JobId id, JobState to, const std::string& reason, const TransitionFields& fields) {
+  SQLite::Transaction tx(*m_db);
+  auto job = get(id);
+  if (!job) throw Error(ErrorCode::JobNotFound, fmt::format("job {} does not exist", id));
+  if (!is_allowed_transition(job->state, to))
+    throw Error(ErrorCode::Conflict, fmt::format("job {} cannot go from {} to {}", id, to_string(job->state), to_string(to)));
+  const TimePoint at = now_ms();
+  const JobState from = job->state;
+  job->state = to;
+  job->reason = reason;
+  if (to == JobState::Running) job->started_at = at;
+  if (is_terminal(to)) job->ended_at = at;
+  if (fields.exit_code) job->exit_code = fields.exit_code;
+  SQLite::Statement q(*m_db, "UPDATE jobs SET state = ?, reason = ?, exit_code = ?, started_at = ?, ended_at = ? WHERE id = ?");
+  bind_state(q, 1, to);
+  q.bind(2, reason);
+  if (job->exit_code) q.bind(3, *job->exit_code);
+  else q.bind(3);
+  if (job->started_at) q.bind(4, *job->started_at);
+  else q.bind(4);
+  if (job->ended_at) q.bind(5, *job->ended_at);
+  else q.bind(5);
+  q.bind(6, id);
+  q.exec();
+  add_event(*m_db, id, from, to, reason, at);
+  tx.commit();
+  return *job;
+}
+
+void JobStore::mark_deleted(JobId id) {
+  SQLite::Statement q(*m_db, "UPDATE jobs SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL");
+  q.bind(1, now_ms());
+  q.bind(2, id);
+  q.exec();
+}
+
+} // namespace jobman::daemon::store

@@ -1,0 +1,72 @@
+#pragma once
+// The job database (<state_dir>/jobman.db). Owns the SQLite connection; the only code that
+// writes job rows. Every state change goes through transition(): one transaction that
+// checks the state machine, updates the job and appends a job_events row.
+
+#include "common/job.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace SQLite {
+class Database;
+}
+
+namespace jobman::daemon::store {
+
+struct JobEvent {
+  TimePoint at = 0;
+  std::optional<JobState> from;
+  JobState to = JobState::Queued;
+  std::string reason;
+};
+
+struct ListFilter {
+  std::optional<std::uint32_t> uid; // nothing: all users
+  std::optional<JobState> state;
+  int limit = 50;
+};
+
+// Extra fields a transition may set.
+struct TransitionFields {
+  std::optional<int> exit_code;
+};
+
+class JobStore {
+public:
+  // Opens (creating if needed) and migrates the database at `path`.
+  explicit JobStore(const std::string& path);
+  ~JobStore();
+  JobStore(const JobStore&) = delete;
+  JobStore& operator=(const JobStore&) = delete;
+
+  // Inserts `job` as QUEUED in one transaction. An empty name becomes "<image name>-<id>";
+  // `argv_for` computes the engine command once the id is known.
+  // Throws Error(Conflict) when the user already has a job of that name.
+  Job insert(Job job, const std::function<std::vector<std::string>(const Job&)>& argv_for);
+
+  // Job `id`, deleted or not.
+  std::optional<Job> get(JobId id) const;
+  // Job `id` if it is listed (not deleted).
+  std::optional<Job> get_listed(JobId id) const;
+  // Listed (not deleted) jobs called `name`, of `uid` or of every user.
+  std::vector<Job> find_by_name(const std::string& name, std::optional<std::uint32_t> uid) const;
+  // Listed jobs, newest first.
+  std::vector<Job> list(const ListFilter& filter) const;
+  // QUEUED, STARTING and RUNNING jobs, oldest first.
+  std::vector<Job> active() const;
+  std::vector<JobEvent> events(JobId id) const;
+
+  // Moves job `id` to `to`; throws Error(Conflict) if the state machine forbids it.
+  Job transition(JobId id, JobState to, const std::string& reason, const TransitionFields& fields = {});
+  // Hides a job from listings; its row and events stay for the record.
+  void mark_deleted(JobId id);
+
+private:
+  std::unique_ptr<SQLite::Database> m_db;
+};
+
+} // namespace jobman::daemon::store

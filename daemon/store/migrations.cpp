@@ -1,0 +1,68 @@
+#include "daemon/store/migrations.hpp"
+
+#include "common/errors.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <array>
+#include <fmt/format.h>
+
+namespace jobman::daemon::store {
+
+namespace {
+// Migration N (1-based) takes user_version N-1 to N. Never edit one that has shipped; add one.
+constexpr std::array<const char*, k_current_schema_version> k_migrations{
+  R"sql(
+    CREATE TABLE jobs (
+      id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+      name               TEXT    NOT NULL,
+      uid                INTEGER NOT NULL,
+      gid                INTEGER NOT NULL,
+      user               TEXT    NOT NULL,
+      image              TEXT    NOT NULL,
+      image_id           TEXT    NOT NULL,
+      args               TEXT    NOT NULL DEFAULT '[]',
+      replace_entrypoint INTEGER NOT NULL DEFAULT 0,
+      env                TEXT    NOT NULL DEFAULT '[]',
+      state              TEXT    NOT NULL,
+      exit_code          INTEGER,
+      reason             TEXT    NOT NULL DEFAULT '',
+      argv               TEXT    NOT NULL DEFAULT '[]',
+      container          TEXT    NOT NULL DEFAULT '',
+      submitted_at       INTEGER NOT NULL,
+      started_at         INTEGER,
+      ended_at           INTEGER,
+      deleted_at         INTEGER
+    );
+    -- A name picks one job among a user's listed jobs.
+    CREATE UNIQUE INDEX jobs_uid_name ON jobs(uid, name) WHERE deleted_at IS NULL;
+    CREATE INDEX jobs_uid_id ON jobs(uid, id);
+    CREATE INDEX jobs_active ON jobs(state, id) WHERE state IN ('QUEUED', 'STARTING', 'RUNNING');
+    CREATE TABLE job_events (
+      id         INTEGER PRIMARY KEY AUTOINCREMENT,
+      job_id     INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+      at         INTEGER NOT NULL,
+      from_state TEXT,
+      to_state   TEXT    NOT NULL,
+      reason     TEXT    NOT NULL DEFAULT ''
+    );
+    CREATE INDEX job_events_job ON job_events(job_id, id);
+  )sql",
+};
+} // namespace
+
+void migrate(SQLite::Database& db, const char* path) {
+  int version = db.execAndGet("PRAGMA user_version").getInt();
+  if (version > k_current_schema_version)
+    throw Error(ErrorCode::Internal,
+                fmt::format("database {} has schema version {}, newer than this jobmand understands ({}); "
+                            "upgrade jobman or restore a backup",
+                            path, version, k_current_schema_version));
+  for (int next = version + 1; next <= k_current_schema_version; ++next) {
+    SQLite::Transaction tx(db);
+    db.exec(k_migrations[static_cast<std::size_t>(next - 1)]);
+    db.exec(fmt::format("PRAGMA user_version = {}", next));
+    tx.commit();
+  }
+}
+
+} // namespace jobman::daemon::store
