@@ -1,1 +1,204 @@
-int main(){}
+#include "cli/cli_main.hpp"
+
+#include "cli/client.hpp"
+#include "cli/commands/commands.hpp"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <fmt/format.h>
+#include <fstream>
+#include <iostream>
+#include <optional>
+#include <sstream>
+
+namespace jobman::cli {
+
+namespace {
+
+constexpr const char* k_default_socket = "/run/jobman/jobman.sock";
+
+// Words after the first "--" go to the job; KEY=VALUE words after a second "--" become
+// its environment. Split off before CLI11 sees argv.
+struct SplitArgs {
+  std::vector<std::string> cli;
+  std::vector<std::string> job_args;
+  std::vector<std::string> job_env;
+  bool had_separator = false;
+};
+
+SplitArgs split_args(int argc, char** argv) {
+  SplitArgs split;
+  int i = 1;
+  for (; i < argc; ++i) {
+    if (std::string_view(argv[i]) == "--") {
+      split.had_separator = true;
+      ++i;
+      break;
+    }
+    split.cli.emplace_back(argv[i]);
+  }
+  bool env_part = false;
+  for (; i < argc; ++i) {
+    std::string word = argv[i];
+    if (!env_part && word == "--") {
+      env_part = true;
+      continue;
+    }
+    if (env_part) {
+      if (word.find('=') == std::string::npos || word.front() == '=')
+        throw ClientError(ErrorCode::InvalidArgument,
+                          fmt::format("after the second '--' every word must be KEY=VALUE (an environment variable); got '{}'", word));
+      split.job_env.push_back(word);
+    } else {
+      split.job_args.push_back(word);
+    }
+  }
+  return split;
+}
+
+// The socket to use: --socket, then JOBMAN_SOCKET, then the settings file, then the default.
+std::string socket_path(const std::string& flag, const std::string& settings_file) {
+  if (!flag.empty()) return flag;
+  if (const char* env = std::getenv("JOBMAN_SOCKET"); env && *env) return env;
+  if (!settings_file.empty()) {
+    std::ifstream in(settings_file);
+    if (!in) throw ClientError(ErrorCode::InvalidArgument, fmt::format("cannot read settings file {}", settings_file));
+    std::stringstream text;
+    text << in.rdbuf();
+    auto settings = nlohmann::json::parse(text.str(), nullptr, false);
+    if (settings.is_discarded() || !settings.is_object())
+      throw ClientError(ErrorCode::InvalidArgument, fmt::format("settings file {} is not a JSON object", settings_file));
+    for (const auto& [key, value] : settings.items()) {
+      if (key != "socket") throw ClientError(ErrorCode::InvalidArgument, fmt::format("settings file {}: unknown key '{}'", settings_file, key));
+      if (!value.is_string() || value.get<std::string>().empty())
+        throw ClientError(ErrorCode::InvalidArgument, fmt::format("settings file {}: 'socket' must be a path", settings_file));
+      return value.get<std::string>();
+    }
+  }
+  return k_default_socket;
+}
+
+void print_error(const std::string& message) { std::cerr << "jobman: error: " << message << "\n"; }
+
+} // namespace
+
+int cli_main(int argc, char** argv) {
+  SplitArgs split;
+  try {
+    split = split_args(argc, argv);
+  } catch (const ClientError& e) {
+    print_error(e.what());
+    return exit_code::usage;
+  }
+
+  CLI::App app{"jobman: run batch jobs from the platform's image catalogue in sandboxed containers."};
+  app.name("jobman");
+  app.footer("Arguments after '--' go to the image's entrypoint (with -c they replace it); KEY=VALUE words after a second '--' "
+             "become environment variables.\nExit status: 0 ok, 1 job failed (wait), 2 usage or invalid request, 3 not found, "
+             "4 permission denied, 5 daemon unreachable, 6 engine or internal error. See jobman(1).");
+  app.require_subcommand(0, 1);
+  std::string settings, socket_flag;
+  commands::Global global;
+  bool version = false;
+  app.add_option("-s,--settings", settings, "Client settings file (JSON: {\"socket\": PATH})");
+  app.add_option("--socket", socket_flag, "jobmand socket (default: $JOBMAN_SOCKET or /run/jobman/jobman.sock)");
+  app.add_flag("--json", global.json, "Print machine-readable JSON");
+  app.add_flag("-v,--version", version, "Print the version and exit");
+
+  app.add_subcommand("images", "List the image catalogue: names and versions");
+
+  auto* image_details = app.add_subcommand("image-details", "Show an image's labels, size, entrypoint and digest");
+  std::string image_ref;
+  image_details->add_option("-i,--image", image_ref, "Image NAME[:VERSION]")->required();
+
+  auto* submit = app.add_subcommand("submit", "Submit a job: jobman submit -i IMAGE [options] [-- ARGS... [-- KEY=VALUE...]]");
+  commands::SubmitOptions submit_options;
+  submit->add_option("-i,--image", submit_options.image, "Image NAME[:VERSION] from `jobman images`, or a full reference")->required();
+  submit->add_option("-j,--job-name,--name", submit_options.name, "Name for the job (letters, digits, '_', '.', '-')");
+  submit->add_flag("-c,--command", submit_options.replace_entrypoint, "The words after '--' replace the image's entrypoint");
+  submit->add_option("-e,--env", submit_options.env, "Environment variable KEY=VALUE (repeatable)")->allow_extra_args(false);
+  submit->add_flag("--dry-run", submit_options.dry_run, "Validate and print the exact engine command; run nothing");
+  submit->add_flag("--wait", submit_options.wait, "Wait for the job to end; exit status 0 only if it succeeded");
+
+  auto* list = app.add_subcommand("list", "List your jobs, newest first");
+  commands::ListOptions list_options;
+  list->add_flag("--all-users", list_options.all_users, "Everyone's jobs (root and the admin group)");
+  list->add_option("--state", list_options.state, "Only jobs in this state (e.g. RUNNING, FAILED)");
+  list->add_option("--limit", list_options.limit, "At most this many jobs")->check(CLI::Range(1, 100000))->capture_default_str();
+
+  std::string job_ref;
+  auto* details = app.add_subcommand("details", "Everything known about a job, including its exact container command");
+  details->add_option("-j,--job", job_ref, "Job name or id")->required();
+
+  auto* logs = app.add_subcommand("logs", "Print a job's output (stdout and stderr)");
+  commands::LogsOptions logs_options;
+  logs->add_option("-j,--job", logs_options.job, "Job name or id")->required();
+  logs->add_flag("-f,--follow", logs_options.follow, "Keep printing until the job ends");
+  logs->add_option("--tail", logs_options.tail, "Only the last N lines")->check(CLI::Range(1, 100000000));
+
+  auto* remove = app.add_subcommand("delete", "Cancel a job if it is active, and remove it from your list");
+  bool delete_all = false;
+  remove->add_option("-j,--job", job_ref, "Job name or id");
+  remove->add_flag("--all", delete_all, "All your jobs");
+
+  auto* wait = app.add_subcommand("wait", "Wait until a job ends; exit status 0 only if it succeeded");
+  wait->add_option("-j,--job", job_ref, "Job name or id")->required();
+
+  try {
+    std::vector<std::string> reversed(split.cli.rbegin(), split.cli.rend());
+    app.parse(reversed);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    print_error(e.what());
+    std::cerr << "Run 'jobman --help' (or 'jobman COMMAND --help') for usage.\n";
+    return exit_code::usage;
+  }
+  if (version) {
+    std::cout << "jobman " JOBMAN_VERSION "\n";
+    return exit_code::ok;
+  }
+  if (app.get_subcommands().empty()) {
+    std::cout << app.help();
+    return exit_code::usage;
+  }
+  const bool is_submit = submit->parsed();
+  if (split.had_separator && !is_submit) {
+    print_error("'--' and the words after it are only for submit");
+    return exit_code::usage;
+  }
+  if (remove->parsed() && delete_all == !job_ref.empty()) {
+    print_error("delete needs either -j JOB or --all");
+    return exit_code::usage;
+  }
+
+  try {
+    Client client(socket_path(socket_flag, settings));
+    if (app.got_subcommand("images")) return commands::images(client, global);
+    if (image_details->parsed()) return commands::image_details(client, global, image_ref);
+    if (is_submit) {
+      submit_options.args = split.job_args;
+      submit_options.env.insert(submit_options.env.end(), split.job_env.begin(), split.job_env.end());
+      return commands::submit(client, global, submit_options);
+    }
+    if (list->parsed()) return commands::list(client, global, list_options);
+    if (details->parsed()) return commands::details(client, global, job_ref);
+    if (logs->parsed()) return commands::logs(client, global, logs_options);
+    if (remove->parsed()) return commands::remove(client, global, job_ref, delete_all);
+    if (wait->parsed()) return commands::wait(client, global, job_ref);
+  } catch (const ClientError& e) {
+    print_error(e.what());
+    return exit_code_for(e.code());
+  } catch (const Error& e) {
+    print_error(e.what());
+    return exit_code_for(e.code());
+  } catch (const std::exception& e) {
+    print_error(e.what());
+    return exit_code::failure;
+  }
+  return exit_code::usage;
+}
+
+} // namespace jobman::cli

@@ -90,7 +90,7 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
   } else if (exit.status.success()) {
     state = JobState::Succeeded;
   } else {
-    reason = exit.status.describe();
+    reason = "the job exited with " + exit.status.describe();
   }
   try {
     transition(job.id, state, reason, fields);

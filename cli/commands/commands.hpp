@@ -1,0 +1,50 @@
+#pragma once
+// One function per CLI command. Each sends one request (two for submit --wait) and prints
+// a table or, with --json, the daemon's result. Returns the process exit code.
+
+#include "cli/client.hpp"
+
+#include <string>
+#include <vector>
+
+namespace jobman::cli::commands {
+
+struct Global {
+  bool json = false;
+};
+
+int images(Client& client, const Global& global);
+int image_details(Client& client, const Global& global, const std::string& image);
+
+struct SubmitOptions {
+  std::string image;
+  std::string name;
+  bool replace_entrypoint = false;
+  std::vector<std::string> env;  // -e KEY=VALUE, and KEY=VALUE words after a second "--"
+  std::vector<std::string> args; // words after "--"
+  bool dry_run = false;
+  bool wait = false;
+};
+int submit(Client& client, const Global& global, const SubmitOptions& options);
+
+struct ListOptions {
+  bool all_users = false;
+  std::string state;
+  int limit = 50;
+};
+int list(Client& client, const Global& global, const ListOptions& options);
+int details(Client& client, const Global& global, const std::string& job);
+
+struct LogsOptions {
+  std::string job;
+  bool follow = false;
+  int tail = 0;
+};
+int logs(Client& client, const Global& global, const LogsOptions& options);
+int remove(Client& client, const Global& global, const std::string& job, bool all);
+int wait(Client& client, const Global& global, const std::string& job);
+
+// Shared by wait and submit --wait: follows `job` to its end; exit code 0 if it succeeded.
+int wait_for(Client& client, const Global& global, const std::string& job);
+
+} // namespace jobman::cli::commands

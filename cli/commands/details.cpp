@@ -1,0 +1,43 @@
+#include "cli/commands/commands.hpp"
+#include "cli/output.hpp"
+
+#include <fmt/format.h>
+#include <iostream>
+
+namespace jobman::cli::commands {
+
+namespace {
+// Quotes `word` for a POSIX shell when it needs it, so the printed command can be read
+// (and copied) unambiguously.
+std::string shell_quote(const std::string& word) {
+  if (!word.empty() && word.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-./:=,@%+") == std::string::npos)
+    return word;
+  std::string out = "'";
+  for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+} // namespace
+
+int details(Client& client, const Global& global, const std::string& reference) {
+  json result = client.request("details", {{"job", reference}});
+  if (global.json) {
+    print_json(result);
+    return exit_code::ok;
+  }
+  Job job = protocol::job_from_json(result.at("job"));
+  std::string command;
+  for (const auto& word : job.argv) command += (command.empty() ? "" : " ") + shell_quote(word);
+  std::cout << fmt::format("Id:          {}\nName:        {}\nUser:        {} ({}:{})\nImage:       {} ({})\nState:       {}{}\n"
+                           "Exit code:   {}\nSubmitted:   {}\nStarted:     {}\nEnded:       {}\nRuntime:     {}\nContainer:   {}\n"
+                           "Log size:    {}\nCommand:     {}\nEvents:\n",
+                           job.id, job.spec.name, job.user, job.uid, job.gid, job.spec.image, job.spec.image_id, to_string(job.state),
+                           job.reason.empty() ? "" : " (" + job.reason + ")", job.exit_code ? std::to_string(*job.exit_code) : "-",
+                           format_time(job.submitted_at), format_time(job.started_at.value_or(0)), format_time(job.ended_at.value_or(0)),
+                           format_elapsed(job), job.container, format_bytes(result.value("log_bytes", std::int64_t{0})), command);
+  for (const auto& event : result.value("events", json::array()))
+    std::cout << fmt::format("  {}  {:<10} {}\n", format_time(event.value("at", TimePoint{0})), event.value("to", ""),
+                             event.value("reason", ""));
+  return exit_code::ok;
+}
+
+} // namespace jobman::cli::commands

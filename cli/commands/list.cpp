@@ -1,0 +1,28 @@
+#include "cli/commands/commands.hpp"
+#include "cli/output.hpp"
+
+namespace jobman::cli::commands {
+
+int list(Client& client, const Global& global, const ListOptions& options) {
+  json args = {{"limit", options.limit}};
+  if (options.all_users) args["all_users"] = true;
+  if (!options.state.empty()) args["state"] = options.state;
+  json result = client.request("list", args);
+  if (global.json) {
+    print_json(result);
+    return exit_code::ok;
+  }
+  Table table{{"ID", "NAME", "IMAGE", "STATE", "EXIT", "SUBMITTED", "RUNTIME"}, {}};
+  if (options.all_users) table.header.insert(table.header.begin() + 2, "USER");
+  for (const auto& item : result.at("jobs")) {
+    Job job = protocol::job_from_json(item);
+    std::vector<std::string> row{std::to_string(job.id), job.spec.name, job.spec.image, std::string(to_string(job.state)),
+                                 job.exit_code ? std::to_string(*job.exit_code) : "-", format_time(job.submitted_at), format_elapsed(job)};
+    if (options.all_users) row.insert(row.begin() + 2, job.user);
+    table.rows.push_back(std::move(row));
+  }
+  table.print();
+  return exit_code::ok;
+}
+
+} // namespace jobman::cli::commands
