@@ -55,6 +55,8 @@ bool is_allowed_transition(JobState from, JobState to) {
   }
 }
 
-std::string container_name(JobId id) { return "jobman-" + std::to_string(id); }
+std::string container_name(std::string_view instance, JobId id) {
+  return "jobman-" + std::string(instance) + "-" + std::to_string(id);
+}
 
 } // namespace jobman

@@ -59,11 +59,14 @@ struct Job {
   std::string reason;
   std::vector<std::string> argv; // exact engine command line
   std::string container;
+  std::string instance; // id of the jobmand database that owns the job
   TimePoint submitted_at = 0;
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> ended_at;
 };
 
-std::string container_name(JobId id);
+// "jobman-<instance>-<id>": `instance` tells apart databases (and so daemons) sharing
+// one engine, so job 1 of a reinstalled or second jobmand never meets another's container.
+std::string container_name(std::string_view instance, JobId id);
 
 } // namespace jobman

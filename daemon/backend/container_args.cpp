@@ -18,8 +18,9 @@ std::vector<std::string> container_argv(const Config& config, const Job& job) {
   argv.insert(argv.end(), config.engine.run_args.begin(), config.engine.run_args.end());
   const std::string id = std::to_string(job.id);
   std::vector<std::string> forced{
-    "--name", container_name(job.id),
+    "--name", job.container,
     "--label", "jobman.job=" + id,
+    "--label", "jobman.instance=" + job.instance,
     "--label", "jobman.user=" + job.user,
     "--network", "none",
     "--cap-drop", "ALL",

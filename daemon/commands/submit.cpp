@@ -29,7 +29,8 @@ asio::awaitable<json> submit(CommandContext& ctx) {
   if (dry_run) {
     Job preview = job.value();
     if (preview.spec.name.empty()) preview.spec.name = "(assigned at submit)";
-    preview.container = container_name(0);
+    preview.instance = ctx.daemon.store.instance();
+    preview.container = container_name(preview.instance, 0);
     preview.argv = argv_for(preview);
     co_return json{{"dry_run", true}, {"job", protocol::job_to_json(preview)}};
   }

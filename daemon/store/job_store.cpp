@@ -22,8 +22,9 @@ std::optional<std::int64_t> nullable(const SQLite::Column& column) {
   return column.getInt64();
 }
 
-Job read_job(SQLite::Statement& q) {
+Job read_job(SQLite::Statement& q, const std::string& instance) {
   Job job;
+  job.instance = instance;
   job.id = q.getColumn(0).getInt64();
   job.spec.name = q.getColumn(1).getString();
   job.uid = static_cast<std::uint32_t>(q.getColumn(2).getInt64());
@@ -67,6 +68,9 @@ JobStore::JobStore(const std::string& path)
   m_db->exec("PRAGMA synchronous = NORMAL");
   m_db->exec("PRAGMA foreign_keys = ON");
   migrate(*m_db, path.c_str());
+  SQLite::Statement q(*m_db, "SELECT value FROM meta WHERE key = 'instance'");
+  if (q.executeStep()) m_instance = q.getColumn(0).getString();
+  if (m_instance.empty()) throw Error(ErrorCode::Internal, fmt::format("database {} has no instance id", path));
 }
 
 JobStore::~JobStore() = default;
@@ -104,7 +108,8 @@ Job JobStore::insert(Job job, const std::function<std::vector<std::string>(const
     std::string image_name = job.spec.image.substr(0, job.spec.image.find(':'));
     job.spec.name = fmt::format("{}-{}", image_name.empty() ? "job" : image_name, job.id);
   }
-  job.container = container_name(job.id);
+  job.instance = m_instance;
+  job.container = container_name(m_instance, job.id);
   job.argv = argv_for(job);
   SQLite::Statement update(*m_db, "UPDATE jobs SET name = ?, argv = ?, container = ? WHERE id = ?");
   update.bind(1, job.spec.name);
@@ -121,14 +126,14 @@ std::optional<Job> JobStore::get(JobId id) const {
   SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE id = ?", k_columns));
   q.bind(1, id);
   if (!q.executeStep()) return std::nullopt;
-  return read_job(q);
+  return read_job(q, m_instance);
 }
 
 std::optional<Job> JobStore::get_listed(JobId id) const {
   SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE id = ? AND deleted_at IS NULL", k_columns));
   q.bind(1, id);
   if (!q.executeStep()) return std::nullopt;
-  return read_job(q);
+  return read_job(q, m_instance);
 }
 
 std::vector<Job> JobStore::find_by_name(const std::string& name, std::optional<std::uint32_t> uid) const {
@@ -137,7 +142,7 @@ std::vector<Job> JobStore::find_by_name(const std::string& name, std::optional<s
   q.bind(1, name);
   if (uid) q.bind(2, static_cast<std::int64_t>(*uid));
   std::vector<Job> jobs;
-  while (q.executeStep()) jobs.push_back(read_job(q));
+  while (q.executeStep()) jobs.push_back(read_job(q, m_instance));
   return jobs;
 }
 
@@ -150,14 +155,14 @@ std::vector<Job> JobStore::list(const ListFilter& filter) const {
   if (filter.state) q.bind(":state", std::string(to_string(*filter.state)));
   q.bind(":limit", filter.limit);
   std::vector<Job> jobs;
-  while (q.executeStep()) jobs.push_back(read_job(q));
+  while (q.executeStep()) jobs.push_back(read_job(q, m_instance));
   return jobs;
 }
 
 std::vector<Job> JobStore::active() const {
   SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE state IN ('QUEUED', 'STARTING', 'RUNNING') ORDER BY id", k_columns));
   std::vector<Job> jobs;
-  while (q.executeStep()) jobs.push_back(read_job(q));
+  while (q.executeStep()) jobs.push_back(read_job(q, m_instance));
   return jobs;
 }
 

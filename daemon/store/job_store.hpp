@@ -65,8 +65,12 @@ public:
   // Hides a job from listings; its row and events stay for the record.
   void mark_deleted(JobId id);
 
+  // Random id created with the database; names and labels this installation's containers.
+  const std::string& instance() const { return m_instance; }
+
 private:
   std::unique_ptr<SQLite::Database> m_db;
+  std::string m_instance;
 };
 
 } // namespace jobman::daemon::store

@@ -46,6 +46,8 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
       reason     TEXT    NOT NULL DEFAULT ''
     );
     CREATE INDEX job_events_job ON job_events(job_id, id);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('instance', lower(hex(randomblob(4))));
   )sql",
 };
 } // namespace
