@@ -179,7 +179,8 @@ Job job_from_json(const json& value) {
     job.spec.image_id = value.value("image_id", std::string{});
     job.spec.args = value.value("args", std::vector<std::string>{});
     job.spec.replace_entrypoint = value.value("replace_entrypoint", false);
-    for (const auto& [k, v] : value.value("env", json::object()).items()) job.spec.env.emplace_back(k, v.get<std::string>());
+    const json env = value.value("env", json::object());
+    for (const auto& [k, v] : env.items()) job.spec.env.emplace_back(k, v.get<std::string>());
     auto state = job_state_from_string(value.at("state").get<std::string>());
     if (!state) throw Error(ErrorCode::BadRequest, "job has an unknown state");
     job.state = *state;

@@ -20,7 +20,8 @@ int image_details(Client& client, const Global& global, const std::string& image
                            result.value("created", ""), format_bytes(result.value("size", std::int64_t{0})), list("entrypoint"),
                            list("cmd"), result.value("user", std::string{}).empty() ? "(image default: root; jobman runs jobs as you)" : result.value("user", ""),
                            list("repo_tags"), list("digests"));
-  for (const auto& [key, value] : result.value("labels", json::object()).items())
+  const json labels = result.value("labels", json::object());
+  for (const auto& [key, value] : labels.items())
     std::cout << "  " << key << "=" << value.get<std::string>() << "\n";
   return exit_code::ok;
 }

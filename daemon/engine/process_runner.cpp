@@ -16,7 +16,11 @@
 #include <boost/process/v2.hpp>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <linux/close_range.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <csignal>
 #include <unistd.h>
 
 namespace jobman::daemon::engine {
@@ -32,14 +36,27 @@ std::string ExitStatus::describe() const {
 
 namespace {
 
-// Puts the child in its own process group, so a terminal's Ctrl-C or a signal to the
-// daemon's group does not reach it, and resets the signal mask the daemon blocked.
-struct OwnProcessGroup {
+// Runs in the forked child just before exec (after stdio is in place on fds 0-2):
+// - a process group of its own, so a terminal's Ctrl-C or a signal to the daemon's group
+//   does not reach it;
+// - an empty signal mask and default dispositions (SIGPIPE is ignored in the daemon);
+// - every fd from 3 up close-on-exec. Boost 1.81's close_all() compares each whitelist
+//   entry with itself and so leaves open every fd between stderr and its error pipe, and
+//   asio opens sockets without CLOEXEC: without this, engine processes would inherit the
+//   listening socket, client connections and the database.
+// Only async-signal-safe calls here.
+struct ChildSetup {
   error_code on_exec_setup(bp::posix::default_launcher&, const std::filesystem::path&, const char* const*) {
     ::setpgid(0, 0);
+    ::signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    if (::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) != 0) {
+      rlimit limit{};
+      rlim_t max = ::getrlimit(RLIMIT_NOFILE, &limit) == 0 ? std::min<rlim_t>(limit.rlim_cur, 1 << 20) : 1024;
+      for (int fd = 3; fd < static_cast<int>(max); ++fd) ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+    }
     return {};
   }
 };
@@ -104,7 +121,7 @@ public:
       if (!ec) asio::connect_pipe(err, err_w, ec);
       if (ec) return bp::process(m_executor);
       return bp::process(m_executor, *exe, std::vector<std::string>(argv.begin() + 1, argv.end()),
-                         bp::process_stdio{null.fd(), out_w, err_w}, OwnProcessGroup{}, ec);
+                         bp::process_stdio{null.fd(), out_w, err_w}, ChildSetup{}, ec);
       // the write ends close here, so reads see EOF when the child exits
     }();
     if (ec) co_return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot run {}: {}", argv.front(), ec.message())};
@@ -126,7 +143,7 @@ public:
     DevNull null;
     error_code ec;
     bp::process process(m_executor, *exe, std::vector<std::string>(argv.begin() + 1, argv.end()),
-                        bp::process_stdio{null.fd(), output_fd, output_fd}, OwnProcessGroup{}, ec);
+                        bp::process_stdio{null.fd(), output_fd, output_fd}, ChildSetup{}, ec);
     if (ec) return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot start {}: {}", argv.front(), ec.message())};
     return std::unique_ptr<RunningProcess>(std::make_unique<BoostRunningProcess>(std::move(process)));
   }

@@ -3,9 +3,16 @@
 #include "common/errors.hpp"
 #include "daemon/log.hpp"
 
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <fmt/format.h>
 
 namespace jobman::daemon::scheduler {
+
+namespace {
+constexpr int k_adopt_retries = 20;
+constexpr std::chrono::milliseconds k_adopt_retry_delay{500};
+} // namespace
 
 std::vector<JobId> pick_jobs_to_start(const std::vector<Job>& active, int max_running) {
   int busy = 0;
@@ -49,7 +56,14 @@ void Scheduler::recover() {
 }
 
 asio::awaitable<void> Scheduler::adopt(Job job) {
+  // A run client left behind by the previous daemon may still be creating the container:
+  // give it a moment before calling the job lost.
   auto presence = co_await m_backend.presence(job);
+  for (int attempt = 0; presence == backend::ContainerPresence::Missing && attempt < k_adopt_retries; ++attempt) {
+    asio::steady_timer timer(m_executor, k_adopt_retry_delay);
+    co_await timer.async_wait(asio::use_awaitable);
+    presence = co_await m_backend.presence(job);
+  }
   if (presence == backend::ContainerPresence::Missing) {
     transition(job.id, JobState::Lost, "its container disappeared while jobmand was not running");
     schedule();

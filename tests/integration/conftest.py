@@ -1,0 +1,212 @@
+"""Fixtures for jobman's end-to-end tests: a real jobmand in the foreground on a temp socket
+and state dir, a real container engine, busybox images built locally, and real system users.
+
+Environment:
+  JOBMAN_BUILD_DIR   where cli/jobman and daemon/jobmand are (default: ../../build)
+  JOBMAN_TEST_ENGINE podman (default) or docker
+  JOBMAN_TEST_ENGINE_GLOBAL_ARGS / JOBMAN_TEST_ENGINE_RUN_ARGS
+                     space-separated engine args for this machine (defaults suit podman on
+                     a hybrid cgroup v1 host: --runtime runc, explicit ulimits)
+"""
+import grp
+import json
+import os
+import pwd
+import shlex
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+BUILD = Path(os.environ.get("JOBMAN_BUILD_DIR", REPO / "build")).resolve()
+JOBMAN = BUILD / "cli" / "jobman"
+JOBMAND = BUILD / "daemon" / "jobmand"
+ENGINE = os.environ.get("JOBMAN_TEST_ENGINE", "podman")
+DEFAULT_GLOBAL_ARGS = {"podman": "--runtime runc", "docker": ""}
+DEFAULT_RUN_ARGS = "--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
+GLOBAL_ARGS = shlex.split(os.environ.get("JOBMAN_TEST_ENGINE_GLOBAL_ARGS", DEFAULT_GLOBAL_ARGS[ENGINE]))
+RUN_ARGS = shlex.split(os.environ.get("JOBMAN_TEST_ENGINE_RUN_ARGS", DEFAULT_RUN_ARGS))
+
+TEST_USERS = ("jmtest1", "jmtest2", "jmadmin")
+ADMIN_GROUP = "jmtest-admins"
+
+
+def engine(*args, check=True, **kw):
+    return subprocess.run([ENGINE, *GLOBAL_ARGS, *args], check=check, capture_output=True, text=True, **kw)
+
+
+def _busybox_rootfs(tmp: Path) -> Path:
+    busybox = shutil.which("busybox")
+    if busybox is None:
+        pytest.skip("busybox-static is not installed (apt-get install busybox-static)")
+    root = tmp / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (root / "tmp").mkdir()
+    shutil.copy(busybox, root / "bin" / "busybox")
+    for applet in ("sh", "echo", "cat", "id", "ls", "sleep", "ip", "true", "false", "env", "printf", "head", "touch", "wc", "yes", "dd"):
+        (root / "bin" / applet).symlink_to("busybox")
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\n")
+    tar = tmp / "rootfs.tar"
+    subprocess.run(["tar", "-C", str(root), "-cf", str(tar), "."], check=True)
+    return tar
+
+
+def _import(tar: Path, ref: str, labels: dict):
+    changes = []
+    for key, value in labels.items():
+        changes += ["--change", f"LABEL {key}={value}"]
+    changes += ["--change", 'ENTRYPOINT ["/bin/sh", "-c"]']
+    if ENGINE == "docker":
+        engine("import", *changes, str(tar), ref)
+    else:
+        engine("import", "-q", *changes, str(tar), ref)
+
+
+@pytest.fixture(scope="session")
+def images():
+    """Test images: jt 1.0 and 2.0 (labelled), and one without a version label."""
+    if shutil.which(ENGINE) is None:
+        pytest.skip(f"{ENGINE} is not installed")
+    if not JOBMAN.exists() or not JOBMAND.exists():
+        pytest.fail(f"build jobman first: {JOBMAN} / {JOBMAND} missing")
+    with tempfile.TemporaryDirectory() as tmp:
+        tar = _busybox_rootfs(Path(tmp))
+        _import(tar, "localhost/jobman-test:1.0", {"name": "jt", "version": "1.0", "description": "test"})
+        _import(tar, "localhost/jobman-test:2.0", {"name": "jt", "version": "2.0", "description": "test"})
+        _import(tar, "localhost/jobman-unlabeled:1", {"name": "unlabeled"})
+    yield {"name": "jt", "unlabeled": "localhost/jobman-unlabeled:1"}
+
+
+@pytest.fixture(scope="session")
+def users():
+    """Real system users: two researchers and one admin (member of ADMIN_GROUP)."""
+    if os.geteuid() != 0:
+        pytest.skip("integration tests run as root (they create users and start jobmand)")
+    if subprocess.run(["getent", "group", ADMIN_GROUP], capture_output=True).returncode != 0:
+        subprocess.run(["groupadd", ADMIN_GROUP], check=True)
+    for name in TEST_USERS:
+        if subprocess.run(["id", name], capture_output=True).returncode != 0:
+            subprocess.run(["useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name], check=True)
+    subprocess.run(["usermod", "-a", "-G", ADMIN_GROUP, "jmadmin"], check=True)
+    return {name: pwd.getpwnam(name) for name in TEST_USERS}
+
+
+class Daemon:
+    def __init__(self, tmp: Path, extra_config=None):
+        self.dir = tmp
+        self.dir.chmod(0o755)  # test users must reach the socket
+        self.socket = tmp / "jobman.sock"
+        self.state = tmp / "state"
+        self.config_path = tmp / "jobman.json"
+        config = {
+            "socket": {"path": str(self.socket), "mode": "0666"},
+            "admin_group": ADMIN_GROUP,
+            "state_dir": str(self.state),
+            "engine": {"kind": ENGINE, "binary": ENGINE, "global_args": GLOBAL_ARGS, "run_args": RUN_ARGS},
+            "images": {"repositories": ["localhost/"], "required_labels": ["name", "version"]},
+            "limits": {"max_running": 4, "kill_grace": "2s"},
+        }
+        for key, value in (extra_config or {}).items():
+            config[key] = value
+        self.config_path.write_text(json.dumps(config, indent=2))
+        self.proc = None
+        self.log = tmp / "jobmand.log"
+
+    def start(self):
+        self.proc = subprocess.Popen([str(JOBMAND), "--config", str(self.config_path), "--foreground"],
+                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jobmand exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            if self.socket.exists() and self.cli("list").returncode == 0:
+                return self
+            time.sleep(0.05)
+        raise RuntimeError("jobmand did not answer within 20 s:\n" + self.log.read_text())
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=20)
+        return self.proc.returncode
+
+    def cli(self, *args, user=None, timeout=120, env=None):
+        cmd = [str(JOBMAN), "--socket", str(self.socket), *args]
+        if user is not None:
+            # Drop to the user's real uid, gid and groups, as a login would.
+            cmd = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups", *cmd]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+
+    def cli_json(self, *args, user=None):
+        result = self.cli("--json", *args, user=user)
+        assert result.returncode == 0, f"jobman {' '.join(args)} failed ({result.returncode}): {result.stderr}"
+        return json.loads(result.stdout)
+
+    def instance(self):
+        with self.db() as db:
+            return db.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()[0]
+
+    def remove_containers(self):
+        """Removes what this daemon's jobs left on the engine (jobs still running at the end of a test)."""
+        if (self.state / "jobman.db").exists():
+            names = containers(self.instance())
+            if names:
+                engine("rm", "-f", *names, check=False)
+
+    def db(self):
+        conn = sqlite3.connect(self.state / "jobman.db")
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    def wait_state(self, job, states, timeout=30, user=None):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.cli_json("details", "-j", str(job), user=user)["job"]["state"]
+            if state in states:
+                return state
+            time.sleep(0.1)
+        raise AssertionError(f"job {job} did not reach {states} within {timeout} s")
+
+
+@pytest.fixture
+def daemon_dir():
+    """A temp dir the test users can traverse (pytest's own tmp root is 0700)."""
+    path = Path(tempfile.mkdtemp(prefix="jobman-it-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def daemon(images, users, daemon_dir):
+    d = Daemon(daemon_dir).start()
+    yield d
+    rc = d.stop()
+    d.remove_containers()
+    log = d.log.read_text()
+    assert rc == 0, f"jobmand exited {rc}:\n{log}"
+    assert "internal error" not in log.lower(), log
+
+
+def containers(instance=None):
+    """Names of jobman's containers on the engine, running or not (of one daemon's `instance`)."""
+    label = f"label=jobman.instance={instance}" if instance else "label=jobman.job"
+    return engine("ps", "-a", "--filter", label, "--format", "{{.Names}}", check=False).stdout.split()
+
+
+def wait_for_container(name, present=True, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (name in containers()) == present:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"container {name} {'never appeared' if present else 'is still there'} after {timeout} s")

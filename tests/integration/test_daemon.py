@@ -1,0 +1,131 @@
+"""The daemon itself: bad clients, bad config, restarts."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import JOBMAN, JOBMAND, Daemon, containers, wait_for_container
+
+
+def raw(daemon, payload: bytes, read=True):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(str(daemon.socket))
+    s.sendall(payload)
+    data = b""
+    if read:
+        try:
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except (socket.timeout, ConnectionResetError):
+            pass
+    s.close()
+    return data
+
+
+def test_garbage_on_the_socket_leaves_the_daemon_serving(daemon):
+    hello = b'{"id":1,"op":"hello","args":{"version":1}}\n'
+    reply = json.loads(raw(daemon, b"not json\n"))
+    assert reply["ok"] is False and reply["error"]["code"] == "BAD_REQUEST"
+    reply = json.loads(raw(daemon, b'{"id":1,"op":"list"}\n'))
+    assert "hello" in reply["error"]["message"]
+    reply = json.loads(raw(daemon, b'{"id":1,"op":"hello","args":{"version":99}}\n'))
+    assert reply["error"]["code"] == "UNSUPPORTED_VERSION"
+    reply = json.loads(raw(daemon, b"x" * (1024 * 1024 + 10)))
+    assert reply["error"]["code"] == "FRAME_TOO_LARGE"
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(str(daemon.socket))
+    s.sendall(hello + b'{"id":2,"op":"nope"}\n{"id":3,"op":"list","args":{"bogus":1}}\n\xff\xfe\n{"id":4,"op":"list","args":[]}\n')
+    time.sleep(0.5)
+    lines = s.recv(1 << 20).decode().splitlines()
+    s.close()
+    replies = [json.loads(line) for line in lines]
+    assert replies[0]["ok"] is True
+    assert [r["error"]["code"] for r in replies[1:]] == ["BAD_REQUEST"] * 4
+    raw(daemon, hello + b'{"id":2,"op":"submit","args":{"image":"jt"', read=False)  # half a frame, then gone
+    raw(daemon, b"", read=False)
+    assert daemon.cli("images").returncode == 0
+    assert daemon.proc.poll() is None
+
+
+def test_many_connections_at_once(daemon):
+    sockets = []
+    for _ in range(50):
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(str(daemon.socket))
+        sockets.append(s)
+    assert daemon.cli("list").returncode == 0
+    for s in sockets:
+        s.close()
+
+
+def test_bad_config_names_the_key(tmp_path):
+    cfg = tmp_path / "bad.json"
+    cases = {
+        '{"engine": {"kind": "dockr"}}': "engine.kind",
+        '{"limits": {"max_running": 0}}': "limits.max_running",
+        '{"sokcet": {}}': "sokcet",
+        '{"engine": {"run_args": ["--privileged"]}}': "--privileged",
+        '{"state_dir": "relative"}': "state_dir",
+        "{": "not valid JSON",
+    }
+    for text, key in cases.items():
+        cfg.write_text(text)
+        result = subprocess.run([str(JOBMAND), "--config", str(cfg)], capture_output=True, text=True, timeout=10)
+        assert result.returncode != 0
+        assert key in result.stderr, (text, result.stderr)
+    assert not (tmp_path / "state").exists()
+    cfg.write_text('{"state_dir": "%s/state"}' % tmp_path)
+    result = subprocess.run([str(JOBMAND), "--config", str(cfg), "--check-config"], capture_output=True, text=True)
+    assert result.returncode == 0 and json.loads(result.stdout)["limits"]["max_running"] == 2
+
+
+def test_cli_reports_an_unreachable_daemon(tmp_path):
+    result = subprocess.run([str(JOBMAN), "--socket", str(tmp_path / "none.sock"), "list"], capture_output=True, text=True)
+    assert result.returncode == 5
+    assert result.stderr.startswith("jobman: error: cannot reach jobmand") and "jobmand" in result.stderr
+
+
+def test_second_daemon_on_the_same_socket_is_refused(daemon):
+    result = subprocess.run([str(JOBMAND), "--config", str(daemon.config_path)], capture_output=True, text=True, timeout=10)
+    assert result.returncode != 0 and "already listening" in result.stderr
+    assert daemon.cli("list").returncode == 0
+
+
+def test_restart_readopts_a_running_job(images, users, daemon_dir):
+    d = Daemon(daemon_dir).start()
+    try:
+        job = d.cli_json("submit", "-i", "jt", "--", "echo before; sleep 2; echo after")["job"]
+        d.wait_state(job["id"], {"RUNNING"})
+        wait_for_container(job["container"])
+        assert d.stop() == 0  # SIGTERM: containers keep running
+        assert job["container"] in containers()
+        d.start()
+        assert d.cli("wait", "-j", str(job["id"]), timeout=60).returncode == 0
+        assert d.cli("logs", "-j", str(job["id"])).stdout == "before\nafter\n"
+        wait_for_container(job["container"], present=False)
+    finally:
+        d.stop()
+        d.remove_containers()
+
+
+def test_kill_9_while_running_then_restart(images, users, daemon_dir):
+    d = Daemon(daemon_dir).start()
+    try:
+        job = d.cli_json("submit", "-i", "jt", "--", "sleep 1; echo done")["job"]
+        d.wait_state(job["id"], {"RUNNING"})
+        d.stop(signal.SIGKILL)
+        time.sleep(2)  # the job ends while no daemon runs
+        d.start()
+        assert d.cli("wait", "-j", str(job["id"]), timeout=60).returncode == 0
+        assert d.cli("logs", "-j", str(job["id"])).stdout == "done\n"
+    finally:
+        d.stop()
+        d.remove_containers()
