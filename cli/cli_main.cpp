@@ -56,10 +56,10 @@ SplitArgs split_args(int argc, char** argv) {
   return split;
 }
 
-// The socket to use: --socket, then JOBMAN_SOCKET, then the settings file, then the default.
+// The socket to use: --socket, then the settings file given with -s, then JOBMAN_SOCKET,
+// then the default. What is typed on the command line wins over the environment.
 std::string socket_path(const std::string& flag, const std::string& settings_file) {
   if (!flag.empty()) return flag;
-  if (const char* env = std::getenv("JOBMAN_SOCKET"); env && *env) return env;
   if (!settings_file.empty()) {
     std::ifstream in(settings_file);
     if (!in) throw ClientError(ErrorCode::InvalidArgument, fmt::format("cannot read settings file {}", settings_file));
@@ -75,6 +75,7 @@ std::string socket_path(const std::string& flag, const std::string& settings_fil
       return value.get<std::string>();
     }
   }
+  if (const char* env = std::getenv("JOBMAN_SOCKET"); env && *env) return env;
   return k_default_socket;
 }
 
@@ -124,7 +125,7 @@ int cli_main(int argc, char** argv) {
   commands::ListOptions list_options;
   list->add_flag("--all-users", list_options.all_users, "Everyone's jobs (root and the admin group)");
   list->add_option("--state", list_options.state, "Only jobs in this state (e.g. RUNNING, FAILED)");
-  list->add_option("--limit", list_options.limit, "At most this many jobs")->check(CLI::Range(1, 100000))->capture_default_str();
+  list->add_option("--limit", list_options.limit, "At most this many jobs")->check(CLI::Range(1, 10000))->capture_default_str();
 
   std::string job_ref;
   auto* details = app.add_subcommand("details", "Everything known about a job, including its exact container command");

@@ -9,11 +9,6 @@
 
 namespace jobman::cli {
 
-namespace {
-// Replies may be larger than requests (a long job list); still bounded.
-constexpr std::size_t k_max_reply_bytes = 64 * 1024 * 1024;
-} // namespace
-
 int exit_code_for(ErrorCode code) {
   switch (code) {
   case ErrorCode::BadRequest:
@@ -76,7 +71,7 @@ std::string Client::read_frame() {
       m_buffer.erase(0, nl + 1);
       return frame;
     }
-    if (m_buffer.size() > k_max_reply_bytes) throw ClientError(ErrorCode::Internal, "jobmand sent an oversized reply");
+    if (m_buffer.size() > protocol::k_max_reply_bytes) throw ClientError(ErrorCode::Internal, "jobmand sent an oversized reply");
     char chunk[65536];
     ssize_t n = ::recv(m_fd, chunk, sizeof chunk, 0);
     if (n < 0 && errno == EINTR) continue;

@@ -118,17 +118,13 @@ Config parse_config(std::string_view text, std::string_view source) {
     std::string mode;
     s.string("mode", mode);
     if (!mode.empty()) {
-      std::size_t used = 0;
       unsigned long m = 0;
-      try {
-        m = std::stoul(mode, &used, 8);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used != mode.size() || m > 0777) s.fail("mode", fmt::format("must be an octal permission like \"0666\", not \"{}\"", mode));
+      bool octal = mode.size() <= 4 && mode.find_first_not_of("01234567") == std::string::npos;
+      if (octal) m = std::stoul(mode, nullptr, 8);
+      if (!octal || m > 0777) s.fail("mode", fmt::format("must be an octal permission like \"0666\", not \"{}\"", mode));
       config.socket.mode = static_cast<mode_t>(m);
     }
-    s.string("group", config.socket.group);
+    s.string("group", config.socket.group, true);
     s.finish();
   }
   top.string("admin_group", config.admin_group, true);

@@ -44,7 +44,7 @@ bool is_terminal(JobState state) {
 bool is_allowed_transition(JobState from, JobState to) {
   switch (from) {
   case JobState::Queued:
-    // A queued job may start, be cancelled, or fail before it starts (e.g. its image vanished).
+    // A queued job may start, be cancelled, or fail before it starts.
     return to == JobState::Starting || to == JobState::Cancelled || to == JobState::Failed;
   case JobState::Starting:
     return to == JobState::Running || (is_terminal(to) && to != JobState::Succeeded);

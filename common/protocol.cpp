@@ -10,9 +10,9 @@ std::string dump(const json& value) {
   return value.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
 }
 
-json parse_frame(std::string_view frame) {
-  if (frame.size() > k_max_frame_bytes)
-    throw Error(ErrorCode::FrameTooLarge, fmt::format("frame of {} bytes exceeds the {} byte limit", frame.size(), k_max_frame_bytes));
+json parse_frame(std::string_view frame, std::size_t max_bytes) {
+  if (frame.size() > max_bytes)
+    throw Error(ErrorCode::FrameTooLarge, fmt::format("frame of {} bytes exceeds the {} byte limit", frame.size(), max_bytes));
   json value = json::parse(frame.begin(), frame.end(), nullptr, false);
   if (value.is_discarded()) throw Error(ErrorCode::BadRequest, "frame is not valid JSON");
   if (!value.is_object()) throw Error(ErrorCode::BadRequest, "frame must be a JSON object");
@@ -27,10 +27,11 @@ std::int64_t frame_id(const json& value) {
 }
 } // namespace
 
-Request parse_request(std::string_view frame) {
-  json value = parse_frame(frame);
+Request parse_request(std::string_view frame, std::int64_t* id_out) {
+  json value = parse_frame(frame, k_max_frame_bytes);
   Request request;
   request.id = frame_id(value);
+  if (id_out) *id_out = request.id; // so errors found below can still answer this id
   auto op = value.find("op");
   if (op == value.end() || !op->is_string()) throw Error(ErrorCode::BadRequest, "request needs a string \"op\"");
   request.op = op->get<std::string>();
@@ -59,7 +60,7 @@ std::string encode_error(std::int64_t id, const ErrorInfo& error) {
 std::string encode_event(std::int64_t id, const json& event) { return dump(json{{"id", id}, {"event", event}}); }
 
 Reply parse_reply(std::string_view frame) {
-  json value = parse_frame(frame);
+  json value = parse_frame(frame, k_max_reply_bytes);
   Reply reply;
   reply.id = frame_id(value);
   if (auto event = value.find("event"); event != value.end()) {

@@ -24,8 +24,10 @@ namespace jobman::protocol {
 using nlohmann::json;
 
 constexpr int k_version = 1;
-// A frame (one line, without its newline) may not be larger than this, either way.
+// A request frame (one line, without its newline) may not be larger than this.
 constexpr std::size_t k_max_frame_bytes = 1024 * 1024;
+// Replies may be larger (a long job list; escaped log data); still bounded.
+constexpr std::size_t k_max_reply_bytes = 64 * 1024 * 1024;
 
 namespace op {
 constexpr std::string_view hello = "hello";
@@ -45,8 +47,9 @@ struct Request {
   json args = json::object();
 };
 
-// Parses one request frame. Throws Error(BadRequest) naming what is wrong.
-Request parse_request(std::string_view frame);
+// Parses one request frame. Throws Error(BadRequest) naming what is wrong; once the
+// frame's id is known it is stored in `id_out`, so the error can answer it.
+Request parse_request(std::string_view frame, std::int64_t* id_out = nullptr);
 std::string encode_request(const Request& request);
 
 std::string encode_result(std::int64_t id, const json& result);

@@ -10,6 +10,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
 #include <sys/stat.h>
@@ -67,7 +68,8 @@ int daemon_main(int argc, char** argv) {
   try {
     Config config = checked(load_config(config_path));
     if (const char* socket = std::getenv("JOBMAN_SOCKET"); socket && *socket) {
-      if (socket[0] != '/') throw Error(ErrorCode::InvalidArgument, "JOBMAN_SOCKET must be an absolute path");
+      if (socket[0] != '/' || std::strlen(socket) >= 108)
+        throw Error(ErrorCode::InvalidArgument, "JOBMAN_SOCKET must be an absolute path of at most 107 bytes");
       config.socket.path = socket;
     }
     if (check_only) {

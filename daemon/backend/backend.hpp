@@ -22,7 +22,8 @@ struct ContainerExit {
   std::string message;        // engine's own words when it failed
 };
 
-enum class ContainerPresence { Running, Exited, Missing };
+// Missing: the engine says there is no such container. Unknown: the engine did not answer.
+enum class ContainerPresence { Running, Exited, Missing, Unknown };
 
 class Backend {
 public:

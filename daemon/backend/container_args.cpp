@@ -54,13 +54,21 @@ std::vector<std::string> container_argv(const Config& config, const Job& job) {
 
 std::optional<std::string> run_args_problem(const std::vector<std::string>& run_args) {
   // Flags that would undo the forced defaults or open the host to the job.
-  constexpr std::array<std::string_view, 22> k_forbidden{
+  constexpr std::array<std::string_view, 31> k_forbidden{
     "--privileged", "--network", "--net", "--cap-add", "--user", "-u", "--volume", "-v", "--mount",
     "--security-opt", "--pid", "--ipc", "--userns", "--uts", "--device", "--gpus", "--entrypoint",
-    "--name", "--group-add", "--volumes-from", "--rm", "-d"};
+    "--name", "--group-add", "--volumes-from", "--rm", "-d", "--detach", "-t", "--tty", "-i",
+    "--interactive", "--sysctl", "--cgroupns", "--cgroup-parent", "--restart"};
   for (const auto& arg : run_args) {
     std::string_view flag = arg;
     if (auto eq = flag.find('='); eq != std::string_view::npos) flag = flag.substr(0, eq);
+    // Short flags may carry their value ("-v/a:/b", "-u0") or be bundled ("-itd").
+    if (flag.size() > 2 && flag[0] == '-' && flag[1] != '-') {
+      for (char c : flag.substr(1))
+        for (char bad : {'v', 'u', 'd', 't', 'i'})
+          if (c == bad) return fmt::format("engine.run_args: '{}' is not allowed: jobman sets -{} itself to keep jobs sandboxed", arg, bad);
+      flag = flag.substr(0, 2);
+    }
     for (auto bad : k_forbidden)
       if (flag == bad)
         return fmt::format("engine.run_args: '{}' is not allowed: jobman sets it itself to keep jobs sandboxed", arg);

@@ -5,10 +5,13 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+#include <cctype>
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 #include <unistd.h>
+#include <csignal>
 #include <cstring>
 #include <set>
 
@@ -98,6 +101,8 @@ asio::awaitable<void> LocalBackend::stop(const Job& job, std::chrono::seconds gr
     if (!m_processes.contains(job.id)) co_return;
     co_await sleep_for(std::chrono::milliseconds(250));
   }
+  // The engine would not stop it: the run client forwards signals to its container.
+  if (auto it = m_processes.find(job.id); it != m_processes.end()) it->second->send_signal(SIGTERM);
 }
 
 asio::awaitable<void> LocalBackend::remove(const Job& job) {
@@ -107,9 +112,18 @@ asio::awaitable<void> LocalBackend::remove(const Job& job) {
 }
 
 asio::awaitable<ContainerPresence> LocalBackend::presence(const Job& job) {
-  auto state = co_await inspect_state(job);
-  if (!state) co_return ContainerPresence::Missing;
-  co_return state->value("Running", false) ? ContainerPresence::Running : ContainerPresence::Exited;
+  auto argv = engine_command(m_config.engine, {"container", "inspect", job.container});
+  auto result = co_await m_runner.capture(std::move(argv));
+  if (!result) co_return ContainerPresence::Unknown;
+  if (!result->status.success()) {
+    std::string err = result->err;
+    std::transform(err.begin(), err.end(), err.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    co_return err.find("no such") != std::string::npos ? ContainerPresence::Missing : ContainerPresence::Unknown;
+  }
+  json parsed = json::parse(result->out, nullptr, false);
+  if (parsed.is_array() && !parsed.empty()) parsed = parsed.front();
+  if (!parsed.is_object() || !parsed.contains("State") || !parsed["State"].is_object()) co_return ContainerPresence::Unknown;
+  co_return parsed["State"].value("Running", false) ? ContainerPresence::Running : ContainerPresence::Exited;
 }
 
 asio::awaitable<Result<std::vector<policy::ImageInfo>>> LocalBackend::list_images() {

@@ -9,7 +9,7 @@ asio::awaitable<json> list(CommandContext& ctx) {
   const bool all_users = ctx.args.optional_bool("all_users");
   const std::string state = ctx.args.optional_string("state");
   store::ListFilter filter;
-  filter.limit = static_cast<int>(ctx.args.optional_int("limit", 50, 1, 100000));
+  filter.limit = static_cast<int>(ctx.args.optional_int("limit", 50, 1, 10000));
   ctx.args.finish();
   if (all_users && !ctx.peer.admin)
     throw Error(ErrorCode::PermissionDenied, "--all-users is for root and the admin group; without it you see your own jobs");

@@ -1,5 +1,7 @@
 #pragma once
-// Lets coroutines sleep until a job changes state (wait, logs --follow), without polling.
+// Lets coroutines sleep until a job changes state (wait, logs --follow) instead of
+// re-reading the database in a loop. Waiters also give a timeout: `logs -f` uses a short
+// one to pick up new output between state changes.
 
 #include "common/job.hpp"
 

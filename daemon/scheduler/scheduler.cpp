@@ -59,13 +59,17 @@ asio::awaitable<void> Scheduler::adopt(Job job) {
   // A run client left behind by the previous daemon may still be creating the container:
   // give it a moment before calling the job lost.
   auto presence = co_await m_backend.presence(job);
-  for (int attempt = 0; presence == backend::ContainerPresence::Missing && attempt < k_adopt_retries; ++attempt) {
+  using backend::ContainerPresence;
+  auto unsure = [](ContainerPresence p) { return p == ContainerPresence::Missing || p == ContainerPresence::Unknown; };
+  for (int attempt = 0; unsure(presence) && attempt < k_adopt_retries; ++attempt) {
     asio::steady_timer timer(m_executor, k_adopt_retry_delay);
     co_await timer.async_wait(asio::use_awaitable);
     presence = co_await m_backend.presence(job);
   }
-  if (presence == backend::ContainerPresence::Missing) {
-    transition(job.id, JobState::Lost, "its container disappeared while jobmand was not running");
+  if (unsure(presence)) {
+    transition(job.id, JobState::Lost, presence == ContainerPresence::Missing
+                                         ? "its container disappeared while jobmand was not running"
+                                         : "the engine could not tell what became of its container");
     schedule();
     co_return;
   }

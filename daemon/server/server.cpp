@@ -103,7 +103,7 @@ void Server::start() {
 void Server::stop() {
   error_code ec;
   m_acceptor.close(ec);
-  for (Socket* socket : m_connections) socket->close(ec);
+  for (Socket* socket : *m_connections) socket->close(ec);
 }
 
 asio::awaitable<void> Server::accept_loop() {
@@ -115,7 +115,7 @@ asio::awaitable<void> Server::accept_loop() {
       log_warn("accept failed: {}", ec.message());
       continue;
     }
-    if (static_cast<int>(m_connections.size()) >= m_daemon.config.server.max_connections) {
+    if (static_cast<int>(m_connections->size()) >= m_daemon.config.server.max_connections) {
       std::string frame = protocol::encode_error(0, {ErrorCode::Unavailable, "jobmand has too many open connections; try again shortly"});
       socket.write_some(asio::buffer(frame), ec);
       continue;
@@ -125,11 +125,11 @@ asio::awaitable<void> Server::accept_loop() {
 }
 
 asio::awaitable<void> Server::serve(Socket socket) {
-  m_connections.insert(&socket);
+  m_connections->insert(&socket);
   struct Forget {
-    std::set<Socket*>& set;
+    std::shared_ptr<std::set<Socket*>> set;
     Socket* socket;
-    ~Forget() { set.erase(socket); }
+    ~Forget() { set->erase(socket); }
   } forget{m_connections, &socket};
 
   auto identity = peer_identity(socket.native_handle(), m_daemon.config.admin_group);
@@ -167,7 +167,7 @@ asio::awaitable<void> Server::serve(Socket socket) {
     std::optional<ErrorInfo> failure;
     bool close = false;
     try {
-      protocol::Request request = protocol::parse_request(frame);
+      protocol::Request request = protocol::parse_request(frame, &id);
       id = request.id;
       if (!greeted) {
         if (request.op != protocol::op::hello)

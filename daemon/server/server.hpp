@@ -5,6 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
+#include <memory>
 #include <set>
 
 namespace jobman::daemon {
@@ -31,7 +32,9 @@ private:
 
   Daemon& m_daemon;
   asio::local::stream_protocol::acceptor m_acceptor;
-  std::set<Socket*> m_connections;
+  // Shared with each connection's coroutine frame: frames still suspended at shutdown are
+  // destroyed with the io_context, after this Server.
+  std::shared_ptr<std::set<Socket*>> m_connections = std::make_shared<std::set<Socket*>>();
 };
 
 } // namespace jobman::daemon::server

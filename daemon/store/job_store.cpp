@@ -46,6 +46,19 @@ Job read_job(SQLite::Statement& q, const std::string& instance) {
   return job;
 }
 
+// The image's catalogue name, reduced to what a job name may contain.
+std::string default_name_base(const std::string& image) {
+  std::string base;
+  for (char c : image.substr(0, image.find(':'))) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    base += ok ? c : '-';
+  }
+  if (base.empty() || !((base[0] >= 'a' && base[0] <= 'z') || (base[0] >= 'A' && base[0] <= 'Z'))) base = "job-" + base;
+  if (base.size() > 32) base.resize(32);
+  while (!base.empty() && base.back() == '-') base.pop_back();
+  return base;
+}
+
 void bind_state(SQLite::Statement& q, int index, JobState state) { q.bind(index, std::string(to_string(state))); }
 
 void add_event(SQLite::Database& db, JobId id, std::optional<JobState> from, JobState to, const std::string& reason, TimePoint at) {
@@ -75,15 +88,20 @@ JobStore::JobStore(const std::string& path)
 
 JobStore::~JobStore() = default;
 
+std::optional<JobId> JobStore::listed_job_named(std::uint32_t uid, const std::string& name) const {
+  SQLite::Statement q(*m_db, "SELECT id FROM jobs WHERE uid = ? AND name = ? AND deleted_at IS NULL");
+  q.bind(1, static_cast<std::int64_t>(uid));
+  q.bind(2, name);
+  if (!q.executeStep()) return std::nullopt;
+  return q.getColumn(0).getInt64();
+}
+
 Job JobStore::insert(Job job, const std::function<std::vector<std::string>(const Job&)>& argv_for) {
   SQLite::Transaction tx(*m_db);
   if (!job.spec.name.empty()) {
-    SQLite::Statement dup(*m_db, "SELECT id FROM jobs WHERE uid = ? AND name = ? AND deleted_at IS NULL");
-    dup.bind(1, static_cast<std::int64_t>(job.uid));
-    dup.bind(2, job.spec.name);
-    if (dup.executeStep())
+    if (auto other = listed_job_named(job.uid, job.spec.name))
       throw Error(ErrorCode::Conflict, fmt::format("you already have a job named '{}' (id {}); choose another name or delete that job",
-                                                   job.spec.name, dup.getColumn(0).getInt64()));
+                                                   job.spec.name, *other));
   }
   job.state = JobState::Queued;
   job.submitted_at = now_ms();
@@ -105,8 +123,11 @@ Job JobStore::insert(Job job, const std::function<std::vector<std::string>(const
   q.exec();
   job.id = m_db->getLastInsertRowid();
   if (job.spec.name.empty()) {
-    std::string image_name = job.spec.image.substr(0, job.spec.image.find(':'));
-    job.spec.name = fmt::format("{}-{}", image_name.empty() ? "job" : image_name, job.id);
+    // "<image name>-<id>", a valid job name even for odd image names, and never one the
+    // user already gave another job.
+    const std::string base = default_name_base(job.spec.image);
+    job.spec.name = fmt::format("{}-{}", base, job.id);
+    for (int n = 2; listed_job_named(job.uid, job.spec.name); ++n) job.spec.name = fmt::format("{}-{}-{}", base, job.id, n);
   }
   job.instance = m_instance;
   job.container = container_name(m_instance, job.id);

@@ -69,6 +69,8 @@ public:
   const std::string& instance() const { return m_instance; }
 
 private:
+  std::optional<JobId> listed_job_named(std::uint32_t uid, const std::string& name) const;
+
   std::unique_ptr<SQLite::Database> m_db;
   std::string m_instance;
 };

@@ -1,0 +1,211 @@
+// Tests for common/config.hpp: parse_config defaults, the example config, and errors that
+// name the offending key.
+
+#include "common/config.hpp"
+
+#include "matchers.hpp"
+#include "temp_dir.hpp"
+
+#include <catch2/catch.hpp>
+#include <fmt/format.h>
+#include <fstream>
+
+using namespace jobman;
+using namespace std::chrono_literals;
+using jobman::test::IsError;
+using jobman::test::TempDir;
+
+namespace {
+
+// The example configuration from the issue.
+constexpr const char* k_example = R"({
+  "socket": {"path": "/run/jobman/jobman.sock", "mode": "0660", "group": "jobman"},
+  "admin_group": "jobman-admins",
+  "state_dir": "/srv/jobman",
+  "engine": {
+    "kind": "podman",
+    "global_args": ["--runtime", "runc"],
+    "run_args": ["--ulimit", "nofile=4096:4096", "--ulimit", "nproc=512:512"]
+  },
+  "images": {
+    "repositories": ["localhost/", "registry.example.org/science/"],
+    "required_labels": ["name", "version", "maintainer"]
+  },
+  "limits": {"max_running": 4, "pids": 2048, "kill_grace": "30s"},
+  "server": {"max_connections": 64, "idle_timeout": "2m"}
+})";
+
+Config parse(const std::string& text) { return parse_config(text, "test.json"); }
+
+} // namespace
+
+TEST_CASE("parse_config of {} gives the documented defaults", "[config]") {
+  Config c = parse("{}");
+  CHECK(c.socket.path == "/run/jobman/jobman.sock");
+  CHECK(c.socket.mode == 0666);
+  CHECK(c.socket.group.empty());
+  CHECK(c.admin_group.empty());
+  CHECK(c.state_dir == "/var/lib/jobman");
+  CHECK(c.engine.kind == EngineKind::Podman);
+  CHECK(c.engine.binary == "podman");
+  CHECK(c.engine.global_args.empty());
+  CHECK(c.engine.run_args.empty());
+  CHECK(c.images.repositories == std::vector<std::string>{"localhost/"});
+  CHECK(c.images.required_labels == std::vector<std::string>{"name", "version"});
+  CHECK(c.images.refresh == 30s);
+  CHECK(c.limits.max_running == 2);
+  CHECK(c.limits.pids == 1024);
+  CHECK(c.limits.kill_grace == 10s);
+  CHECK(c.server.max_connections == 256);
+  CHECK(c.server.idle_timeout == 60s);
+}
+
+TEST_CASE("parse_config reads the example config", "[config]") {
+  Config c = parse(k_example);
+  CHECK(c.socket.path == "/run/jobman/jobman.sock");
+  CHECK(c.socket.mode == 0660);
+  CHECK(c.socket.group == "jobman");
+  CHECK(c.admin_group == "jobman-admins");
+  CHECK(c.state_dir == "/srv/jobman");
+  CHECK(c.engine.kind == EngineKind::Podman);
+  CHECK(c.engine.binary == "podman");
+  CHECK(c.engine.global_args == std::vector<std::string>{"--runtime", "runc"});
+  CHECK(c.engine.run_args == std::vector<std::string>{"--ulimit", "nofile=4096:4096", "--ulimit", "nproc=512:512"});
+  CHECK(c.images.repositories == std::vector<std::string>{"localhost/", "registry.example.org/science/"});
+  CHECK(c.images.required_labels == std::vector<std::string>{"name", "version", "maintainer"});
+  CHECK(c.limits.max_running == 4);
+  CHECK(c.limits.pids == 2048);
+  CHECK(c.limits.kill_grace == 30s);
+  CHECK(c.server.max_connections == 64);
+  CHECK(c.server.idle_timeout == 120s);
+}
+
+TEST_CASE("socket.mode is octal", "[config]") {
+  CHECK(parse(R"({"socket":{"mode":"0666"}})").socket.mode == 0666);
+  CHECK(parse(R"({"socket":{"mode":"660"}})").socket.mode == 0660);
+  CHECK(parse(R"({"socket":{"mode":"0777"}})").socket.mode == 0777);
+  CHECK(parse(R"({"socket":{"mode":"0"}})").socket.mode == 0);
+}
+
+TEST_CASE("engine.kind docker defaults the binary to docker", "[config]") {
+  Config c = parse(R"({"engine":{"kind":"docker"}})");
+  CHECK(c.engine.kind == EngineKind::Docker);
+  CHECK(c.engine.binary == "docker");
+  CHECK(to_string(c.engine.kind) == "docker");
+
+  Config custom = parse(R"({"engine":{"kind":"docker","binary":"/opt/docker/bin/docker"}})");
+  CHECK(custom.engine.kind == EngineKind::Docker);
+  CHECK(custom.engine.binary == "/opt/docker/bin/docker");
+
+  Config podman = parse(R"({"engine":{"binary":"/usr/local/bin/podman"}})");
+  CHECK(podman.engine.kind == EngineKind::Podman);
+  CHECK(podman.engine.binary == "/usr/local/bin/podman");
+}
+
+TEST_CASE("durations accept strings and plain seconds", "[config]") {
+  CHECK(parse(R"({"limits":{"kill_grace":"30s"}})").limits.kill_grace == 30s);
+  CHECK(parse(R"({"limits":{"kill_grace":90}})").limits.kill_grace == 90s);
+  CHECK(parse(R"({"limits":{"kill_grace":0}})").limits.kill_grace == 0s);
+  CHECK(parse(R"({"images":{"refresh":"10m"}})").images.refresh == 600s);
+  CHECK(parse(R"({"server":{"idle_timeout":"01:00:00"}})").server.idle_timeout == 3600s);
+}
+
+TEST_CASE("parse_config errors name the offending key", "[config]") {
+  auto fails = [](const std::string& text, std::initializer_list<std::string> parts) {
+    CAPTURE(text);
+    CHECK_THROWS_MATCHES(parse(text), Error, IsError(ErrorCode::InvalidArgument, parts));
+  };
+
+  SECTION("invalid JSON") { fails(R"({"socket": )", {"test.json", "not valid JSON"}); }
+  SECTION("top level not an object") { fails("[]", {"test.json", "(top level)", "must be an object"}); }
+  SECTION("unknown top-level key") { fails(R"({"sockets":{}})", {"test.json", "sockets", "unknown key"}); }
+  SECTION("unknown nested key") { fails(R"({"engine":{"kindd":"podman"}})", {"engine.kindd", "unknown key"}); }
+  SECTION("unknown key deeper in limits") { fails(R"({"limits":{"max_runing":3}})", {"limits.max_runing", "unknown key"}); }
+  SECTION("section not an object") { fails(R"({"engine":["podman"]})", {"engine", "must be an object"}); }
+  SECTION("engine.kind misspelled") { fails(R"({"engine":{"kind":"dockr"}})", {"engine.kind", "\"dockr\""}); }
+  SECTION("engine.kind not a string") { fails(R"({"engine":{"kind":1}})", {"engine.kind", "must be a string"}); }
+  SECTION("socket.mode 999") { fails(R"({"socket":{"mode":"999"}})", {"socket.mode", "\"999\""}); }
+  SECTION("socket.mode abc") { fails(R"({"socket":{"mode":"abc"}})", {"socket.mode", "\"abc\""}); }
+  SECTION("socket.mode too large") { fails(R"({"socket":{"mode":"1777"}})", {"socket.mode", "\"1777\""}); }
+  SECTION("socket.mode trailing garbage") { fails(R"({"socket":{"mode":"0666x"}})", {"socket.mode", "\"0666x\""}); }
+  SECTION("socket.mode as a number") { fails(R"({"socket":{"mode":438}})", {"socket.mode", "must be a string"}); }
+  SECTION("relative state_dir") { fails(R"({"state_dir":"var/lib/jobman"})", {"state_dir", "absolute"}); }
+  SECTION("empty state_dir") { fails(R"({"state_dir":""})", {"state_dir", "must not be empty"}); }
+  SECTION("relative socket.path") { fails(R"({"socket":{"path":"run/jobman.sock"}})", {"socket.path", "absolute"}); }
+  SECTION("socket.path too long for sun_path") {
+    fails(R"({"socket":{"path":"/)" + std::string(107, 's') + R"("}})", {"socket.path", "too long"});
+  }
+  SECTION("non-string in run_args") { fails(R"({"engine":{"run_args":["--ulimit", 5]}})", {"engine.run_args", "list of strings"}); }
+  SECTION("run_args not a list") { fails(R"({"engine":{"run_args":"--ulimit nofile=1"}})", {"engine.run_args", "list of strings"}); }
+  SECTION("empty string in global_args") { fails(R"({"engine":{"global_args":[""]}})", {"engine.global_args", "empty"}); }
+  SECTION("limits.max_running 0") { fails(R"({"limits":{"max_running":0}})", {"limits.max_running", "between 1 and", "not 0"}); }
+  SECTION("limits.max_running not an integer") { fails(R"({"limits":{"max_running":"2"}})", {"limits.max_running", "integer"}); }
+  SECTION("limits.max_running fractional") { fails(R"({"limits":{"max_running":1.5}})", {"limits.max_running", "integer"}); }
+  SECTION("limits.pids below minimum") { fails(R"({"limits":{"pids":15}})", {"limits.pids", "not 15"}); }
+  SECTION("images.repositories empty") { fails(R"({"images":{"repositories":[]}})", {"images.repositories", "at least one"}); }
+  SECTION("bad duration string") { fails(R"({"limits":{"kill_grace":"bad"}})", {"limits.kill_grace", "duration"}); }
+  SECTION("negative duration") { fails(R"({"limits":{"kill_grace":-5}})", {"limits.kill_grace", "duration"}); }
+  SECTION("fractional duration") { fails(R"({"limits":{"kill_grace":1.5}})", {"limits.kill_grace", "duration"}); }
+  SECTION("duration below minimum") { fails(R"({"server":{"idle_timeout":"0s"}})", {"server.idle_timeout", "at least 1s"}); }
+}
+
+TEST_CASE("socket.path of exactly 107 bytes fits", "[config]") {
+  std::string path = "/" + std::string(106, 's');
+  CHECK(parse(R"({"socket":{"path":")" + path + R"("}})").socket.path == path);
+}
+
+TEST_CASE("config_to_json output parses back to the same config", "[config]") {
+  Config c = parse(k_example);
+  std::string text = config_to_json(c);
+  Config back = parse_config(text, "config_to_json");
+  CHECK(back.socket.path == c.socket.path);
+  CHECK(back.socket.mode == c.socket.mode);
+  CHECK(back.socket.group == c.socket.group);
+  CHECK(back.admin_group == c.admin_group);
+  CHECK(back.state_dir == c.state_dir);
+  CHECK(back.engine.kind == c.engine.kind);
+  CHECK(back.engine.binary == c.engine.binary);
+  CHECK(back.engine.global_args == c.engine.global_args);
+  CHECK(back.engine.run_args == c.engine.run_args);
+  CHECK(back.images.repositories == c.images.repositories);
+  CHECK(back.images.required_labels == c.images.required_labels);
+  CHECK(back.images.refresh == c.images.refresh);
+  CHECK(back.limits.max_running == c.limits.max_running);
+  CHECK(back.limits.pids == c.limits.pids);
+  CHECK(back.limits.kill_grace == c.limits.kill_grace);
+  CHECK(back.server.max_connections == c.server.max_connections);
+  CHECK(back.server.idle_timeout == c.server.idle_timeout);
+}
+
+TEST_CASE("load_config reports an unreadable file by path", "[config]") {
+  CHECK_THROWS_MATCHES(load_config("/nonexistent/jobman-unit/jobman.json"), Error,
+                       IsError(ErrorCode::InvalidArgument, {"/nonexistent/jobman-unit/jobman.json"}));
+}
+
+TEST_CASE("load_config reads a file and names it in errors", "[config]") {
+  TempDir dir;
+  const std::string good = dir.file("jobman.json");
+  std::ofstream(good) << k_example;
+  Config c = load_config(good);
+  CHECK(c.engine.global_args == std::vector<std::string>{"--runtime", "runc"});
+  CHECK(c.socket.mode == 0660);
+
+  const std::string bad = dir.file("bad.json");
+  std::ofstream(bad) << R"({"engine":{"kind":"dockr"}})";
+  CHECK_THROWS_MATCHES(load_config(bad), Error, IsError(ErrorCode::InvalidArgument, {bad, "engine.kind", "dockr"}));
+}
+
+TEST_CASE("the default config printed by config_to_json parses back", "[config]") {
+  Config config = parse(config_to_json(Config{}));
+  CHECK(config.socket.group.empty());
+  CHECK(config.socket.mode == 0666);
+  CHECK(config.limits.max_running == Config{}.limits.max_running);
+}
+
+TEST_CASE("socket.mode takes only octal digits", "[config]") {
+  for (const char* mode : {" 666", "+666", "-0", "0x1ff", "07777"}) {
+    INFO(mode);
+    CHECK_THROWS_MATCHES(parse(fmt::format(R"({{"socket": {{"mode": "{}"}}}})", mode)), Error, IsError(ErrorCode::InvalidArgument, {"socket.mode"}));
+  }
+  CHECK(parse(R"({"socket": {"mode": "660"}})").socket.mode == 0660);
+}

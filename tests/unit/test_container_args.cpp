@@ -1,0 +1,252 @@
+// Tests for daemon/backend/container_args.hpp: the exact engine command line of a job.
+
+#include "daemon/backend/container_args.hpp"
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+
+using namespace jobman;
+using namespace jobman::daemon::backend;
+using Catch::Matchers::Contains;
+using Argv = std::vector<std::string>;
+
+namespace {
+
+Config podman_config() {
+  Config config;
+  config.engine.kind = EngineKind::Podman;
+  config.engine.binary = "podman";
+  config.engine.global_args = {"--runtime", "runc"};
+  config.engine.run_args = {"--ulimit", "nofile=1024:1024"};
+  config.limits.pids = 512;
+  return config;
+}
+
+Job alice_job() {
+  Job job;
+  job.id = 42;
+  job.instance = "0a1b2c3d";
+  job.container = container_name(job.instance, job.id);
+  job.uid = 1001;
+  job.gid = 1001;
+  job.user = "alice";
+  job.spec.name = "train";
+  job.spec.image = "app:1.0";
+  job.spec.image_id = "sha256:abc";
+  job.spec.args = {"python", "train.py", "--epochs", "3"};
+  job.spec.env = {{"SEED", "7"}, {"MODE", "fast=yes"}};
+  return job;
+}
+
+std::ptrdiff_t index_of(const Argv& argv, const std::string& item) {
+  auto it = std::find(argv.begin(), argv.end(), item);
+  return it == argv.end() ? -1 : it - argv.begin();
+}
+
+// Whether `flag value` appear next to each other before position `limit`.
+bool has_flag_pair(const Argv& argv, const std::string& flag, const std::string& value, std::ptrdiff_t limit) {
+  for (std::ptrdiff_t i = 0; i + 1 < limit; ++i)
+    if (argv[static_cast<std::size_t>(i)] == flag && argv[static_cast<std::size_t>(i + 1)] == value) return true;
+  return false;
+}
+
+} // namespace
+
+TEST_CASE("container_argv for podman is exactly the documented command line", "[container_args]") {
+  const Argv expected{
+    "podman", "--runtime", "runc",
+    "run",
+    "--ulimit", "nofile=1024:1024",
+    "--name", "jobman-0a1b2c3d-42",
+    "--label", "jobman.job=42",
+    "--label", "jobman.instance=0a1b2c3d",
+    "--label", "jobman.user=alice",
+    "--network", "none",
+    "--cap-drop", "ALL",
+    "--security-opt", "no-new-privileges",
+    "--user", "1001:1001",
+    "--read-only",
+    "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777",
+    "--pids-limit", "512",
+    "--init",
+    "--pull", "never",
+    "--log-driver", "none",
+    "--env=JOBMAN_JOB_ID=42",
+    "--env=JOBMAN_JOB_NAME=train",
+    "--env=JOBMAN_USER=alice",
+    "--env=SEED=7",
+    "--env=MODE=fast=yes",
+    "sha256:abc",
+    "python", "train.py", "--epochs", "3",
+  };
+  CHECK(container_argv(podman_config(), alice_job()) == expected);
+}
+
+TEST_CASE("container_argv puts global args before run and run_args right after it", "[container_args]") {
+  Argv argv = container_argv(podman_config(), alice_job());
+  REQUIRE(argv.size() > 6);
+  CHECK(Argv(argv.begin(), argv.begin() + 6) == Argv{"podman", "--runtime", "runc", "run", "--ulimit", "nofile=1024:1024"});
+  CHECK(argv[6] == "--name");
+}
+
+TEST_CASE("container_argv forces every sandbox flag before the image", "[container_args]") {
+  Argv argv = container_argv(podman_config(), alice_job());
+  const auto image = index_of(argv, "sha256:abc");
+  REQUIRE(image > 0);
+  CHECK(has_flag_pair(argv, "--network", "none", image));
+  CHECK(has_flag_pair(argv, "--cap-drop", "ALL", image));
+  CHECK(has_flag_pair(argv, "--security-opt", "no-new-privileges", image));
+  CHECK(has_flag_pair(argv, "--user", "1001:1001", image));
+  CHECK(has_flag_pair(argv, "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777", image));
+  CHECK(has_flag_pair(argv, "--pids-limit", "512", image));
+  CHECK(has_flag_pair(argv, "--pull", "never", image));
+  CHECK(has_flag_pair(argv, "--log-driver", "none", image));
+  CHECK(has_flag_pair(argv, "--label", "jobman.job=42", image));
+  CHECK(has_flag_pair(argv, "--name", "jobman-0a1b2c3d-42", image));
+  CHECK(has_flag_pair(argv, "--label", "jobman.instance=0a1b2c3d", image));
+  CHECK(has_flag_pair(argv, "--label", "jobman.user=alice", image));
+  for (const char* flag : {"--read-only", "--init", "--env=JOBMAN_JOB_ID=42", "--env=JOBMAN_JOB_NAME=train", "--env=JOBMAN_USER=alice"}) {
+    CAPTURE(flag);
+    auto at = index_of(argv, flag);
+    CHECK(at > 0);
+    CHECK(at < image);
+  }
+  // Forced flags come after the admin's run_args so they win where the last value counts.
+  CHECK(index_of(argv, "--ulimit") < index_of(argv, "--network"));
+}
+
+TEST_CASE("container_argv uses the job's own uid and gid", "[container_args]") {
+  Job job = alice_job();
+  job.uid = 2000;
+  job.gid = 3000;
+  Argv argv = container_argv(podman_config(), job);
+  CHECK(has_flag_pair(argv, "--user", "2000:3000", index_of(argv, "sha256:abc")));
+  CHECK(index_of(argv, "1001:1001") == -1);
+}
+
+TEST_CASE("container_argv with replace_entrypoint makes the first argument the entrypoint", "[container_args]") {
+  Job job = alice_job();
+  job.spec.replace_entrypoint = true;
+  job.spec.args = {"/bin/sh", "-c", "echo hi; exit 3"};
+  job.spec.env.clear();
+  Argv argv = container_argv(podman_config(), job);
+  REQUIRE(argv.size() >= 5);
+  CHECK(Argv(argv.end() - 5, argv.end()) ==
+        Argv{"--env=JOBMAN_USER=alice", "--entrypoint=/bin/sh", "sha256:abc", "-c", "echo hi; exit 3"});
+  CHECK(std::count_if(argv.begin(), argv.end(), [](const std::string& a) { return a.rfind("--entrypoint", 0) == 0; }) == 1);
+}
+
+TEST_CASE("an entrypoint that looks like a flag stays one token", "[container_args]") {
+  Job job = alice_job();
+  job.spec.replace_entrypoint = true;
+  job.spec.args = {"--privileged", "x"};
+  Argv argv = container_argv(podman_config(), job);
+  CHECK(index_of(argv, "--privileged") == -1);
+  CHECK(Argv(argv.end() - 3, argv.end()) == Argv{"--entrypoint=--privileged", "sha256:abc", "x"});
+}
+
+TEST_CASE("replace_entrypoint without arguments adds no --entrypoint", "[container_args]") {
+  Job job = alice_job();
+  job.spec.replace_entrypoint = true;
+  job.spec.args.clear();
+  Argv argv = container_argv(podman_config(), job);
+  CHECK(argv.back() == "sha256:abc");
+  CHECK(std::none_of(argv.begin(), argv.end(), [](const std::string& a) { return a.rfind("--entrypoint", 0) == 0; }));
+}
+
+TEST_CASE("job arguments that look like engine flags stay after the image", "[container_args]") {
+  Job job = alice_job();
+  job.spec.args = {"--privileged", "--network=host", "-v", "/:/host", "--entrypoint=/bin/sh"};
+  Argv argv = container_argv(podman_config(), job);
+  const auto image = index_of(argv, "sha256:abc");
+  REQUIRE(image > 0);
+  CHECK(Argv(argv.begin() + image + 1, argv.end()) == job.spec.args);
+  CHECK(index_of(argv, "--privileged") > image);
+  CHECK(index_of(argv, "--network=host") > image);
+}
+
+TEST_CASE("without args the image is the last word", "[container_args]") {
+  Job job = alice_job();
+  job.spec.args.clear();
+  CHECK(container_argv(podman_config(), job).back() == "sha256:abc");
+}
+
+TEST_CASE("container_argv for docker uses the docker binary and the same flags", "[container_args]") {
+  Config config;
+  config.engine.kind = EngineKind::Docker;
+  config.engine.binary = "docker";
+  Job job = alice_job();
+  Argv argv = container_argv(config, job);
+  REQUIRE(argv.size() > 3);
+  CHECK(argv[0] == "docker");
+  CHECK(argv[1] == "run");
+  CHECK(argv[2] == "--name");
+  CHECK(index_of(argv, "podman") == -1);
+  const auto image = index_of(argv, "sha256:abc");
+  CHECK(has_flag_pair(argv, "--network", "none", image));
+  CHECK(has_flag_pair(argv, "--pids-limit", "1024", image)); // default limits.pids
+}
+
+TEST_CASE("engine_command prefixes binary and global args", "[container_args]") {
+  Config config = podman_config();
+  CHECK(engine_command(config.engine, {"image", "inspect"}) == Argv{"podman", "--runtime", "runc", "image", "inspect"});
+  EngineConfig docker;
+  docker.binary = "/usr/bin/docker";
+  CHECK(engine_command(docker, {"ps"}) == Argv{"/usr/bin/docker", "ps"});
+  CHECK(engine_command(docker, {}) == Argv{"/usr/bin/docker"});
+}
+
+TEST_CASE("run_args_problem refuses flags that weaken the sandbox", "[container_args]") {
+  const std::vector<Argv> bad{
+    {"--privileged"},
+    {"--network=host"},
+    {"--network", "host"},
+    {"--net=host"},
+    {"-v", "/:/host"},
+    {"--volume=/:/host"},
+    {"--mount", "type=bind,src=/,dst=/host"},
+    {"--cap-add", "SYS_ADMIN"},
+    {"--cap-add=ALL"},
+    {"--security-opt", "seccomp=unconfined"},
+    {"--user", "0"},
+    {"-u", "0"},
+    {"--pid=host"},
+    {"--ipc=host"},
+    {"--userns=host"},
+    {"--uts=host"},
+    {"--device", "/dev/sda"},
+    {"--gpus", "all"},
+    {"--entrypoint", "/bin/sh"},
+    {"--name", "x"},
+    {"--group-add", "docker"},
+    {"--volumes-from", "other"},
+    {"--rm"},
+    {"-d"},
+    {"--ulimit", "nofile=1024:1024", "--privileged"},
+  };
+  for (const auto& args : bad) {
+    CAPTURE(args);
+    auto problem = run_args_problem(args);
+    REQUIRE(problem.has_value());
+    CHECK_THAT(*problem, Contains("engine.run_args") && Contains("not allowed"));
+  }
+  auto problem = run_args_problem({"--ulimit", "nproc=64", "--network=host"});
+  REQUIRE(problem.has_value());
+  CHECK_THAT(*problem, Contains("'--network=host'"));
+}
+
+TEST_CASE("run_args_problem accepts resource limits", "[container_args]") {
+  CHECK_FALSE(run_args_problem({}).has_value());
+  CHECK_FALSE(run_args_problem({"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=512:512"}).has_value());
+  CHECK_FALSE(run_args_problem({"--memory", "4g", "--memory-swap=4g", "--cpus=2", "--shm-size", "256m"}).has_value());
+  // Prefixes of forbidden flags are different flags.
+  CHECK_FALSE(run_args_problem({"--network-alias=x"}).has_value());
+}
+
+TEST_CASE("run_args_problem sees short flags with attached values and bundles", "[container_args]") {
+  for (const char* arg : {"-v/:/host", "-u0", "-dit", "-it", "--cgroupns=host", "--sysctl", "--restart=always"}) {
+    INFO(arg);
+    CHECK(run_args_problem({arg}).has_value());
+  }
+  CHECK_FALSE(run_args_problem({"-m", "1g", "--ulimit=nofile=10:10"}).has_value());
+}

@@ -1,0 +1,363 @@
+// Tests for daemon/store/job_store.hpp: every test opens a fresh database in its own temp dir.
+
+#include "daemon/store/job_store.hpp"
+
+#include "daemon/store/migrations.hpp"
+#include "matchers.hpp"
+#include "temp_dir.hpp"
+
+#include <SQLiteCpp/SQLiteCpp.h>
+#include <catch2/catch.hpp>
+
+using namespace jobman;
+using namespace jobman::daemon::store;
+using jobman::test::IsError;
+using jobman::test::TempDir;
+using Argv = std::vector<std::string>;
+
+namespace {
+
+Job new_job(std::uint32_t uid, std::string name = {}, std::string image = "app:1.0") {
+  Job job;
+  job.uid = uid;
+  job.gid = uid + 100;
+  job.user = "user" + std::to_string(uid);
+  job.spec.name = std::move(name);
+  job.spec.image = std::move(image);
+  job.spec.image_id = "sha256:abc";
+  job.spec.args = {"python", "-c", "print(1)"};
+  job.spec.env = {{"B", "2"}, {"A", "1"}};
+  return job;
+}
+
+Argv fake_argv(const Job& job) { return {"podman", "run", "--name", job.container, job.spec.name, std::to_string(job.id)}; }
+
+ListFilter filter(std::optional<std::uint32_t> uid, std::optional<JobState> state = std::nullopt, int limit = 50) {
+  ListFilter f;
+  f.uid = uid;
+  f.state = state;
+  f.limit = limit;
+  return f;
+}
+
+std::vector<JobId> ids(const std::vector<Job>& jobs) {
+  std::vector<JobId> out;
+  for (const auto& job : jobs) out.push_back(job.id);
+  return out;
+}
+
+} // namespace
+
+TEST_CASE("a new database is created at the current schema version", "[job_store]") {
+  TempDir dir;
+  { JobStore store(dir.file("jobman.db")); }
+  SQLite::Database db(dir.file("jobman.db"));
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == k_current_schema_version);
+}
+
+TEST_CASE("each database gets its own instance id, kept across reopening", "[job_store]") {
+  TempDir dir;
+  std::string instance;
+  {
+    JobStore store(dir.file("a.db"));
+    instance = store.instance();
+  }
+  CHECK(instance.size() == 8);
+  CHECK(instance.find_first_not_of("0123456789abcdef") == std::string::npos);
+  CHECK(JobStore(dir.file("a.db")).instance() == instance);
+  CHECK(JobStore(dir.file("b.db")).instance() != instance);
+}
+
+TEST_CASE("insert assigns ids, a default name, the container and argv", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job seen_by_argv_for;
+  const TimePoint before = now_ms();
+  Job first = store.insert(new_job(1001), [&](const Job& job) {
+    seen_by_argv_for = job;
+    return fake_argv(job);
+  });
+  CHECK(first.id == 1);
+  CHECK(first.spec.name == "app-1");
+  CHECK(first.state == JobState::Queued);
+  CHECK(first.instance == store.instance());
+  CHECK(first.container == "jobman-" + store.instance() + "-1");
+  CHECK(first.submitted_at >= before);
+  CHECK(first.submitted_at <= now_ms());
+  CHECK(first.argv == Argv{"podman", "run", "--name", first.container, "app-1", "1"});
+  // argv_for sees the job with its id, name and container already set
+  CHECK(seen_by_argv_for.id == 1);
+  CHECK(seen_by_argv_for.spec.name == "app-1");
+  CHECK(seen_by_argv_for.container == first.container);
+  CHECK(seen_by_argv_for.instance == store.instance());
+
+  Job second = store.insert(new_job(1001, "", "tool:2"), fake_argv);
+  CHECK(second.id == 2);
+  CHECK(second.spec.name == "tool-2");
+
+  Job named = store.insert(new_job(1001, "train"), fake_argv);
+  CHECK(named.id == 3);
+  CHECK(named.spec.name == "train");
+}
+
+TEST_CASE("get returns what insert stored", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job in = new_job(1001, "train");
+  in.spec.replace_entrypoint = true;
+  Job inserted = store.insert(in, fake_argv);
+  auto got = store.get(inserted.id);
+  REQUIRE(got.has_value());
+  CHECK(got->id == inserted.id);
+  CHECK(got->spec.name == "train");
+  CHECK(got->uid == 1001);
+  CHECK(got->gid == 1101);
+  CHECK(got->user == "user1001");
+  CHECK(got->spec.image == "app:1.0");
+  CHECK(got->spec.image_id == "sha256:abc");
+  CHECK(got->spec.args == Argv{"python", "-c", "print(1)"});
+  CHECK(got->spec.replace_entrypoint);
+  CHECK(got->spec.env == std::vector<EnvVar>{{"B", "2"}, {"A", "1"}}); // order kept
+  CHECK(got->state == JobState::Queued);
+  CHECK(got->argv == inserted.argv);
+  CHECK(got->container == container_name(store.instance(), 1));
+  CHECK(got->instance == store.instance());
+  CHECK(got->submitted_at == inserted.submitted_at);
+  CHECK_FALSE(got->exit_code.has_value());
+  CHECK_FALSE(got->started_at.has_value());
+  CHECK_FALSE(got->ended_at.has_value());
+  CHECK_FALSE(store.get(99).has_value());
+
+  auto events = store.events(inserted.id);
+  REQUIRE(events.size() == 1);
+  CHECK_FALSE(events[0].from.has_value());
+  CHECK(events[0].to == JobState::Queued);
+  CHECK(events[0].reason == "submitted");
+  CHECK(events[0].at == inserted.submitted_at);
+}
+
+TEST_CASE("job names are unique per user among listed jobs", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job first = store.insert(new_job(1001, "train"), fake_argv);
+
+  CHECK_THROWS_MATCHES(store.insert(new_job(1001, "train"), fake_argv), Error,
+                       IsError(ErrorCode::Conflict, {"'train'", "id 1"}));
+  // The refused insert left nothing behind.
+  CHECK(store.list({}).size() == 1);
+
+  Job other_user = store.insert(new_job(1002, "train"), fake_argv);
+  CHECK(other_user.spec.name == "train");
+  CHECK(store.find_by_name("train", std::nullopt).size() == 2);
+  CHECK(ids(store.find_by_name("train", 1001)) == std::vector<JobId>{first.id});
+
+  store.mark_deleted(first.id);
+  Job reused = store.insert(new_job(1001, "train"), fake_argv);
+  CHECK(reused.spec.name == "train");
+  CHECK(ids(store.find_by_name("train", 1001)) == std::vector<JobId>{reused.id});
+}
+
+TEST_CASE("transition records events and timestamps", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job job = store.insert(new_job(1001), fake_argv);
+
+  Job starting = store.transition(job.id, JobState::Starting, "a slot is free");
+  CHECK(starting.state == JobState::Starting);
+  CHECK(starting.reason == "a slot is free");
+  CHECK_FALSE(starting.started_at.has_value());
+
+  Job running = store.transition(job.id, JobState::Running, "container started");
+  REQUIRE(running.started_at.has_value());
+  CHECK(*running.started_at >= job.submitted_at);
+  CHECK_FALSE(running.ended_at.has_value());
+  CHECK_FALSE(running.exit_code.has_value());
+
+  Job done = store.transition(job.id, JobState::Failed, "exited with code 3", {.exit_code = 3});
+  CHECK(done.state == JobState::Failed);
+  CHECK(done.exit_code == std::optional<int>(3));
+  REQUIRE(done.ended_at.has_value());
+  CHECK(*done.ended_at >= *running.started_at);
+  CHECK(done.started_at == running.started_at);
+
+  auto stored = store.get(job.id);
+  REQUIRE(stored.has_value());
+  CHECK(stored->state == JobState::Failed);
+  CHECK(stored->reason == "exited with code 3");
+  CHECK(stored->exit_code == std::optional<int>(3));
+  CHECK(stored->started_at == done.started_at);
+  CHECK(stored->ended_at == done.ended_at);
+
+  auto events = store.events(job.id);
+  REQUIRE(events.size() == 4);
+  CHECK(events[1].from == JobState::Queued);
+  CHECK(events[1].to == JobState::Starting);
+  CHECK(events[1].reason == "a slot is free");
+  CHECK(events[2].from == JobState::Starting);
+  CHECK(events[2].to == JobState::Running);
+  CHECK(events[2].at == *done.started_at);
+  CHECK(events[3].from == JobState::Running);
+  CHECK(events[3].to == JobState::Failed);
+  CHECK(events[3].reason == "exited with code 3");
+  CHECK(events[3].at == *done.ended_at);
+}
+
+TEST_CASE("a queued job can end without ever starting", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job job = store.insert(new_job(1001), fake_argv);
+  Job cancelled = store.transition(job.id, JobState::Cancelled, "cancelled by alice");
+  CHECK_FALSE(cancelled.started_at.has_value());
+  CHECK(cancelled.ended_at.has_value());
+  CHECK_FALSE(cancelled.exit_code.has_value());
+}
+
+TEST_CASE("a forbidden transition throws Conflict and changes nothing", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job job = store.insert(new_job(1001), fake_argv);
+
+  CHECK_THROWS_MATCHES(store.transition(job.id, JobState::Succeeded, "nope", {.exit_code = 0}), Error,
+                       IsError(ErrorCode::Conflict, {"job 1", "QUEUED", "SUCCEEDED"}));
+  auto after = store.get(job.id);
+  REQUIRE(after.has_value());
+  CHECK(after->state == JobState::Queued);
+  CHECK(after->reason.empty());
+  CHECK_FALSE(after->exit_code.has_value());
+  CHECK_FALSE(after->ended_at.has_value());
+  CHECK(store.events(job.id).size() == 1);
+
+  store.transition(job.id, JobState::Cancelled, "cancelled");
+  CHECK_THROWS_MATCHES(store.transition(job.id, JobState::Starting, "again"), Error,
+                       IsError(ErrorCode::Conflict, {"CANCELLED", "STARTING"}));
+  CHECK(store.get(job.id)->state == JobState::Cancelled);
+  CHECK(store.events(job.id).size() == 2);
+}
+
+TEST_CASE("transition of an unknown job throws JobNotFound", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  CHECK_THROWS_MATCHES(store.transition(7, JobState::Starting, "x"), Error, IsError(ErrorCode::JobNotFound, {"job 7"}));
+}
+
+TEST_CASE("list returns listed jobs newest first, filtered and limited", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  for (std::uint32_t uid : {1001u, 1002u, 1001u, 1003u, 1001u}) store.insert(new_job(uid), fake_argv);
+  store.transition(2, JobState::Starting, "go");
+  store.transition(3, JobState::Cancelled, "stop");
+
+  CHECK(ids(store.list({})) == std::vector<JobId>{5, 4, 3, 2, 1});
+  CHECK(ids(store.list(filter(1001))) == std::vector<JobId>{5, 3, 1});
+  CHECK(ids(store.list(filter(4242))).empty());
+  CHECK(ids(store.list(filter(std::nullopt, JobState::Queued))) == std::vector<JobId>{5, 4, 1});
+  CHECK(ids(store.list(filter(std::nullopt, JobState::Starting))) == std::vector<JobId>{2});
+  CHECK(ids(store.list(filter(1001, JobState::Queued))) == std::vector<JobId>{5, 1});
+  CHECK(ids(store.list(filter(std::nullopt, std::nullopt, 2))) == std::vector<JobId>{5, 4});
+  CHECK(ids(store.list(filter(1001, std::nullopt, 1))) == std::vector<JobId>{5});
+
+  store.mark_deleted(4);
+  CHECK(ids(store.list({})) == std::vector<JobId>{5, 3, 2, 1});
+}
+
+TEST_CASE("active returns queued, starting and running jobs oldest first", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  for (int i = 0; i < 5; ++i) store.insert(new_job(1001), fake_argv);
+  store.transition(1, JobState::Starting, "go");
+  store.transition(1, JobState::Running, "up");
+  store.transition(2, JobState::Starting, "go");
+  store.transition(2, JobState::Running, "up");
+  store.transition(2, JobState::Succeeded, "done", {.exit_code = 0});
+  store.transition(3, JobState::Starting, "go");
+  store.transition(4, JobState::Cancelled, "stop");
+
+  auto active = store.active();
+  CHECK(ids(active) == std::vector<JobId>{1, 3, 5});
+  REQUIRE(active.size() == 3);
+  CHECK(active[0].state == JobState::Running);
+  CHECK(active[1].state == JobState::Starting);
+  CHECK(active[2].state == JobState::Queued);
+}
+
+TEST_CASE("get_listed hides deleted jobs that get still returns", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job job = store.insert(new_job(1001, "gone"), fake_argv);
+  store.transition(job.id, JobState::Cancelled, "stop");
+  REQUIRE(store.get_listed(job.id).has_value());
+  store.mark_deleted(job.id);
+  CHECK_FALSE(store.get_listed(job.id).has_value());
+  CHECK(store.find_by_name("gone", 1001).empty());
+  auto kept = store.get(job.id);
+  REQUIRE(kept.has_value());
+  CHECK(kept->spec.name == "gone");
+  CHECK(store.events(job.id).size() == 2); // its history stays
+  store.mark_deleted(job.id);             // deleting twice is harmless
+  CHECK(store.get(job.id).has_value());
+}
+
+TEST_CASE("reopening the database keeps jobs, events and the id sequence", "[job_store]") {
+  TempDir dir;
+  const std::string path = dir.file("jobman.db");
+  Job first;
+  {
+    JobStore store(path);
+    first = store.insert(new_job(1001, "keep"), fake_argv);
+    store.transition(first.id, JobState::Starting, "go");
+    Job second = store.insert(new_job(1001), fake_argv);
+    store.mark_deleted(second.id);
+  }
+  JobStore store(path);
+  auto job = store.get_listed(first.id);
+  REQUIRE(job.has_value());
+  CHECK(job->spec.name == "keep");
+  CHECK(job->state == JobState::Starting);
+  CHECK(job->argv == first.argv);
+  CHECK(job->spec.env == first.spec.env);
+  CHECK(store.events(first.id).size() == 2);
+  CHECK_FALSE(store.get_listed(2).has_value());
+  CHECK(store.insert(new_job(1001), fake_argv).id == 3);
+  // The name is still taken after reopening.
+  CHECK_THROWS_MATCHES(store.insert(new_job(1001, "keep"), fake_argv), Error, IsError(ErrorCode::Conflict, {"'keep'"}));
+}
+
+TEST_CASE("a database from a newer jobman is refused", "[job_store]") {
+  TempDir dir;
+  const std::string path = dir.file("jobman.db");
+  {
+    SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+    db.exec("PRAGMA user_version = " + std::to_string(k_current_schema_version + 1));
+  }
+  CHECK_THROWS_MATCHES(JobStore(path), Error, IsError(ErrorCode::Internal, {path, "newer", std::to_string(k_current_schema_version + 1)}));
+  // Nothing was created in the refused database.
+  SQLite::Database db(path);
+  CHECK_FALSE(db.tableExists("jobs"));
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == k_current_schema_version + 1);
+}
+
+TEST_CASE("a database at the current version is opened without migrating again", "[job_store]") {
+  TempDir dir;
+  const std::string path = dir.file("jobman.db");
+  { JobStore store(path); store.insert(new_job(1001), fake_argv); }
+  { JobStore store(path); CHECK(store.list({}).size() == 1); }
+  SQLite::Database db(path);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == k_current_schema_version);
+}
+
+TEST_CASE("a default name never takes a name the user already gave", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  store.insert(new_job(1, "app-2"), fake_argv); // id 1, named like the next default
+  Job unnamed = store.insert(new_job(1), fake_argv);
+  CHECK(unnamed.id == 2);
+  CHECK(unnamed.spec.name == "app-2-2");
+  CHECK(store.insert(new_job(1), fake_argv).spec.name == "app-3");
+}
+
+TEST_CASE("default names are valid job names whatever the image is called", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  CHECK(store.insert(new_job(1, {}, "3d-seg+gpu:1.0"), fake_argv).spec.name == "job-3d-seg-gpu-1");
+  CHECK(store.insert(new_job(1, {}, std::string(100, 'x') + ":1"), fake_argv).spec.name == std::string(32, 'x') + "-2");
+}
