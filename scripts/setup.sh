@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs what jobman needs to build and test on Debian 12 (bookworm), then builds it.
+# Usage: scripts/setup.sh [BUILD_DIR] [extra cmake args...]   (as root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+packages=(
+  # build
+  g++ cmake ninja-build pkg-config
+  libcli11-dev libboost1.81-dev libsqlitecpp-dev nlohmann-json3-dev libfmt-dev catch2
+  # run and test: a container engine, a busybox rootfs for test images, pytest
+  podman runc busybox-static python3 python3-pytest util-linux passwd
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+build_dir=${1:-build}
+shift || true
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE="${CMAKE_BUILD_TYPE:-RelWithDebInfo}" "$@" >/dev/null
+ninja -C "$build_dir"

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Sets up, builds and runs the whole test suite: unit tests and end-to-end tests with a
+# real jobmand and real podman containers. As root (the tests create users).
+#   JOBMAN_SANITIZE=1 scripts/test.sh   same, built with ASan+UBSan in build-asan/
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ "${JOBMAN_SANITIZE:-0}" = 1 ]; then
+  build_dir=build-asan
+  CMAKE_BUILD_TYPE=Debug scripts/setup.sh "$build_dir" -DJOBMAN_ENABLE_SANITIZERS=ON
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+else
+  build_dir=build
+  scripts/setup.sh "$build_dir"
+fi
+ctest --test-dir "$build_dir" --output-on-failure
