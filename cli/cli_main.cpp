@@ -107,6 +107,7 @@ int cli_main(int argc, char** argv) {
   app.add_flag("-v,--version", version, "Print the version and exit");
 
   app.add_subcommand("images", "List the image catalogue: names and versions");
+  app.add_subcommand("resources-flavors", "List resource flavors: CPUs, memory, GPUs, maximum time");
 
   auto* image_details = app.add_subcommand("image-details", "Show an image's labels, size, entrypoint and digest");
   std::string image_ref;
@@ -118,6 +119,9 @@ int cli_main(int argc, char** argv) {
   submit->add_option("-j,--job-name,--name", submit_options.name, "Name for the job (letters, digits, '_', '.', '-')");
   submit->add_flag("-c,--command", submit_options.replace_entrypoint, "The words after '--' replace the image's entrypoint");
   submit->add_option("-e,--env", submit_options.env, "Environment variable KEY=VALUE (repeatable)")->allow_extra_args(false);
+  submit->add_option("-r,--resources-flavor", submit_options.flavor, "Resource flavor (see `jobman resources-flavors`; default: the admin's)");
+  submit->add_option("-t,--time", submit_options.time, "Wall-time limit: 90s, 10m, 2h, 1d or HH:MM:SS (default and maximum set by the flavor)");
+  submit->add_option("--gpus", submit_options.gpus, "Number of GPUs, up to the flavor's (default: the flavor's)")->check(CLI::Range(0, 64));
   submit->add_flag("--dry-run", submit_options.dry_run, "Validate and print the exact engine command; run nothing");
   submit->add_flag("--wait", submit_options.wait, "Wait for the job to end; exit status 0 only if it succeeded");
 
@@ -178,6 +182,7 @@ int cli_main(int argc, char** argv) {
   try {
     Client client(socket_path(socket_flag, settings));
     if (app.got_subcommand("images")) return commands::images(client, global);
+    if (app.got_subcommand("resources-flavors")) return commands::resources_flavors(client, global);
     if (image_details->parsed()) return commands::image_details(client, global, image_ref);
     if (is_submit) {
       submit_options.args = split.job_args;

@@ -2,6 +2,8 @@
 
 #include "common/duration.hpp"
 #include "common/errors.hpp"
+#include "common/names.hpp"
+#include "common/size.hpp"
 
 #include <cstring>
 #include <fmt/format.h>
@@ -53,6 +55,36 @@ public:
     }
   }
 
+  void boolean(const char* key, bool& out) {
+    if (const json* v = get(key)) {
+      if (!v->is_boolean()) fail(key, "must be true or false");
+      out = v->get<bool>();
+    }
+  }
+
+  void number(const char* key, double& out, double min, double max) {
+    if (const json* v = get(key)) {
+      if (!v->is_number()) fail(key, "must be a number");
+      double n = v->get<double>();
+      if (!(n >= min && n <= max)) fail(key, fmt::format("must be between {} and {}", min, max));
+      out = n;
+    }
+  }
+
+  void size(const char* key, std::int64_t& out, std::int64_t min) {
+    if (const json* v = get(key)) {
+      std::optional<std::int64_t> bytes;
+      if (v->is_number_integer() && v->get<long long>() > 0) bytes = v->get<long long>();
+      else if (v->is_string()) bytes = parse_size(v->get<std::string>());
+      if (!bytes) fail(key, "must be a size like \"512M\", \"2G\" or a number of bytes");
+      if (*bytes < min) fail(key, fmt::format("must be at least {}", format_size(min)));
+      out = *bytes;
+    }
+  }
+
+  const json& value() const { return m_value; }
+  const std::string& path() const { return m_path; }
+
   void duration(const char* key, std::chrono::seconds& out, std::chrono::seconds min) {
     if (const json* v = get(key)) {
       std::optional<std::chrono::seconds> d;
@@ -101,7 +133,29 @@ void check_no_nul(const std::vector<std::string>& items, Section& section, const
     if (item.find('\0') != std::string::npos) section.fail(key, "must not contain NUL characters");
 }
 
+// Checks a mount template path: absolute, known placeholders only, nothing the engines'
+// --mount syntax or a path walk could misread.
+void check_template_path(Section& s, const char* key, const std::string& path, bool allow_source) {
+  const bool from_source = allow_source && path.rfind("{source}", 0) == 0;
+  if (path.empty() || (path.front() != '/' && !from_source)) s.fail(key, "must be an absolute path");
+  if (path.find_first_of(",\n\r") != std::string::npos) s.fail(key, "must not contain ',' or line breaks");
+  for (std::size_t open = path.find('{'); open != std::string::npos; open = path.find('{', open + 1)) {
+    auto close = path.find('}', open);
+    std::string name = close == std::string::npos ? "" : path.substr(open + 1, close - open - 1);
+    if (name != "user" && name != "uid" && name != "home" && !(allow_source && name == "source"))
+      s.fail(key, fmt::format("unknown placeholder in '{}'; use {{user}}, {{uid}}, {{home}}{}", path, allow_source ? " or {source}" : ""));
+  }
+  if (path == "/" || path.find("/../") != std::string::npos || path.ends_with("/..") || path.find("/./") != std::string::npos)
+    s.fail(key, fmt::format("'{}' must be a plain absolute path (no '.', '..' or bare '/')", path));
+}
+
 } // namespace
+
+const Flavor* Config::find_flavor(std::string_view name) const {
+  for (const auto& flavor : flavors)
+    if (flavor.name == name) return &flavor;
+  return nullptr;
+}
 
 Config parse_config(std::string_view text, std::string_view source) {
   json root = json::parse(text.begin(), text.end(), nullptr, false);
@@ -158,7 +212,70 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.integer("max_running", config.limits.max_running, 1, 100000);
     s.integer("pids", config.limits.pids, 16, 1 << 22);
     s.duration("kill_grace", config.limits.kill_grace, std::chrono::seconds(0));
+    s.duration("default_time", config.limits.default_time, std::chrono::seconds(1));
     s.finish();
+  }
+  if (const json* flavors = top.get("flavors")) {
+    if (!flavors->is_array()) top.fail("flavors", "must be a list of flavors");
+    for (std::size_t i = 0; i < flavors->size(); ++i) {
+      Section s((*flavors)[i], fmt::format("flavors[{}]", i), source);
+      Flavor flavor;
+      s.string("name", flavor.name);
+      if (flavor.name.empty()) s.fail("name", "is required");
+      if (auto problem = job_name_problem(flavor.name)) s.fail("name", *problem);
+      if (config.find_flavor(flavor.name)) s.fail("name", fmt::format("'{}' is defined twice", flavor.name));
+      s.string("description", flavor.description, true);
+      s.number("cpus", flavor.cpus, 0.01, 4096);
+      s.size("memory", flavor.memory, 6LL << 20);
+      s.size("shm", flavor.shm, 1LL << 20);
+      s.integer("gpus", flavor.gpus, 0, 64);
+      s.duration("max_time", flavor.max_time, std::chrono::seconds(1));
+      s.finish();
+      config.flavors.push_back(std::move(flavor));
+    }
+  }
+  if (config.flavors.empty()) config.flavors.push_back(Flavor{"default", "1 CPU, 2 GiB", 1, 2LL << 30, 64LL << 20, 0, std::chrono::hours(24)});
+  config.default_flavor = config.flavors.front().name;
+  top.string("default_flavor", config.default_flavor);
+  if (!config.find_flavor(config.default_flavor))
+    top.fail("default_flavor", fmt::format("no flavor is named '{}'", config.default_flavor));
+  if (const json* gpus = top.get("gpus")) {
+    Section s(*gpus, "gpus", source);
+    if (const json* devices = s.get("devices")) {
+      if (devices->is_string() && devices->get<std::string>() == "auto") {
+        config.gpus.autodetect = true;
+      } else {
+        s.string_list("devices", config.gpus.devices);
+        for (std::size_t i = 0; i < config.gpus.devices.size(); ++i) {
+          const auto& d = config.gpus.devices[i];
+          if (d.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-:.") != std::string::npos)
+            s.fail("devices", fmt::format("'{}' is not a GPU index or UUID", d));
+          for (std::size_t j = 0; j < i; ++j)
+            if (config.gpus.devices[j] == d) s.fail("devices", fmt::format("'{}' is listed twice", d));
+        }
+      }
+    }
+    s.finish();
+  }
+  if (!config.gpus.autodetect)
+    for (const auto& flavor : config.flavors)
+      if (flavor.gpus > static_cast<int>(config.gpus.devices.size()))
+        top.fail("flavors", fmt::format("flavor '{}' asks for {} GPUs but gpus.devices lists {}", flavor.name, flavor.gpus, config.gpus.devices.size()));
+  if (const json* mounts = top.get("mounts")) {
+    if (!mounts->is_array()) top.fail("mounts", "must be a list of mount templates");
+    for (std::size_t i = 0; i < mounts->size(); ++i) {
+      Section s((*mounts)[i], fmt::format("mounts[{}]", i), source);
+      MountTemplate mount;
+      s.string("source", mount.source);
+      if (mount.source.empty()) s.fail("source", "is required");
+      check_template_path(s, "source", mount.source, false);
+      s.string("target", mount.target);
+      check_template_path(s, "target", mount.target, true);
+      s.boolean("read_only", mount.read_only);
+      s.boolean("optional", mount.optional);
+      s.finish();
+      config.mounts.push_back(std::move(mount));
+    }
   }
   {
     Section s = top.child("server");
@@ -187,7 +304,17 @@ std::string config_to_json(const Config& c) {
     {"images", {{"repositories", c.images.repositories}, {"required_labels", c.images.required_labels}, {"refresh", c.images.refresh.count()}}},
     {"limits", {{"max_running", c.limits.max_running}, {"pids", c.limits.pids}, {"kill_grace", c.limits.kill_grace.count()}}},
     {"server", {{"max_connections", c.server.max_connections}, {"idle_timeout", c.server.idle_timeout.count()}}},
+    {"default_flavor", c.default_flavor},
   };
+  out["limits"]["default_time"] = c.limits.default_time.count();
+  out["flavors"] = json::array();
+  for (const auto& f : c.flavors)
+    out["flavors"].push_back({{"name", f.name}, {"description", f.description}, {"cpus", f.cpus}, {"memory", format_size(f.memory)},
+                              {"shm", format_size(f.shm)}, {"gpus", f.gpus}, {"max_time", f.max_time.count()}});
+  out["gpus"] = {{"devices", c.gpus.autodetect ? json("auto") : json(c.gpus.devices)}};
+  out["mounts"] = json::array();
+  for (const auto& m : c.mounts)
+    out["mounts"].push_back({{"source", m.source}, {"target", m.target}, {"read_only", m.read_only}, {"optional", m.optional}});
   return out.dump(2);
 }
 

@@ -37,6 +37,33 @@ struct LimitsConfig {
   int max_running = 2;
   int pids = 1024;
   std::chrono::seconds kill_grace{10};
+  std::chrono::seconds default_time{3600}; // wall time when submit gives none (capped by the flavor)
+};
+
+// A resource flavor users pick with `submit -r NAME`.
+struct Flavor {
+  std::string name;
+  std::string description;
+  double cpus = 1;
+  std::int64_t memory = 2LL << 30;
+  std::int64_t shm = 64LL << 20;
+  int gpus = 0;
+  std::chrono::seconds max_time{24 * 3600};
+};
+
+// GPUs jobs may be given: fixed device ids, or detected with `nvidia-smi -L` at start.
+struct GpuConfig {
+  bool autodetect = false;
+  std::vector<std::string> devices;
+};
+
+// A host directory every job gets, e.g. {"source": "/home/{user}/datasets"}.
+// Placeholders: {user}, {uid}, {home} in source and target; {source} in target.
+struct MountTemplate {
+  std::string source;
+  std::string target = "{source}";
+  bool read_only = true;
+  bool optional = false;
 };
 
 struct ServerConfig {
@@ -52,6 +79,12 @@ struct Config {
   ImagesConfig images;
   LimitsConfig limits;
   ServerConfig server;
+  std::vector<Flavor> flavors; // never empty after parsing: a built-in "default" if none given
+  std::string default_flavor;
+  GpuConfig gpus;
+  std::vector<MountTemplate> mounts;
+
+  const Flavor* find_flavor(std::string_view name) const;
 };
 
 // Parses and validates `text`. Throws Error(InvalidArgument) naming `source` and the key.

@@ -37,6 +37,22 @@ bool is_allowed_transition(JobState from, JobState to);
 
 using EnvVar = std::pair<std::string, std::string>;
 
+// What a job may use, from its flavor and the submit request.
+struct Resources {
+  double cpus = 1;
+  std::int64_t memory = 0; // bytes; swap is not allowed on top
+  std::int64_t shm = 0;    // bytes of /dev/shm
+  int gpus = 0;
+  std::int64_t time_limit = 0; // seconds of wall time from RUNNING
+};
+
+// A host directory bound into the job, resolved and checked at submit.
+struct Mount {
+  std::string source;
+  std::string target;
+  bool read_only = true;
+};
+
 // What a user asked for, after policy validated and resolved it.
 struct JobSpec {
   std::string name;
@@ -45,6 +61,10 @@ struct JobSpec {
   std::vector<std::string> args;
   bool replace_entrypoint = false;
   std::vector<EnvVar> env;
+  std::string flavor;
+  Resources resources;
+  std::vector<Mount> mounts;
+  std::vector<std::uint32_t> groups; // submitter's supplementary groups, kept inside the job
 };
 
 // A job as the daemon knows it.
@@ -60,6 +80,7 @@ struct Job {
   std::vector<std::string> argv; // exact engine command line
   std::string container;
   std::string instance; // id of the jobmand database that owns the job
+  std::vector<std::string> gpu_devices; // allocated when the job starts, held until it ends
   TimePoint submitted_at = 0;
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> ended_at;

@@ -1,5 +1,7 @@
 #include "common/protocol.hpp"
 
+#include "common/job_json.hpp"
+
 #include <fmt/format.h>
 
 namespace jobman::protocol {
@@ -161,6 +163,10 @@ json job_to_json(const Job& job) {
     {"argv", job.argv},
     {"container", job.container},
     {"submitted_at", job.submitted_at},
+    {"flavor", job.spec.flavor},
+    {"resources", job.spec.resources},
+    {"gpu_devices", job.gpu_devices},
+    {"mounts", job.spec.mounts},
   };
   out["exit_code"] = job.exit_code ? json(*job.exit_code) : json(nullptr);
   out["started_at"] = job.started_at ? json(*job.started_at) : json(nullptr);
@@ -189,6 +195,10 @@ Job job_from_json(const json& value) {
     job.argv = value.value("argv", std::vector<std::string>{});
     job.container = value.value("container", std::string{});
     job.submitted_at = value.at("submitted_at").get<TimePoint>();
+    job.spec.flavor = value.value("flavor", std::string{});
+    job.spec.resources = value.value("resources", json::object()).get<Resources>();
+    job.gpu_devices = value.value("gpu_devices", std::vector<std::string>{});
+    job.spec.mounts = value.value("mounts", json::array()).get<std::vector<Mount>>();
     if (value.contains("exit_code") && !value["exit_code"].is_null()) job.exit_code = value["exit_code"].get<int>();
     if (value.contains("started_at") && !value["started_at"].is_null()) job.started_at = value["started_at"].get<TimePoint>();
     if (value.contains("ended_at") && !value["ended_at"].is_null()) job.ended_at = value["ended_at"].get<TimePoint>();

@@ -39,6 +39,7 @@ constexpr std::string_view details = "details";
 constexpr std::string_view logs = "logs";
 constexpr std::string_view remove = "delete";
 constexpr std::string_view wait = "wait";
+constexpr std::string_view resources_flavors = "resources_flavors";
 } // namespace op
 
 struct Request {

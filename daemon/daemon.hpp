@@ -5,6 +5,7 @@
 #include "daemon/backend/backend.hpp"
 #include "daemon/engine/command_runner.hpp"
 #include "daemon/images/catalogue_cache.hpp"
+#include "daemon/scheduler/gpu_allocator.hpp"
 #include "daemon/scheduler/job_watch.hpp"
 #include "daemon/scheduler/scheduler.hpp"
 #include "daemon/store/job_store.hpp"
@@ -23,6 +24,7 @@ struct Daemon {
   std::unique_ptr<engine::CommandRunner> runner;
   std::unique_ptr<backend::Backend> backend;
   scheduler::JobWatch watch;
+  scheduler::GpuAllocator gpus;
   scheduler::Scheduler scheduler;
   images::CatalogueCache catalogue;
 };

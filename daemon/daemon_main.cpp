@@ -7,7 +7,9 @@
 #include "daemon/server/server.hpp"
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/detached.hpp>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -28,6 +30,30 @@ void ensure_private_dir(const std::string& path) {
   if (::chmod(path.c_str(), 0700) != 0) throw Error(ErrorCode::Unavailable, fmt::format("cannot chmod {}: {}", path, std::strerror(errno)));
 }
 
+// GPUs jobs may use: gpus.devices, or with "auto" what `nvidia-smi -L` lists (none when
+// nvidia-smi is missing or fails).
+boost::asio::awaitable<void> capture_into(engine::CommandRunner& runner, std::vector<std::string> argv,
+                                          std::optional<Result<engine::Captured>>& out) {
+  out = co_await runner.capture(std::move(argv));
+}
+
+std::vector<std::string> detect_gpus(boost::asio::io_context& io, const Config& config, engine::CommandRunner& runner) {
+  if (!config.gpus.autodetect) return config.gpus.devices;
+  std::optional<Result<engine::Captured>> captured;
+  boost::asio::co_spawn(io, capture_into(runner, {"nvidia-smi", "-L"}, captured), boost::asio::detached);
+  io.run(); // before anything else is set up: runs just this
+  io.restart();
+  if (!captured) return {};
+  auto& result = *captured;
+  if (!result || !result->status.success()) {
+    log_info("gpus.devices is \"auto\" and nvidia-smi {}: no GPUs", result ? "failed" : "is not installed");
+    return {};
+  }
+  auto devices = scheduler::parse_nvidia_smi_list(result->out);
+  log_info("nvidia-smi lists {} GPU(s)", devices.size());
+  return devices;
+}
+
 Config checked(Config config) {
   if (auto problem = backend::run_args_problem(config.engine.run_args))
     throw Error(ErrorCode::InvalidArgument, fmt::format("config: {}", *problem));
@@ -42,7 +68,8 @@ Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
     store((ensure_private_dir(config.state_dir), ensure_private_dir(config.state_dir + "/logs"), config.state_dir + "/jobman.db")),
     runner(engine::make_process_runner(io.get_executor())),
     backend(std::make_unique<backend::LocalBackend>(config, *runner)),
-    scheduler(io.get_executor(), config, store, *backend, watch),
+    gpus(detect_gpus(io, config, *runner)),
+    scheduler(io.get_executor(), config, store, *backend, watch, gpus),
     catalogue(config.images, *backend) {}
 
 int daemon_main(int argc, char** argv) {

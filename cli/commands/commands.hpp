@@ -24,6 +24,9 @@ struct SubmitOptions {
   std::vector<std::string> args; // words after "--"
   bool dry_run = false;
   bool wait = false;
+  std::string flavor;
+  std::string time;
+  int gpus = -1; // -1: the flavor's
 };
 int submit(Client& client, const Global& global, const SubmitOptions& options);
 
@@ -43,6 +46,7 @@ struct LogsOptions {
 int logs(Client& client, const Global& global, const LogsOptions& options);
 int remove(Client& client, const Global& global, const std::string& job, bool all);
 int wait(Client& client, const Global& global, const std::string& job);
+int resources_flavors(Client& client, const Global& global);
 
 // Shared by wait and submit --wait: follows `job` to its end; exit code 0 if it succeeded.
 int wait_for(Client& client, const Global& global, const std::string& job);

@@ -1,7 +1,11 @@
 #include "cli/commands/commands.hpp"
 #include "cli/output.hpp"
 
+#include "common/duration.hpp"
+#include "common/size.hpp"
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <iostream>
 
 namespace jobman::cli::commands {
@@ -29,11 +33,18 @@ int details(Client& client, const Global& global, const std::string& reference) 
   for (const auto& word : job.argv) command += (command.empty() ? "" : " ") + shell_quote(word);
   std::cout << fmt::format("Id:          {}\nName:        {}\nUser:        {} ({}:{})\nImage:       {} ({})\nState:       {}{}\n"
                            "Exit code:   {}\nSubmitted:   {}\nStarted:     {}\nEnded:       {}\nRuntime:     {}\nContainer:   {}\n"
-                           "Log size:    {}\nCommand:     {}\nEvents:\n",
+                           "Log size:    {}\n",
                            job.id, job.spec.name, job.user, job.uid, job.gid, job.spec.image, job.spec.image_id, to_string(job.state),
                            job.reason.empty() ? "" : " (" + job.reason + ")", job.exit_code ? std::to_string(*job.exit_code) : "-",
                            format_time(job.submitted_at), format_time(job.started_at.value_or(0)), format_time(job.ended_at.value_or(0)),
-                           format_elapsed(job), job.container, format_bytes(result.value("log_bytes", std::int64_t{0})), command);
+                           format_elapsed(job), job.container, format_bytes(result.value("log_bytes", std::int64_t{0})));
+  const Resources& r = job.spec.resources;
+  std::cout << fmt::format("Flavor:      {} ({:g} CPUs, {} memory, {} shm, {} GPU(s))\nTime limit:  {}\n", job.spec.flavor, r.cpus,
+                           format_size(r.memory), format_size(r.shm), r.gpus, format_duration(std::chrono::seconds(r.time_limit)));
+  if (!job.gpu_devices.empty()) std::cout << fmt::format("GPUs:        {}\n", fmt::join(job.gpu_devices, ", "));
+  for (const auto& m : job.spec.mounts)
+    std::cout << fmt::format("Mount:       {} -> {} ({})\n", m.source, m.target, m.read_only ? "read-only" : "read-write");
+  std::cout << fmt::format("Command:     {}\nEvents:\n", command);
   for (const auto& event : result.value("events", json::array()))
     std::cout << fmt::format("  {}  {:<10} {}\n", format_time(event.value("at", TimePoint{0})), event.value("to", ""),
                              event.value("reason", ""));

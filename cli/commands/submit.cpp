@@ -1,7 +1,11 @@
 #include "cli/commands/commands.hpp"
 #include "cli/output.hpp"
 
+#include "common/duration.hpp"
+#include "common/size.hpp"
+
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <iostream>
 
 namespace jobman::cli::commands {
@@ -11,14 +15,25 @@ int submit(Client& client, const Global& global, const SubmitOptions& options) {
   if (!options.name.empty()) args["name"] = options.name;
   if (options.replace_entrypoint) args["replace_entrypoint"] = true;
   if (options.dry_run) args["dry_run"] = true;
+  if (!options.flavor.empty()) args["flavor"] = options.flavor;
+  if (!options.time.empty()) args["time"] = options.time;
+  if (options.gpus >= 0) args["gpus"] = options.gpus;
   json result = client.request("submit", args);
   Job job = protocol::job_from_json(result.at("job"));
   if (options.dry_run) {
     if (global.json) {
       print_json(result);
     } else {
-      std::cout << fmt::format("Dry run: job would run image {} ({}) as {} ({}:{}).\nEngine command:\n", job.spec.image,
-                               job.spec.image_id, job.user, job.uid, job.gid);
+      const Resources& r = job.spec.resources;
+      std::cout << fmt::format("Dry run: job would run image {} ({}) as {} ({}:{})\n"
+                               "Flavor {}: {:g} CPUs, {} memory, {} shm, {} GPU(s), time limit {}\n",
+                               job.spec.image, job.spec.image_id, job.user, job.uid, job.gid, job.spec.flavor, r.cpus,
+                               format_size(r.memory), format_size(r.shm), r.gpus, format_duration(std::chrono::seconds(r.time_limit)));
+      for (const auto& m : job.spec.mounts)
+        std::cout << fmt::format("Mount {} -> {} ({})\n", m.source, m.target, m.read_only ? "read-only" : "read-write");
+      if (r.gpus > 0)
+        std::cout << fmt::format("GPUs: {} if it started now (devices are picked when it starts)\n", fmt::join(job.gpu_devices, ", "));
+      std::cout << "Engine command:\n";
       for (const auto& word : job.argv) std::cout << "  " << word << "\n";
     }
     return exit_code::ok;

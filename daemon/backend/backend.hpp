@@ -19,6 +19,7 @@ namespace asio = boost::asio;
 struct ContainerExit {
   engine::ExitStatus status;
   bool engine_failed = false; // the container never ran (bad image, runtime error)
+  bool oom_killed = false;    // the kernel killed it for exceeding its memory limit
   std::string message;        // engine's own words when it failed
 };
 

@@ -13,6 +13,22 @@ std::vector<std::string> engine_command(const EngineConfig& engine, std::initial
   return argv;
 }
 
+std::vector<std::string> gpu_flags(EngineKind kind, const std::vector<std::string>& devices) {
+  if (devices.empty()) return {"--env=NVIDIA_VISIBLE_DEVICES=void"};
+  if (kind == EngineKind::Docker) {
+    // docker reads --gpus as CSV: the quotes keep "device=0,2" one field.
+    std::string list;
+    for (const auto& d : devices) list += (list.empty() ? "" : ",") + d;
+    return {"--gpus", devices.size() > 1 ? "\"device=" + list + "\"" : "device=" + list};
+  }
+  std::vector<std::string> flags; // podman: CDI devices
+  for (const auto& d : devices) {
+    flags.push_back("--device");
+    flags.push_back("nvidia.com/gpu=" + d);
+  }
+  return flags;
+}
+
 std::vector<std::string> container_argv(const Config& config, const Job& job) {
   std::vector<std::string> argv = engine_command(config.engine, {"run"});
   argv.insert(argv.end(), config.engine.run_args.begin(), config.engine.run_args.end());
@@ -33,8 +49,21 @@ std::vector<std::string> container_argv(const Config& config, const Job& job) {
     "--pull", "never",
     // The job's log file in the state dir is the only copy of its output.
     "--log-driver", "none",
+    "--stop-timeout", std::to_string(config.limits.kill_grace.count()),
   };
   argv.insert(argv.end(), forced.begin(), forced.end());
+  const Resources& r = job.spec.resources;
+  if (r.memory > 0) {
+    // Equal limits: no swap on top of the flavor's memory.
+    argv.insert(argv.end(), {"--memory", std::to_string(r.memory), "--memory-swap", std::to_string(r.memory)});
+  }
+  if (r.cpus > 0) argv.insert(argv.end(), {"--cpus", fmt::format("{:g}", r.cpus)});
+  if (r.shm > 0) argv.insert(argv.end(), {"--shm-size", std::to_string(r.shm)});
+  for (auto gid : job.spec.groups) argv.insert(argv.end(), {"--group-add", std::to_string(gid)});
+  for (const auto& m : job.spec.mounts)
+    argv.push_back(fmt::format("--mount=type=bind,source={},target={}{}", m.source, m.target, m.read_only ? ",readonly" : ""));
+  auto gpus = gpu_flags(config.engine.kind, job.gpu_devices);
+  argv.insert(argv.end(), gpus.begin(), gpus.end());
   // Set by jobman for every job; policy refuses user variables named JOBMAN_*.
   argv.push_back("--env=JOBMAN_JOB_ID=" + id);
   argv.push_back("--env=JOBMAN_JOB_NAME=" + job.spec.name);

@@ -15,6 +15,11 @@ namespace jobman::daemon::backend {
 // Forced flags come after run_args so that they win where an engine takes the last value.
 std::vector<std::string> container_argv(const Config& config, const Job& job);
 
+// The GPU flags for `devices` on engine `kind` (the one place the engines differ here):
+// docker `--gpus "device=0,2"`, podman CDI `--device nvidia.com/gpu=N` each, and with no
+// devices `NVIDIA_VISIBLE_DEVICES=void` so an NVIDIA runtime hook exposes none.
+std::vector<std::string> gpu_flags(EngineKind kind, const std::vector<std::string>& devices);
+
 // Prefix of every engine command: binary and global args.
 std::vector<std::string> engine_command(const EngineConfig& engine, std::initializer_list<std::string> subcommand);
 

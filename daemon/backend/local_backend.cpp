@@ -44,7 +44,7 @@ Result<Unit> LocalBackend::start(const Job& job, const std::string& log_path) {
   return Unit{};
 }
 
-asio::awaitable<std::optional<json>> LocalBackend::inspect_state(const Job& job) {
+asio::awaitable<std::optional<json>> LocalBackend::inspect(const Job& job) {
   auto argv = engine_command(m_config.engine, {"container", "inspect", job.container});
 
   auto result = co_await m_runner.capture(std::move(argv));
@@ -52,7 +52,7 @@ asio::awaitable<std::optional<json>> LocalBackend::inspect_state(const Job& job)
   json parsed = json::parse(result->out, nullptr, false);
   if (parsed.is_array() && !parsed.empty()) parsed = parsed.front();
   if (!parsed.is_object() || !parsed.contains("State") || !parsed["State"].is_object()) co_return std::nullopt;
-  co_return parsed["State"];
+  co_return parsed;
 }
 
 asio::awaitable<ContainerExit> LocalBackend::wait(const Job& job) {
@@ -74,8 +74,8 @@ asio::awaitable<ContainerExit> LocalBackend::wait(const Job& job) {
   }
   // The engine's record is the truth: the run client's own status mixes engine errors
   // (125-127) with the container's exit code.
-  if (auto state = co_await inspect_state(job)) {
-    const auto& s = *state;
+  if (auto inspected = co_await inspect(job)) {
+    const json& s = (*inspected)["State"];
     std::string error = s.value("Error", std::string{});
     bool ran = s.value("StartedAt", std::string{}).rfind("0001-01-01", 0) != 0;
     if (s.contains("ExitCode") && s["ExitCode"].is_number_integer()) exit.status = engine::ExitStatus{s["ExitCode"].get<int>(), std::nullopt};
@@ -83,6 +83,9 @@ asio::awaitable<ContainerExit> LocalBackend::wait(const Job& job) {
       exit.engine_failed = true;
       exit.message = error.empty() ? "the container never started" : error;
     }
+    // docker says so itself; podman on cgroup v1 does not, but the kernel log does.
+    exit.oom_killed = s.value("OOMKilled", false) ||
+                      (exit.status.code == 128 + SIGKILL && m_oom_log.oom_killed(inspected->value("Id", std::string{})));
   } else if (!exit.status.code || *exit.status.code >= 125) {
     exit.engine_failed = true;
     exit.message = fmt::format("the engine could not create the container ({})", exit.status.describe());

@@ -8,6 +8,7 @@
 
 #include "common/config.hpp"
 #include "daemon/backend/backend.hpp"
+#include "daemon/backend/kernel_oom_log.hpp"
 
 #include <map>
 #include <memory>
@@ -28,8 +29,10 @@ public:
   void detach_all() override;
 
 private:
-  asio::awaitable<std::optional<nlohmann::json>> inspect_state(const Job& job);
+  // The engine's `container inspect` object for `job`, if it has one.
+  asio::awaitable<std::optional<nlohmann::json>> inspect(const Job& job);
   const Config& m_config;
+  KernelOomLog m_oom_log;
   engine::CommandRunner& m_runner;
   std::map<JobId, std::unique_ptr<engine::RunningProcess>> m_processes;
 };

@@ -51,5 +51,6 @@ asio::awaitable<json> details(CommandContext& ctx);
 asio::awaitable<json> logs(CommandContext& ctx);
 asio::awaitable<json> remove(CommandContext& ctx);
 asio::awaitable<json> wait(CommandContext& ctx);
+asio::awaitable<json> resources_flavors(CommandContext& ctx);
 
 } // namespace jobman::daemon::commands

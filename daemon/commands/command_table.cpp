@@ -15,6 +15,7 @@ constexpr std::array k_commands{
   Command{op::logs, Access::AnyUser, &logs},
   Command{op::remove, Access::AnyUser, &remove},
   Command{op::wait, Access::AnyUser, &wait},
+  Command{op::resources_flavors, Access::AnyUser, &resources_flavors},
 };
 } // namespace
 

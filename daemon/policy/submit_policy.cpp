@@ -1,5 +1,6 @@
 #include "daemon/policy/submit_policy.hpp"
 
+#include "common/duration.hpp"
 #include "common/names.hpp"
 
 #include <fmt/format.h>
@@ -12,7 +13,8 @@ ErrorInfo invalid(std::string message) { return {ErrorCode::InvalidArgument, std
 bool has_nul(const std::string& text) { return text.find('\0') != std::string::npos; }
 } // namespace
 
-Result<Job> build_job(const Catalogue& catalogue, const Submitter& submitter, const SubmitRequest& request) {
+Result<Job> build_job(const SubmitContext& context, const Submitter& submitter, const SubmitRequest& request) {
+  const Config& config = context.config;
   Job job;
   job.uid = submitter.uid;
   job.gid = submitter.gid;
@@ -52,10 +54,52 @@ Result<Job> build_job(const Catalogue& catalogue, const Submitter& submitter, co
   }
   if (bytes > k_max_command_bytes) return invalid(fmt::format("arguments and environment add up to {} bytes; at most {}", bytes, k_max_command_bytes));
 
-  auto image = resolve_image(catalogue, request.image);
+  const std::string flavor_name = request.flavor.empty() ? config.default_flavor : request.flavor;
+  const Flavor* flavor = config.find_flavor(flavor_name);
+  if (!flavor) {
+    std::string names;
+    for (const auto& f : config.flavors) names += (names.empty() ? "" : ", ") + f.name;
+    return invalid(fmt::format("unknown flavor '{}'; valid flavors: {} (see `jobman resources-flavors`)", flavor_name, names));
+  }
+  job.spec.flavor = flavor->name;
+  job.spec.resources.cpus = flavor->cpus;
+  job.spec.resources.memory = flavor->memory;
+  job.spec.resources.shm = flavor->shm;
+
+  std::chrono::seconds time = std::min(config.limits.default_time, flavor->max_time);
+  if (!request.time.empty()) {
+    auto parsed = parse_duration(request.time);
+    if (!parsed || parsed->count() == 0)
+      return invalid(fmt::format("time limit '{}' is not a duration; use e.g. 90s, 10m, 2h, 1d or HH:MM:SS", request.time));
+    if (*parsed > flavor->max_time)
+      return ErrorInfo{ErrorCode::LimitExceeded, fmt::format("time limit {} is over the maximum of flavor '{}' ({})", format_duration(*parsed),
+                                                             flavor->name, format_duration(flavor->max_time))};
+    time = *parsed;
+  }
+  job.spec.resources.time_limit = time.count();
+
+  const int gpus = request.gpus.value_or(flavor->gpus);
+  if (gpus < 0) return invalid("--gpus cannot be negative");
+  if (gpus > flavor->gpus)
+    return ErrorInfo{ErrorCode::LimitExceeded, fmt::format("flavor '{}' allows at most {} GPU{}; pick a GPU flavor with -r", flavor->name,
+                                                           flavor->gpus, flavor->gpus == 1 ? "" : "s")};
+  if (gpus > context.gpu_count)
+    return ErrorInfo{ErrorCode::LimitExceeded, fmt::format("{} GPUs asked, but this machine has {}", gpus, context.gpu_count)};
+  job.spec.resources.gpus = gpus;
+
+  auto image = resolve_image(context.catalogue, request.image);
   if (!image) return image.error();
   job.spec.image = image->display();
   job.spec.image_id = image->image.id;
+
+  if (context.mounts) {
+    auto mounts = context.mounts(submitter);
+    if (!mounts) return mounts.error();
+    job.spec.mounts = std::move(*mounts);
+  }
+  // The submitter's groups, so group-shared mounts work inside the job as on the host.
+  for (auto group : submitter.groups)
+    if (group != submitter.gid) job.spec.groups.push_back(group);
   return job;
 }
 

@@ -6,7 +6,10 @@
 #include "common/errors.hpp"
 #include "common/job.hpp"
 #include "daemon/policy/image_catalogue.hpp"
+#include "daemon/policy/mount_policy.hpp"
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,12 +22,18 @@ struct SubmitRequest {
   std::vector<std::string> args;
   bool replace_entrypoint = false;
   std::vector<std::string> env; // "KEY=VALUE"
+  std::string flavor;           // empty: default_flavor
+  std::string time;             // wall-time limit as typed ("90s", "2h", "HH:MM:SS"); empty: default
+  std::optional<int> gpus;      // empty: the flavor's
 };
 
-struct Submitter {
-  std::uint32_t uid = 0;
-  std::uint32_t gid = 0;
-  std::string user;
+// What build_job needs besides the request.
+struct SubmitContext {
+  const Config& config;
+  const Catalogue& catalogue;
+  int gpu_count = 0; // GPUs on this machine
+  // Expands and checks config.mounts for a submitter (resolve_mounts, or a stub in tests).
+  std::function<Result<std::vector<Mount>>(const Submitter&)> mounts;
 };
 
 constexpr std::size_t k_max_args = 4096;
@@ -32,6 +41,6 @@ constexpr std::size_t k_max_env = 1024;
 constexpr std::size_t k_max_command_bytes = 256 * 1024;
 
 // Validates `request` and returns the job to queue (id 0, argv empty).
-Result<Job> build_job(const Catalogue& catalogue, const Submitter& submitter, const SubmitRequest& request);
+Result<Job> build_job(const SubmitContext& context, const Submitter& submitter, const SubmitRequest& request);
 
 } // namespace jobman::daemon::policy

@@ -1,10 +1,14 @@
 #include "daemon/scheduler/scheduler.hpp"
 
+#include "common/duration.hpp"
 #include "common/errors.hpp"
+#include "common/size.hpp"
+#include "daemon/backend/container_args.hpp"
 #include "daemon/log.hpp"
 
-#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <csignal>
 #include <fmt/format.h>
 
 namespace jobman::daemon::scheduler {
@@ -12,25 +16,49 @@ namespace jobman::daemon::scheduler {
 namespace {
 constexpr int k_adopt_retries = 20;
 constexpr std::chrono::milliseconds k_adopt_retry_delay{500};
+
+std::string bigger_flavors(const Config& config, const Job& job) {
+  std::string names;
+  for (const auto& f : config.flavors)
+    if (f.memory > job.spec.resources.memory) names += fmt::format("{}{} ({})", names.empty() ? "" : ", ", f.name, format_size(f.memory));
+  return names.empty() ? "ask the platform admin for a flavor with more memory" : "try a flavor with more memory: " + names;
+}
 } // namespace
 
-std::vector<JobId> pick_jobs_to_start(const std::vector<Job>& active, int max_running) {
+std::vector<JobId> pick_jobs_to_start(const std::vector<Job>& active, int max_running, int free_gpus) {
   int busy = 0;
   for (const auto& job : active)
     if (job.state == JobState::Starting || job.state == JobState::Running) ++busy;
   std::vector<JobId> picked;
   for (const auto& job : active) {
     if (busy >= max_running) break;
-    if (job.state != JobState::Queued) continue;
+    if (job.state != JobState::Queued || job.spec.resources.gpus > free_gpus) continue;
     picked.push_back(job.id);
+    free_gpus -= job.spec.resources.gpus;
     ++busy;
   }
   return picked;
 }
 
+Outcome decide_outcome(const Job& job, StopCause cause, const std::string& cancel_reason, const backend::ContainerExit& exit,
+                       const Config& config) {
+  if (cause == StopCause::Cancelled) return {JobState::Cancelled, cancel_reason};
+  if (cause == StopCause::TimedOut) {
+    TimePoint ran = job.started_at ? now_ms() - *job.started_at : 0;
+    return {JobState::Timeout, fmt::format("stopped after {} at its time limit of {}", format_duration(std::chrono::seconds(ran / 1000)),
+                                           format_duration(std::chrono::seconds(job.spec.resources.time_limit)))};
+  }
+  if (exit.oom_killed)
+    return {JobState::OomKilled, fmt::format("out of memory: the job needed more than the {} of flavor '{}'; {}",
+                                             format_size(job.spec.resources.memory), job.spec.flavor, bigger_flavors(config, job))};
+  if (exit.engine_failed) return {JobState::Failed, "the container engine failed: " + exit.message};
+  if (exit.status.success()) return {JobState::Succeeded, "the job exited with exit code 0"};
+  return {JobState::Failed, "the job exited with " + exit.status.describe()};
+}
+
 Scheduler::Scheduler(asio::any_io_executor executor, const Config& config, store::JobStore& store, backend::Backend& backend,
-                     JobWatch& watch)
-  : m_executor(std::move(executor)), m_config(config), m_store(store), m_backend(backend), m_watch(watch) {}
+                     JobWatch& watch, GpuAllocator& gpus)
+  : m_executor(std::move(executor)), m_config(config), m_store(store), m_backend(backend), m_watch(watch), m_gpus(gpus) {}
 
 std::string Scheduler::log_path(JobId id) const { return fmt::format("{}/logs/{}.log", m_config.state_dir, id); }
 
@@ -43,50 +71,76 @@ Job Scheduler::transition(JobId id, JobState to, const std::string& reason, cons
 
 void Scheduler::schedule() {
   if (m_shutting_down) return;
-  for (JobId id : pick_jobs_to_start(m_store.active(), m_config.limits.max_running)) {
-    Job job = transition(id, JobState::Starting, "a slot is free");
+  for (JobId id : pick_jobs_to_start(m_store.active(), m_config.limits.max_running, m_gpus.free_count())) {
+    Job job = m_store.get(id).value();
+    auto devices = m_gpus.allocate(job.spec.resources.gpus);
+    if (!devices) continue; // cannot happen: pick_jobs_to_start counted free GPUs
+    transition(id, JobState::Starting, "a slot is free");
+    // The final command line is known only now: it names the GPUs just allocated.
+    job.gpu_devices = *devices;
+    job = m_store.set_launch(id, *devices, backend::container_argv(m_config, job));
     spawn_logged(m_executor, run(std::move(job)), fmt::format("job {}", id));
   }
 }
 
 void Scheduler::recover() {
-  for (const Job& job : m_store.active())
-    if (job.state != JobState::Queued) spawn_logged(m_executor, adopt(job), fmt::format("recovering job {}", job.id));
+  for (const Job& job : m_store.active()) {
+    if (job.state == JobState::Queued) continue;
+    m_gpus.reserve(job.gpu_devices);
+    spawn_logged(m_executor, adopt(job), fmt::format("recovering job {}", job.id));
+  }
   schedule();
 }
 
 asio::awaitable<void> Scheduler::adopt(Job job) {
-  // A run client left behind by the previous daemon may still be creating the container:
-  // give it a moment before calling the job lost.
-  auto presence = co_await m_backend.presence(job);
+  // A run client left behind by the previous daemon may still be creating the container,
+  // or the engine may be busy: give it a moment before calling the job lost.
   using backend::ContainerPresence;
   auto unsure = [](ContainerPresence p) { return p == ContainerPresence::Missing || p == ContainerPresence::Unknown; };
+  auto presence = co_await m_backend.presence(job);
   for (int attempt = 0; unsure(presence) && attempt < k_adopt_retries; ++attempt) {
     asio::steady_timer timer(m_executor, k_adopt_retry_delay);
     co_await timer.async_wait(asio::use_awaitable);
     presence = co_await m_backend.presence(job);
   }
   if (unsure(presence)) {
+    m_gpus.release(job.gpu_devices);
     transition(job.id, JobState::Lost, presence == ContainerPresence::Missing
                                          ? "its container disappeared while jobmand was not running"
                                          : "the engine could not tell what became of its container");
     schedule();
     co_return;
   }
-  log_info("job {}: re-adopted its {} container", job.id, presence == backend::ContainerPresence::Running ? "running" : "exited");
+  log_info("job {}: re-adopted its {} container", job.id, presence == ContainerPresence::Running ? "running" : "exited");
   if (job.state == JobState::Starting) job = transition(job.id, JobState::Running, "re-adopted after a daemon restart");
+  spawn_logged(m_executor, enforce_time_limit(job), fmt::format("time limit of job {}", job.id));
   co_await follow(std::move(job));
 }
 
 asio::awaitable<void> Scheduler::run(Job job) {
   auto started = m_backend.start(job, log_path(job.id));
   if (!started) {
+    m_gpus.release(job.gpu_devices);
     transition(job.id, JobState::Failed, started.error().message);
     schedule();
     co_return;
   }
   job = transition(job.id, JobState::Running, "container started");
+  spawn_logged(m_executor, enforce_time_limit(job), fmt::format("time limit of job {}", job.id));
   co_await follow(std::move(job));
+}
+
+asio::awaitable<void> Scheduler::enforce_time_limit(Job job) {
+  if (job.spec.resources.time_limit <= 0 || !job.started_at) co_return;
+  const TimePoint deadline = *job.started_at + job.spec.resources.time_limit * 1000;
+  auto timer = std::make_shared<asio::steady_timer>(m_executor, std::chrono::milliseconds(std::max<TimePoint>(0, deadline - now_ms())));
+  m_deadlines[job.id] = timer;
+  boost::system::error_code ec;
+  co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+  if (ec || m_shutting_down || !m_deadlines.contains(job.id)) co_return; // the job ended first
+  m_timed_out.insert(job.id);
+  log_info("job {}: time limit of {} reached; stopping it", job.id, format_duration(std::chrono::seconds(job.spec.resources.time_limit)));
+  co_await m_backend.stop(job, m_config.limits.kill_grace);
 }
 
 asio::awaitable<void> Scheduler::follow(Job job) {
@@ -96,22 +150,25 @@ asio::awaitable<void> Scheduler::follow(Job job) {
 }
 
 asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
-  store::TransitionFields fields{exit.status.code};
-  JobState state = JobState::Failed;
-  std::string reason;
-  if (auto cancelled = m_cancelling.find(job.id); cancelled != m_cancelling.end()) {
-    state = JobState::Cancelled;
-    reason = cancelled->second;
-    m_cancelling.erase(cancelled);
-  } else if (exit.engine_failed) {
-    reason = "the container engine failed: " + exit.message;
-  } else if (exit.status.success()) {
-    state = JobState::Succeeded;
-  } else {
-    reason = "the job exited with " + exit.status.describe();
+  if (auto deadline = m_deadlines.find(job.id); deadline != m_deadlines.end()) {
+    deadline->second->cancel();
+    m_deadlines.erase(deadline);
   }
+  StopCause cause = StopCause::None;
+  std::string cancel_reason;
+  if (auto cancelled = m_cancelling.find(job.id); cancelled != m_cancelling.end()) {
+    cause = StopCause::Cancelled;
+    cancel_reason = cancelled->second;
+    m_cancelling.erase(cancelled);
+  } else if (m_timed_out.contains(job.id)) {
+    cause = StopCause::TimedOut;
+  }
+  m_timed_out.erase(job.id);
+  if (auto current = m_store.get(job.id)) job = *current; // started_at as recorded
+  Outcome outcome = decide_outcome(job, cause, cancel_reason, exit, m_config);
+  m_gpus.release(job.gpu_devices);
   try {
-    transition(job.id, state, reason, fields);
+    transition(job.id, outcome.state, outcome.reason, store::TransitionFields{exit.status.code});
   } catch (const Error& e) {
     log_warn("job {}: {}", job.id, e.what());
   }
@@ -130,6 +187,7 @@ void Scheduler::cancel(const Job& job, const std::string& reason) {
 
 void Scheduler::shutdown() {
   m_shutting_down = true;
+  for (auto& [id, timer] : m_deadlines) timer->cancel();
   m_backend.detach_all();
   m_watch.notify_all();
 }

@@ -1,30 +1,46 @@
 #pragma once
-// Decides when queued jobs start, runs them through the backend, and records every state
-// change (JobStore::transition) and wakes watchers (JobWatch). Event-driven: it acts when a
-// job is submitted, ends or is cancelled; nothing polls.
+// Decides when queued jobs start, runs them through the backend, enforces wall-time
+// limits, and records every state change (JobStore::transition) and wakes watchers
+// (JobWatch). Event-driven: it acts when a job is submitted, starts, ends, is cancelled
+// or reaches its time limit; nothing polls.
 
 #include "common/config.hpp"
 #include "daemon/backend/backend.hpp"
+#include "daemon/scheduler/gpu_allocator.hpp"
 #include "daemon/scheduler/job_watch.hpp"
 #include "daemon/store/job_store.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <map>
+#include <set>
+#include <memory>
 #include <string>
 
 namespace jobman::daemon::scheduler {
 
-// Which queued jobs to start now, given how many slots are free: oldest first.
-std::vector<JobId> pick_jobs_to_start(const std::vector<Job>& active, int max_running);
+// Which queued jobs to start now: oldest first, while slots are free; a job needing more
+// GPUs than are free waits without holding back jobs behind it that fit.
+std::vector<JobId> pick_jobs_to_start(const std::vector<Job>& active, int max_running, int free_gpus);
+
+// How a job that ran ended, given why it was stopped (if jobman stopped it) and what the
+// engine saw. `reason` explains it in the user's terms.
+struct Outcome {
+  JobState state = JobState::Failed;
+  std::string reason;
+};
+enum class StopCause { None, Cancelled, TimedOut };
+Outcome decide_outcome(const Job& job, StopCause cause, const std::string& cancel_reason, const backend::ContainerExit& exit,
+                       const Config& config);
 
 class Scheduler {
 public:
   Scheduler(asio::any_io_executor executor, const Config& config, store::JobStore& store, backend::Backend& backend,
-            JobWatch& watch);
+            JobWatch& watch, GpuAllocator& gpus);
 
   // Re-attaches jobs left STARTING or RUNNING by a previous daemon, then schedules.
   void recover();
-  // Starts queued jobs while slots are free.
+  // Starts queued jobs while slots (and GPUs) are free.
   void schedule();
   // Cancels `job`: a queued job ends CANCELLED at once; a running one is stopped first.
   void cancel(const Job& job, const std::string& reason);
@@ -41,13 +57,18 @@ private:
   asio::awaitable<void> adopt(Job job);
   asio::awaitable<void> follow(Job job);
   asio::awaitable<void> finish(Job job, backend::ContainerExit exit);
+  // Stops `job` when its wall time is up (counted from started_at).
+  asio::awaitable<void> enforce_time_limit(Job job);
 
   asio::any_io_executor m_executor;
   const Config& m_config;
   store::JobStore& m_store;
   backend::Backend& m_backend;
   JobWatch& m_watch;
+  GpuAllocator& m_gpus;
   std::map<JobId, std::string> m_cancelling; // job -> reason
+  std::map<JobId, std::shared_ptr<asio::steady_timer>> m_deadlines;
+  std::set<JobId> m_timed_out;
   bool m_shutting_down = false;
 };
 

@@ -12,12 +12,13 @@
 namespace jobman::daemon::server {
 
 PeerIdentity identity_of(uid_t uid, gid_t gid, pid_t pid, const std::string& admin_group) {
-  PeerIdentity peer{uid, gid, pid, fmt::format("uid{}", uid), {gid}, uid == 0};
+  PeerIdentity peer{uid, gid, pid, fmt::format("uid{}", uid), "", {gid}, uid == 0};
   std::vector<char> buffer(16384);
   passwd pw{};
   passwd* found = nullptr;
   if (::getpwuid_r(uid, &pw, buffer.data(), buffer.size(), &found) == 0 && found) {
     peer.user = pw.pw_name;
+    peer.home = pw.pw_dir;
     int count = 64;
     std::vector<gid_t> groups(static_cast<std::size_t>(count));
     if (::getgrouplist(pw.pw_name, gid, groups.data(), &count) < 0) {

@@ -16,6 +16,7 @@ struct PeerIdentity {
   gid_t gid = 0;
   pid_t pid = 0;
   std::string user;          // login name, or "uid<N>" when the uid has no passwd entry
+  std::string home;          // home directory ("" without a passwd entry)
   std::vector<gid_t> groups; // primary and supplementary
   bool admin = false;        // root, or member of admin_group
 };

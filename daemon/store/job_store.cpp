@@ -5,6 +5,8 @@
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <fmt/format.h>
+#include "common/job_json.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace jobman::daemon::store {
@@ -15,7 +17,7 @@ namespace {
 
 constexpr const char* k_columns =
   "id, name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, exit_code, reason, "
-  "argv, container, submitted_at, started_at, ended_at";
+  "argv, container, submitted_at, started_at, ended_at, flavor, resources, mounts, groups, gpu_devices";
 
 std::optional<std::int64_t> nullable(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
@@ -43,6 +45,11 @@ Job read_job(SQLite::Statement& q, const std::string& instance) {
   job.submitted_at = q.getColumn(15).getInt64();
   job.started_at = nullable(q.getColumn(16));
   job.ended_at = nullable(q.getColumn(17));
+  job.spec.flavor = q.getColumn(18).getString();
+  job.spec.resources = json::parse(q.getColumn(19).getString()).get<Resources>();
+  job.spec.mounts = json::parse(q.getColumn(20).getString()).get<std::vector<Mount>>();
+  job.spec.groups = json::parse(q.getColumn(21).getString()).get<std::vector<std::uint32_t>>();
+  job.gpu_devices = json::parse(q.getColumn(22).getString()).get<std::vector<std::string>>();
   return job;
 }
 
@@ -106,8 +113,8 @@ Job JobStore::insert(Job job, const std::function<std::vector<std::string>(const
   job.state = JobState::Queued;
   job.submitted_at = now_ms();
   SQLite::Statement q(*m_db,
-                      "INSERT INTO jobs (name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, submitted_at) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                      "INSERT INTO jobs (name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, submitted_at, "
+                      "flavor, resources, mounts, groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   // A placeholder name keeps the unique index happy until the id is known.
   q.bind(1, job.spec.name.empty() ? fmt::format("\x01pending-{}", job.submitted_at) : job.spec.name);
   q.bind(2, static_cast<std::int64_t>(job.uid));
@@ -120,6 +127,10 @@ Job JobStore::insert(Job job, const std::function<std::vector<std::string>(const
   q.bind(9, json(job.spec.env).dump());
   bind_state(q, 10, job.state);
   q.bind(11, job.submitted_at);
+  q.bind(12, job.spec.flavor);
+  q.bind(13, json(job.spec.resources).dump());
+  q.bind(14, json(job.spec.mounts).dump());
+  q.bind(15, json(job.spec.groups).dump());
   q.exec();
   job.id = m_db->getLastInsertRowid();
   if (job.spec.name.empty()) {
@@ -228,6 +239,17 @@ Job JobStore::transition(JobId id, JobState to, const std::string& reason, const
   q.exec();
   add_event(*m_db, id, from, to, reason, at);
   tx.commit();
+  return *job;
+}
+
+Job JobStore::set_launch(JobId id, const std::vector<std::string>& gpu_devices, const std::vector<std::string>& argv) {
+  SQLite::Statement q(*m_db, "UPDATE jobs SET gpu_devices = ?, argv = ? WHERE id = ?");
+  q.bind(1, json(gpu_devices).dump());
+  q.bind(2, json(argv).dump());
+  q.bind(3, id);
+  q.exec();
+  auto job = get(id);
+  if (!job) throw Error(ErrorCode::JobNotFound, fmt::format("job {} does not exist", id));
   return *job;
 }
 

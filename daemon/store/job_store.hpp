@@ -62,6 +62,8 @@ public:
 
   // Moves job `id` to `to`; throws Error(Conflict) if the state machine forbids it.
   Job transition(JobId id, JobState to, const std::string& reason, const TransitionFields& fields = {});
+  // Records what a job is started with: its GPU devices and its final engine command.
+  Job set_launch(JobId id, const std::vector<std::string>& gpu_devices, const std::vector<std::string>& argv);
   // Hides a job from listings; its row and events stay for the record.
   void mark_deleted(JobId id);
 

@@ -49,6 +49,14 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     INSERT INTO meta (key, value) VALUES ('instance', lower(hex(randomblob(4))));
   )sql",
+  // 2: resource flavors, mounts, GPUs.
+  R"sql(
+    ALTER TABLE jobs ADD COLUMN flavor      TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN resources   TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE jobs ADD COLUMN mounts      TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN groups      TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE jobs ADD COLUMN gpu_devices TEXT NOT NULL DEFAULT '[]';
+  )sql",
 };
 } // namespace
 

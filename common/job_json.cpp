@@ -1,0 +1,25 @@
+#include "common/job_json.hpp"
+
+namespace jobman {
+
+void to_json(nlohmann::json& out, const Resources& r) {
+  out = {{"cpus", r.cpus}, {"memory", r.memory}, {"shm", r.shm}, {"gpus", r.gpus}, {"time_limit", r.time_limit}};
+}
+
+void from_json(const nlohmann::json& in, Resources& r) {
+  r.cpus = in.value("cpus", 0.0);
+  r.memory = in.value("memory", std::int64_t{0});
+  r.shm = in.value("shm", std::int64_t{0});
+  r.gpus = in.value("gpus", 0);
+  r.time_limit = in.value("time_limit", std::int64_t{0});
+}
+
+void to_json(nlohmann::json& out, const Mount& m) { out = {{"source", m.source}, {"target", m.target}, {"read_only", m.read_only}}; }
+
+void from_json(const nlohmann::json& in, Mount& m) {
+  m.source = in.at("source").get<std::string>();
+  m.target = in.at("target").get<std::string>();
+  m.read_only = in.value("read_only", true);
+}
+
+} // namespace jobman

@@ -1,0 +1,16 @@
+#pragma once
+// JSON forms of the job model's small value types, shared by the wire protocol and the
+// database (which stores them as JSON columns).
+
+#include "common/job.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace jobman {
+
+void to_json(nlohmann::json& out, const Resources& resources);
+void from_json(const nlohmann::json& in, Resources& resources);
+void to_json(nlohmann::json& out, const Mount& mount);
+void from_json(const nlohmann::json& in, Mount& mount);
+
+} // namespace jobman
