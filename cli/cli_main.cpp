@@ -149,6 +149,10 @@ int cli_main(int argc, char** argv) {
   auto* wait = app.add_subcommand("wait", "Wait until a job ends; exit status 0 only if it succeeded");
   wait->add_option("-j,--job", job_ref, "Job name or id")->required();
 
+  auto* complete = app.add_subcommand("__complete", "")->group(""); // hidden: shell completions
+  std::string complete_what;
+  complete->add_option("what", complete_what)->required();
+
   try {
     std::vector<std::string> reversed(split.cli.rbegin(), split.cli.rend());
     app.parse(reversed);
@@ -177,6 +181,15 @@ int cli_main(int argc, char** argv) {
   if (remove->parsed() && delete_all == !job_ref.empty()) {
     print_error("delete needs either -j JOB or --all");
     return exit_code::usage;
+  }
+
+  if (complete->parsed()) {
+    try {
+      Client client(socket_path(socket_flag, settings));
+      return commands::complete(client, complete_what);
+    } catch (const std::exception&) {
+      return exit_code::ok;
+    }
   }
 
   try {

@@ -47,6 +47,9 @@ int logs(Client& client, const Global& global, const LogsOptions& options);
 int remove(Client& client, const Global& global, const std::string& job, bool all);
 int wait(Client& client, const Global& global, const std::string& job);
 int resources_flavors(Client& client, const Global& global);
+// Hidden `jobman __complete WHAT` for shell completions: one candidate per line for
+// images, jobs (your job names), flavors or states; prints nothing on any error.
+int complete(Client& client, const std::string& what);
 
 // Shared by wait and submit --wait: follows `job` to its end; exit code 0 if it succeeded.
 int wait_for(Client& client, const Global& global, const std::string& job);
