@@ -10,6 +10,8 @@ packages=(
   libcli11-dev libboost1.81-dev libsqlitecpp-dev nlohmann-json3-dev libfmt-dev catch2
   # run and test: a container engine, a busybox rootfs for test images, pytest
   podman runc busybox-static python3 python3-pytest util-linux passwd
+  # the same tests against docker: dockerd, /usr/bin/docker, containerd; tini is docker-init (--init)
+  docker.io containerd tini
 )
 missing=()
 for p in "${packages[@]}"; do

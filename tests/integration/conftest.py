@@ -3,16 +3,19 @@ and state dir, a real container engine, busybox images built locally, and real s
 
 Environment:
   JOBMAN_BUILD_DIR   where cli/jobman and daemon/jobmand are (default: ../../build)
-  JOBMAN_TEST_ENGINE podman (default) or docker
+  JOBMAN_TEST_ENGINE podman (default) or docker: docker starts a private dockerd for the
+                     session (engines.py holds every difference between the engines)
   JOBMAN_TEST_ENGINE_GLOBAL_ARGS / JOBMAN_TEST_ENGINE_RUN_ARGS
-                     space-separated engine args for this machine (defaults suit podman on
-                     a hybrid cgroup v1 host: --runtime runc, explicit ulimits)
+                     space-separated engine args for this machine (defaults suit a hybrid
+                     cgroup v1 host: podman --runtime runc; explicit ulimits for both)
+
+If the engine is not installed the session ends at once with exit status 77 (ctest: skipped);
+if it is installed but does not work (dockerd does not start), every test fails.
 """
 import grp
 import json
 import os
 import pwd
-import shlex
 import shutil
 import signal
 import socket
@@ -24,22 +27,51 @@ from pathlib import Path
 
 import pytest
 
+import engines
+
 REPO = Path(__file__).resolve().parents[2]
 BUILD = Path(os.environ.get("JOBMAN_BUILD_DIR", REPO / "build")).resolve()
 JOBMAN = BUILD / "cli" / "jobman"
 JOBMAND = BUILD / "daemon" / "jobmand"
-ENGINE = os.environ.get("JOBMAN_TEST_ENGINE", "podman")
-DEFAULT_GLOBAL_ARGS = {"podman": "--runtime runc", "docker": ""}
-DEFAULT_RUN_ARGS = "--ulimit nofile=1024:1024 --ulimit nproc=1024:1024"
-GLOBAL_ARGS = shlex.split(os.environ.get("JOBMAN_TEST_ENGINE_GLOBAL_ARGS", DEFAULT_GLOBAL_ARGS[ENGINE]))
-RUN_ARGS = shlex.split(os.environ.get("JOBMAN_TEST_ENGINE_RUN_ARGS", DEFAULT_RUN_ARGS))
+TEST_ENGINE = engines.from_env()  # the engine description: kind, binary, args, private daemon
+ENGINE_KIND = TEST_ENGINE.kind    # engine.kind: "podman" or "docker"
+ENGINE_BINARY = TEST_ENGINE.binary  # engine.binary, argv[0] of every engine command: podman, /usr/bin/docker
+ENGINE = TEST_ENGINE.name         # == ENGINE_KIND, and also == ENGINE_BINARY (engines.EngineName)
+GLOBAL_ARGS = TEST_ENGINE.global_args  # the same list: docker's `-H unix://...` is added once dockerd runs
+RUN_ARGS = TEST_ENGINE.run_args
 
 TEST_USERS = ("jmtest1", "jmtest2", "jmadmin")
 ADMIN_GROUP = "jmtest-admins"
 
 
 def engine(*args, check=True, **kw):
-    return subprocess.run([ENGINE, *GLOBAL_ARGS, *args], check=check, capture_output=True, text=True, **kw)
+    """Runs `<engine> <global args> ARGS...` against the engine jobmand uses in these tests."""
+    return TEST_ENGINE.run(*args, check=check, **kw)
+
+
+def pytest_sessionstart(session):
+    missing = TEST_ENGINE.missing()
+    if missing:
+        pytest.exit(f"skipping the {ENGINE_KIND} end-to-end suite: {missing}", returncode=77)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if TEST_ENGINE.startup:
+        terminalreporter.write_line(f"engine: {TEST_ENGINE.startup}")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def engine_service():
+    """The engine's private daemon for the whole session (docker: dockerd; podman: none)."""
+    problem = None
+    try:
+        TEST_ENGINE.start()
+    except (RuntimeError, OSError, subprocess.SubprocessError) as e:
+        problem = e
+    if problem is not None:  # fails every test, once: pytest keeps a session fixture's error
+        pytest.fail(f"{ENGINE_KIND} is installed but its daemon did not start: {problem}", pytrace=False)
+    yield TEST_ENGINE
+    TEST_ENGINE.stop()
 
 
 def _busybox_rootfs(tmp: Path) -> Path:
@@ -65,17 +97,12 @@ def _import(tar: Path, ref: str, labels: dict):
     for key, value in labels.items():
         changes += ["--change", f"LABEL {key}={value}"]
     changes += ["--change", 'ENTRYPOINT ["/bin/sh", "-c"]']
-    if ENGINE == "docker":
-        engine("import", *changes, str(tar), ref)
-    else:
-        engine("import", "-q", *changes, str(tar), ref)
+    engine("import", *TEST_ENGINE.spec.import_args, *changes, str(tar), ref)
 
 
 @pytest.fixture(scope="session")
 def images():
     """Test images: jt 1.0 and 2.0 (labelled), and one without a version label."""
-    if shutil.which(ENGINE) is None:
-        pytest.skip(f"{ENGINE} is not installed")
     if not JOBMAN.exists() or not JOBMAND.exists():
         pytest.fail(f"build jobman first: {JOBMAN} / {JOBMAND} missing")
     with tempfile.TemporaryDirectory() as tmp:
@@ -111,7 +138,7 @@ class Daemon:
             "socket": {"path": str(self.socket), "mode": "0666"},
             "admin_group": ADMIN_GROUP,
             "state_dir": str(self.state),
-            "engine": {"kind": ENGINE, "binary": ENGINE, "global_args": GLOBAL_ARGS, "run_args": RUN_ARGS},
+            "engine": TEST_ENGINE.config(),
             "images": {"repositories": ["localhost/"], "required_labels": ["name", "version"]},
             "limits": {"max_running": 4, "kill_grace": "2s"},
         }

@@ -3,7 +3,7 @@ import json
 import subprocess
 import time
 
-from conftest import ENGINE, containers, engine, wait_for_container
+from conftest import ENGINE, ENGINE_BINARY, containers, engine, wait_for_container
 
 
 def submit(daemon, *args, user=None):
@@ -45,7 +45,7 @@ def test_details_show_argv_with_every_forced_flag(daemon):
                  "--tmpfs /tmp", "--pids-limit", "--init", "--pull never", "--log-driver none",
                  f"--label jobman.job={job['id']}", f"--name {details['job']['container']}"):
         assert flag in joined, f"{flag!r} missing from {argv}"
-    assert argv[0] == ENGINE
+    assert argv[0] == ENGINE_BINARY
     assert argv[argv.index("run") + 1:argv.index("run") + 5] == ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
     assert argv[-2].startswith("sha256:"), "jobs are pinned to the image id"
     assert argv[-1] == "true"
