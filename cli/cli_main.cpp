@@ -98,6 +98,7 @@ int cli_main(int argc, char** argv) {
              "become environment variables.\nExit status: 0 ok, 1 job failed (wait), 2 usage or invalid request, 3 not found, "
              "4 permission denied, 5 daemon unreachable, 6 engine or internal error. See jobman(1).");
   app.require_subcommand(0, 1);
+  app.fallthrough(); // global options may also follow the command: `jobman list --json`
   std::string settings, socket_flag;
   commands::Global global;
   bool version = false;

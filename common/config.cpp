@@ -136,8 +136,8 @@ void check_no_nul(const std::vector<std::string>& items, Section& section, const
 // Checks a mount template path: absolute, known placeholders only, nothing the engines'
 // --mount syntax or a path walk could misread.
 void check_template_path(Section& s, const char* key, const std::string& path, bool allow_source) {
-  const bool from_source = allow_source && path.rfind("{source}", 0) == 0;
-  if (path.empty() || (path.front() != '/' && !from_source)) s.fail(key, "must be an absolute path");
+  const bool from_placeholder = (allow_source && path.rfind("{source}", 0) == 0) || path.rfind("{home}", 0) == 0;
+  if (path.empty() || (path.front() != '/' && !from_placeholder)) s.fail(key, "must be an absolute path (or start with {home})");
   if (path.find_first_of(",\n\r") != std::string::npos) s.fail(key, "must not contain ',' or line breaks");
   for (std::size_t open = path.find('{'); open != std::string::npos; open = path.find('{', open + 1)) {
     auto close = path.find('}', open);
@@ -213,6 +213,8 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.integer("pids", config.limits.pids, 16, 1 << 22);
     s.duration("kill_grace", config.limits.kill_grace, std::chrono::seconds(0));
     s.duration("default_time", config.limits.default_time, std::chrono::seconds(1));
+    s.integer("max_running_per_user", config.limits.max_running_per_user, 0, 100000);
+    s.integer("max_queued_per_user", config.limits.max_queued_per_user, 1, 10000000);
     s.finish();
   }
   if (const json* flavors = top.get("flavors")) {
@@ -307,6 +309,8 @@ std::string config_to_json(const Config& c) {
     {"default_flavor", c.default_flavor},
   };
   out["limits"]["default_time"] = c.limits.default_time.count();
+  out["limits"]["max_running_per_user"] = c.limits.max_running_per_user;
+  out["limits"]["max_queued_per_user"] = c.limits.max_queued_per_user;
   out["flavors"] = json::array();
   for (const auto& f : c.flavors)
     out["flavors"].push_back({{"name", f.name}, {"description", f.description}, {"cpus", f.cpus}, {"memory", format_size(f.memory)},

@@ -38,6 +38,8 @@ struct LimitsConfig {
   int pids = 1024;
   std::chrono::seconds kill_grace{10};
   std::chrono::seconds default_time{3600}; // wall time when submit gives none (capped by the flavor)
+  int max_running_per_user = 0;            // 0: no limit besides max_running
+  int max_queued_per_user = 10000;
 };
 
 // A resource flavor users pick with `submit -r NAME`.

@@ -65,6 +65,8 @@ struct JobSpec {
   Resources resources;
   std::vector<Mount> mounts;
   std::vector<std::uint32_t> groups; // submitter's supplementary groups, kept inside the job
+  int priority = 0;                   // higher first among the owner's jobs; > 100 (admins) before others'
+  std::vector<JobId> after;           // start only when all of these SUCCEEDED
 };
 
 // A job as the daemon knows it.
@@ -81,6 +83,7 @@ struct Job {
   std::string container;
   std::string instance; // id of the jobmand database that owns the job
   std::vector<std::string> gpu_devices; // allocated when the job starts, held until it ends
+  bool deleted = false;                 // removed from its owner's list (cancelled if it was active)
   TimePoint submitted_at = 0;
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> ended_at;

@@ -167,6 +167,8 @@ json job_to_json(const Job& job) {
     {"resources", job.spec.resources},
     {"gpu_devices", job.gpu_devices},
     {"mounts", job.spec.mounts},
+    {"priority", job.spec.priority},
+    {"after", job.spec.after},
   };
   out["exit_code"] = job.exit_code ? json(*job.exit_code) : json(nullptr);
   out["started_at"] = job.started_at ? json(*job.started_at) : json(nullptr);
@@ -199,6 +201,8 @@ Job job_from_json(const json& value) {
     job.spec.resources = value.value("resources", json::object()).get<Resources>();
     job.gpu_devices = value.value("gpu_devices", std::vector<std::string>{});
     job.spec.mounts = value.value("mounts", json::array()).get<std::vector<Mount>>();
+    job.spec.priority = value.value("priority", 0);
+    job.spec.after = value.value("after", std::vector<JobId>{});
     if (value.contains("exit_code") && !value["exit_code"].is_null()) job.exit_code = value["exit_code"].get<int>();
     if (value.contains("started_at") && !value["started_at"].is_null()) job.started_at = value["started_at"].get<TimePoint>();
     if (value.contains("ended_at") && !value["ended_at"].is_null()) job.ended_at = value["ended_at"].get<TimePoint>();

@@ -23,6 +23,7 @@ std::optional<std::int64_t> parse_size(std::string_view text) {
   default: break;
   }
   if (unit != 1) text.remove_suffix(1);
+  if (unit == 1 && text.find('.') != std::string_view::npos) return std::nullopt; // no fractional bytes
   if (text.empty() || text.find_first_not_of("0123456789.") != std::string_view::npos || text.front() == '.') return std::nullopt;
   if (std::count(text.begin(), text.end(), '.') > 1) return std::nullopt;
   double value = std::stod(std::string(text));

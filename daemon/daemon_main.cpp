@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <grp.h>
 #include <sys/stat.h>
 
 namespace jobman::daemon {
@@ -54,6 +55,22 @@ std::vector<std::string> detect_gpus(boost::asio::io_context& io, const Config& 
   return devices;
 }
 
+// A mount template is only as safe as the directory holding its first placeholder: if
+// others may create entries there, one user could plant a symlink in another's place.
+void warn_about_writable_template_roots(const Config& config) {
+  for (const auto& t : config.mounts) {
+    auto brace = t.source.find('{');
+    if (brace == std::string::npos) continue;
+    std::string parent = t.source.substr(0, t.source.rfind('/', brace));
+    if (parent.empty()) parent = "/";
+    struct stat st {};
+    if (::stat(parent.c_str(), &st) == 0 && ((st.st_mode & S_IWOTH) || ((st.st_mode & S_IWGRP) && st.st_gid != 0)))
+      log_warn("mount template {}: {} is writable by other users, who could plant symlinks where users' directories "
+               "should be; make it writable by root only",
+               t.source, parent);
+  }
+}
+
 Config checked(Config config) {
   if (auto problem = backend::run_args_problem(config.engine.run_args))
     throw Error(ErrorCode::InvalidArgument, fmt::format("config: {}", *problem));
@@ -84,8 +101,11 @@ int daemon_main(int argc, char** argv) {
   app.add_flag("-v,--version", version, "Print the version and exit");
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::cerr << "jobmand: error: " << e.what() << "\nRun 'jobmand --help' for usage.\n";
+    return 2;
   }
   if (version) {
     std::cout << "jobmand " JOBMAN_VERSION "\n";
@@ -104,6 +124,9 @@ int daemon_main(int argc, char** argv) {
       return 0;
     }
     std::signal(SIGPIPE, SIG_IGN);
+    warn_about_writable_template_roots(config);
+    if (!config.admin_group.empty() && !::getgrnam(config.admin_group.c_str()))
+      log_warn("admin_group '{}' does not exist: only root is an admin", config.admin_group);
     boost::asio::io_context io;
     // Signals are handled in the event loop; with no threads besides this one, asio's
     // handler sees every SIGTERM/SIGINT/SIGHUP sent to the process.

@@ -1,5 +1,6 @@
 #include "daemon/backend/container_args.hpp"
 
+#include <algorithm>
 #include <array>
 #include <fmt/format.h>
 #include <string_view>
@@ -82,25 +83,28 @@ std::vector<std::string> container_argv(const Config& config, const Job& job) {
 }
 
 std::optional<std::string> run_args_problem(const std::vector<std::string>& run_args) {
-  // Flags that would undo the forced defaults or open the host to the job.
-  constexpr std::array<std::string_view, 31> k_forbidden{
-    "--privileged", "--network", "--net", "--cap-add", "--user", "-u", "--volume", "-v", "--mount",
-    "--security-opt", "--pid", "--ipc", "--userns", "--uts", "--device", "--gpus", "--entrypoint",
-    "--name", "--group-add", "--volumes-from", "--rm", "-d", "--detach", "-t", "--tty", "-i",
-    "--interactive", "--sysctl", "--cgroupns", "--cgroup-parent", "--restart"};
-  for (const auto& arg : run_args) {
+  // An allowlist: every other flag could undo the sandbox (--privileged, --pod, -v,
+  // --uidmap, --env-host, ...), and new engine releases add more. All of these take a value.
+  constexpr std::array<std::string_view, 16> k_allowed{
+    "--ulimit", "--cpuset-cpus", "--cpuset-mems", "--cpu-shares", "--memory-reservation", "--blkio-weight",
+    "--hostname", "--stop-signal", "--tz", "--label", "--annotation", "--runtime", "--log-opt", "--pids-limit",
+    "--health-cmd", "--dns"};
+  auto allowed_list = [&] {
+    std::string list;
+    for (auto flag : k_allowed) list += (list.empty() ? "" : ", ") + std::string(flag);
+    return list;
+  };
+  for (std::size_t i = 0; i < run_args.size(); ++i) {
+    const std::string& arg = run_args[i];
     std::string_view flag = arg;
-    if (auto eq = flag.find('='); eq != std::string_view::npos) flag = flag.substr(0, eq);
-    // Short flags may carry their value ("-v/a:/b", "-u0") or be bundled ("-itd").
-    if (flag.size() > 2 && flag[0] == '-' && flag[1] != '-') {
-      for (char c : flag.substr(1))
-        for (char bad : {'v', 'u', 'd', 't', 'i'})
-          if (c == bad) return fmt::format("engine.run_args: '{}' is not allowed: jobman sets -{} itself to keep jobs sandboxed", arg, bad);
-      flag = flag.substr(0, 2);
+    bool has_value = false;
+    if (auto eq = flag.find('='); eq != std::string_view::npos) {
+      flag = flag.substr(0, eq);
+      has_value = true;
     }
-    for (auto bad : k_forbidden)
-      if (flag == bad)
-        return fmt::format("engine.run_args: '{}' is not allowed: jobman sets it itself to keep jobs sandboxed", arg);
+    if (std::find(k_allowed.begin(), k_allowed.end(), flag) == k_allowed.end())
+      return fmt::format("engine.run_args: '{}' is not allowed (allowed: {}); jobman sets the sandbox flags itself", arg, allowed_list());
+    if (!has_value && ++i >= run_args.size()) return fmt::format("engine.run_args: '{}' needs a value", arg);
   }
   return std::nullopt;
 }

@@ -78,14 +78,17 @@ asio::awaitable<ContainerExit> LocalBackend::wait(const Job& job) {
     const json& s = (*inspected)["State"];
     std::string error = s.value("Error", std::string{});
     bool ran = s.value("StartedAt", std::string{}).rfind("0001-01-01", 0) != 0;
-    if (s.contains("ExitCode") && s["ExitCode"].is_number_integer()) exit.status = engine::ExitStatus{s["ExitCode"].get<int>(), std::nullopt};
+    // A container that never ran has no exit code of its own (podman says 0).
+    if (ran && s.contains("ExitCode") && s["ExitCode"].is_number_integer())
+      exit.status = engine::ExitStatus{s["ExitCode"].get<int>(), std::nullopt};
     if (!error.empty() || !ran) {
       exit.engine_failed = true;
       exit.message = error.empty() ? "the container never started" : error;
     }
     // docker says so itself; podman on cgroup v1 does not, but the kernel log does.
-    exit.oom_killed = s.value("OOMKilled", false) ||
-                      (exit.status.code == 128 + SIGKILL && m_oom_log.oom_killed(inspected->value("Id", std::string{})));
+    exit.oom_killed = !exit.status.success() &&
+                      (s.value("OOMKilled", false) ||
+                       (exit.status.code == 128 + SIGKILL && m_oom_log.oom_killed(inspected->value("Id", std::string{}))));
   } else if (!exit.status.code || *exit.status.code >= 125) {
     exit.engine_failed = true;
     exit.message = fmt::format("the engine could not create the container ({})", exit.status.describe());
@@ -94,15 +97,18 @@ asio::awaitable<ContainerExit> LocalBackend::wait(const Job& job) {
 }
 
 asio::awaitable<void> LocalBackend::stop(const Job& job, std::chrono::seconds grace) {
-  // The container may not exist yet while the run client is still creating it: retry until
-  // the client has gone or the engine stopped it.
-  for (int attempt = 0; attempt < 20; ++attempt) {
+  // Until the run client has gone, stop again: the container may not exist yet, and both
+  // engines answer `stop` with success for a container that is created but not started,
+  // which then starts anyway.
+  for (int attempt = 0; attempt < 40; ++attempt) {
     auto argv = engine_command(m_config.engine, {"stop", "--time", std::to_string(grace.count()), job.container});
-
     auto result = co_await m_runner.capture(std::move(argv));
-    if (result && result->status.success()) co_return;
-    if (!m_processes.contains(job.id)) co_return;
+    if (!m_processes.contains(job.id)) {
+      if (result && result->status.success()) co_return; // adopted job: the engine's word is all we have
+      if (attempt > 0) co_return;
+    }
     co_await sleep_for(std::chrono::milliseconds(250));
+    if (!m_processes.contains(job.id)) co_return;
   }
   // The engine would not stop it: the run client forwards signals to its container.
   if (auto it = m_processes.find(job.id); it != m_processes.end()) it->second->send_signal(SIGTERM);

@@ -1,11 +1,14 @@
 #include "daemon/policy/mount_policy.hpp"
 
 #include <cerrno>
+#include <optional>
+#include <utility>
 #include <cstring>
 #include <climits>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <grp.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -13,11 +16,6 @@
 namespace jobman::daemon::policy {
 
 namespace {
-
-std::string replace_all(std::string text, const std::string& from, const std::string& to) {
-  for (std::size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) text.replace(at, from.size(), to);
-  return text;
-}
 
 // The part of template `source` a user cannot influence ends with the first component
 // holding a placeholder: "/home/{user}/datasets" -> "/home/{user}".
@@ -40,6 +38,16 @@ bool is_within(const std::string& path, const std::string& root) {
 
 } // namespace
 
+Submitter submitter_of(const Job& job) {
+  Submitter s{job.uid, job.gid, job.user, "", {job.gid}};
+  s.groups.insert(s.groups.end(), job.spec.groups.begin(), job.spec.groups.end());
+  std::vector<char> buffer(16384);
+  passwd pw{};
+  passwd* found = nullptr;
+  if (::getpwuid_r(job.uid, &pw, buffer.data(), buffer.size(), &found) == 0 && found) s.home = pw.pw_dir;
+  return s;
+}
+
 bool access_as(const std::string& path, const Submitter& submitter, int mode) {
   std::vector<gid_t> groups(submitter.groups.begin(), submitter.groups.end());
   pid_t pid = ::fork();
@@ -56,11 +64,34 @@ bool access_as(const std::string& path, const Submitter& submitter, int mode) {
 }
 
 std::string expand_template(const std::string& text, const Submitter& submitter, const std::string& source) {
-  std::string out = replace_all(text, "{user}", submitter.user);
-  out = replace_all(out, "{uid}", std::to_string(submitter.uid));
-  out = replace_all(out, "{home}", submitter.home);
-  if (!source.empty()) out = replace_all(out, "{source}", source);
+  // One pass: what a placeholder expands to is never expanded again (a user named "{uid}").
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    std::optional<std::string> value;
+    std::size_t length = 0;
+    for (const auto& [name, replacement] : {std::pair<std::string, std::string>{"{user}", submitter.user},
+                                            {"{uid}", std::to_string(submitter.uid)},
+                                            {"{home}", submitter.home},
+                                            {"{source}", source}}) {
+      if (text.compare(i, name.size(), name) == 0 && !(name == "{source}" && source.empty())) {
+        value = replacement;
+        length = name.size();
+        break;
+      }
+    }
+    if (value) {
+      out += *value;
+      i += length;
+    } else {
+      out += text[i++];
+    }
+  }
   return out;
+}
+
+// Whether `path` can be handed to the engine's --mount syntax unchanged.
+bool is_plain_path(const std::string& path) {
+  return !path.empty() && path.front() == '/' && path.find_first_of(",\n\r") == std::string::npos && path.find("/../") == std::string::npos;
 }
 
 Result<std::vector<Mount>> resolve_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter,
@@ -69,8 +100,9 @@ Result<std::vector<Mount>> resolve_mounts(const std::vector<MountTemplate>& temp
   for (const auto& t : templates) {
     const std::string source = expand_template(t.source, submitter);
     const std::string target = expand_template(t.target, submitter, source);
-    if (source.find("/../") != std::string::npos || source.find(',') != std::string::npos || source.find('\n') != std::string::npos)
-      return ErrorInfo{ErrorCode::InvalidArgument, fmt::format("mount source '{}' is not a plain path (check your user name and home)", source)};
+    if (!is_plain_path(source) || !is_plain_path(target))
+      return ErrorInfo{ErrorCode::InvalidArgument,
+                       fmt::format("mount source '{}' (target '{}') is not a plain path: no ',', '..' or line breaks; ask the platform admin", source, target)};
     struct stat st {};
     if (::stat(source.c_str(), &st) != 0) {
       if (t.optional) continue;
@@ -84,6 +116,10 @@ Result<std::vector<Mount>> resolve_mounts(const std::vector<MountTemplate>& temp
       return ErrorInfo{ErrorCode::PermissionDenied,
                        fmt::format("mount source {} resolves to {}, outside {}: symlinks may not lead out of it", source,
                                    real_source.value_or("?"), root)};
+    // The engine gets the resolved path: it must be as plain as the one checked, or a
+    // symlink to "x,type=volume,..." would add options to --mount.
+    if (!is_plain_path(*real_source))
+      return ErrorInfo{ErrorCode::PermissionDenied, fmt::format("mount source {} resolves to '{}', which is not a plain path", source, *real_source)};
     const int mode = (S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK) | (t.read_only ? 0 : W_OK);
     if (!can_access(*real_source, submitter, mode))
       return ErrorInfo{ErrorCode::PermissionDenied,

@@ -22,6 +22,9 @@ struct Submitter {
   std::vector<std::uint32_t> groups; // supplementary and primary
 };
 
+// The submitter of `job` as the system knows them now (home from the passwd database).
+Submitter submitter_of(const Job& job);
+
 // Whether `submitter` may access `path` with `mode` (R_OK, W_OK, X_OK, as access(2)).
 using AccessCheck = std::function<bool(const std::string& path, const Submitter& submitter, int mode)>;
 

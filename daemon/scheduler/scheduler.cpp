@@ -5,6 +5,7 @@
 #include "common/size.hpp"
 #include "daemon/backend/container_args.hpp"
 #include "daemon/log.hpp"
+#include "daemon/policy/mount_policy.hpp"
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -24,21 +25,6 @@ std::string bigger_flavors(const Config& config, const Job& job) {
   return names.empty() ? "ask the platform admin for a flavor with more memory" : "try a flavor with more memory: " + names;
 }
 } // namespace
-
-std::vector<JobId> pick_jobs_to_start(const std::vector<Job>& active, int max_running, int free_gpus) {
-  int busy = 0;
-  for (const auto& job : active)
-    if (job.state == JobState::Starting || job.state == JobState::Running) ++busy;
-  std::vector<JobId> picked;
-  for (const auto& job : active) {
-    if (busy >= max_running) break;
-    if (job.state != JobState::Queued || job.spec.resources.gpus > free_gpus) continue;
-    picked.push_back(job.id);
-    free_gpus -= job.spec.resources.gpus;
-    ++busy;
-  }
-  return picked;
-}
 
 Outcome decide_outcome(const Job& job, StopCause cause, const std::string& cancel_reason, const backend::ContainerExit& exit,
                        const Config& config) {
@@ -69,18 +55,44 @@ Job Scheduler::transition(JobId id, JobState to, const std::string& reason, cons
   return job;
 }
 
+QueuePlan Scheduler::plan() const {
+  return plan_queue(m_store.queue_entries(),
+                    QueueLimits{m_config.limits.max_running, m_config.limits.max_running_per_user, m_gpus.free_count()});
+}
+
 void Scheduler::schedule() {
   if (m_shutting_down) return;
-  for (JobId id : pick_jobs_to_start(m_store.active(), m_config.limits.max_running, m_gpus.free_count())) {
-    Job job = m_store.get(id).value();
-    auto devices = m_gpus.allocate(job.spec.resources.gpus);
-    if (!devices) continue; // cannot happen: pick_jobs_to_start counted free GPUs
-    transition(id, JobState::Starting, "a slot is free");
-    // The final command line is known only now: it names the GPUs just allocated.
-    job.gpu_devices = *devices;
-    job = m_store.set_launch(id, *devices, backend::container_argv(m_config, job));
-    spawn_logged(m_executor, run(std::move(job)), fmt::format("job {}", id));
+  QueuePlan queue = plan();
+  while (!queue.cancel.empty()) { // a cancelled job may doom its own dependents: plan again
+    for (const auto& [id, reason] : queue.cancel) transition(id, JobState::Cancelled, reason);
+    queue = plan();
   }
+  for (JobId id : queue.start) {
+    if (m_gpus.free_count() < m_store.get(id).value().spec.resources.gpus) continue; // plan_queue counted them
+    launch(transition(id, JobState::Starting, "a slot is free"));
+  }
+}
+
+void Scheduler::launch(Job job) {
+  const JobId id = job.id;
+  auto devices = m_gpus.allocate(job.spec.resources.gpus);
+  if (!devices) {
+    transition(id, JobState::Failed, fmt::format("{} GPUs are not free", job.spec.resources.gpus));
+    return;
+  }
+  // Check the mounts again: a queued job may start long after submit, and the user could
+  // have changed their directories meanwhile (e.g. swapped one for a symlink).
+  auto mounts = policy::resolve_mounts(m_config.mounts, policy::submitter_of(job));
+  if (!mounts) {
+    m_gpus.release(*devices);
+    transition(id, JobState::Failed, "mount check at start: " + mounts.error().message);
+    return;
+  }
+  job.spec.mounts = std::move(*mounts);
+  // The final command line is known only now: it names the GPUs just allocated.
+  job.gpu_devices = *devices;
+  job = m_store.set_launch(id, job.spec.mounts, *devices, backend::container_argv(m_config, job));
+  spawn_logged(m_executor, run(std::move(job)), fmt::format("job {}", id));
 }
 
 void Scheduler::recover() {
@@ -103,6 +115,13 @@ asio::awaitable<void> Scheduler::adopt(Job job) {
     co_await timer.async_wait(asio::use_awaitable);
     presence = co_await m_backend.presence(job);
   }
+  if (unsure(presence) && job.state == JobState::Starting) {
+    // The previous daemon stopped between choosing this job and starting its container.
+    m_gpus.release(job.gpu_devices);
+    log_info("job {}: was STARTING and has no container; starting it now", job.id);
+    launch(job);
+    co_return;
+  }
   if (unsure(presence)) {
     m_gpus.release(job.gpu_devices);
     transition(job.id, JobState::Lost, presence == ContainerPresence::Missing
@@ -113,6 +132,7 @@ asio::awaitable<void> Scheduler::adopt(Job job) {
   }
   log_info("job {}: re-adopted its {} container", job.id, presence == ContainerPresence::Running ? "running" : "exited");
   if (job.state == JobState::Starting) job = transition(job.id, JobState::Running, "re-adopted after a daemon restart");
+  if (job.deleted) cancel(job, "deleted before jobmand restarted"); // the stop may not have reached the engine
   spawn_logged(m_executor, enforce_time_limit(job), fmt::format("time limit of job {}", job.id));
   co_await follow(std::move(job));
 }

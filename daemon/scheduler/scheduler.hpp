@@ -8,6 +8,7 @@
 #include "daemon/backend/backend.hpp"
 #include "daemon/scheduler/gpu_allocator.hpp"
 #include "daemon/scheduler/job_watch.hpp"
+#include "daemon/scheduler/queue_plan.hpp"
 #include "daemon/store/job_store.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
@@ -18,10 +19,6 @@
 #include <string>
 
 namespace jobman::daemon::scheduler {
-
-// Which queued jobs to start now: oldest first, while slots are free; a job needing more
-// GPUs than are free waits without holding back jobs behind it that fit.
-std::vector<JobId> pick_jobs_to_start(const std::vector<Job>& active, int max_running, int free_gpus);
 
 // How a job that ran ended, given why it was stopped (if jobman stopped it) and what the
 // engine saw. `reason` explains it in the user's terms.
@@ -40,8 +37,10 @@ public:
 
   // Re-attaches jobs left STARTING or RUNNING by a previous daemon, then schedules.
   void recover();
-  // Starts queued jobs while slots (and GPUs) are free.
+  // Cancels queued jobs whose dependencies failed, then starts what plan_queue says.
   void schedule();
+  // The queue as `schedule` sees it now.
+  QueuePlan plan() const;
   // Cancels `job`: a queued job ends CANCELLED at once; a running one is stopped first.
   void cancel(const Job& job, const std::string& reason);
   // Records a state change and wakes everyone watching the job.
@@ -53,6 +52,8 @@ public:
   void shutdown();
 
 private:
+  // Starts `job` (already STARTING): GPUs, mounts checked again, final argv, engine.
+  void launch(Job job);
   asio::awaitable<void> run(Job job);
   asio::awaitable<void> adopt(Job job);
   asio::awaitable<void> follow(Job job);

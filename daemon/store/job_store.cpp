@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include "common/job_json.hpp"
 
+#include <map>
 #include <nlohmann/json.hpp>
 
 namespace jobman::daemon::store {
@@ -17,7 +18,8 @@ namespace {
 
 constexpr const char* k_columns =
   "id, name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, exit_code, reason, "
-  "argv, container, submitted_at, started_at, ended_at, flavor, resources, mounts, groups, gpu_devices";
+  "argv, container, submitted_at, started_at, ended_at, flavor, resources, mounts, groups, gpu_devices, priority, "
+  "(SELECT json_group_array(depends_on) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL";
 
 std::optional<std::int64_t> nullable(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
@@ -50,6 +52,9 @@ Job read_job(SQLite::Statement& q, const std::string& instance) {
   job.spec.mounts = json::parse(q.getColumn(20).getString()).get<std::vector<Mount>>();
   job.spec.groups = json::parse(q.getColumn(21).getString()).get<std::vector<std::uint32_t>>();
   job.gpu_devices = json::parse(q.getColumn(22).getString()).get<std::vector<std::string>>();
+  job.spec.priority = q.getColumn(23).getInt();
+  job.spec.after = json::parse(q.getColumn(24).getString()).get<std::vector<JobId>>();
+  job.deleted = q.getColumn(25).getInt() != 0;
   return job;
 }
 
@@ -103,8 +108,31 @@ std::optional<JobId> JobStore::listed_job_named(std::uint32_t uid, const std::st
   return q.getColumn(0).getInt64();
 }
 
-Job JobStore::insert(Job job, const std::function<std::vector<std::string>(const Job&)>& argv_for) {
+Job JobStore::insert(Job job, const ArgvFor& argv_for) {
   SQLite::Transaction tx(*m_db);
+  job = insert_in_transaction(std::move(job), argv_for);
+  tx.commit();
+  return job;
+}
+
+std::vector<Job> JobStore::insert_batch(std::vector<Job> jobs, const ArgvFor& argv_for) {
+  SQLite::Transaction tx(*m_db);
+  std::vector<Job> inserted;
+  for (auto& job : jobs) {
+    // Negative ids in `after` name earlier jobs of this batch: -1 is the first.
+    for (auto& dep : job.spec.after)
+      if (dep < 0) {
+        auto index = static_cast<std::size_t>(-dep - 1);
+        if (index >= inserted.size()) throw Error(ErrorCode::InvalidArgument, "--after names a later job of the same batch");
+        dep = inserted[index].id;
+      }
+    inserted.push_back(insert_in_transaction(std::move(job), argv_for));
+  }
+  tx.commit();
+  return inserted;
+}
+
+Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   if (!job.spec.name.empty()) {
     if (auto other = listed_job_named(job.uid, job.spec.name))
       throw Error(ErrorCode::Conflict, fmt::format("you already have a job named '{}' (id {}); choose another name or delete that job",
@@ -114,9 +142,9 @@ Job JobStore::insert(Job job, const std::function<std::vector<std::string>(const
   job.submitted_at = now_ms();
   SQLite::Statement q(*m_db,
                       "INSERT INTO jobs (name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, submitted_at, "
-                      "flavor, resources, mounts, groups) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                      "flavor, resources, mounts, groups, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   // A placeholder name keeps the unique index happy until the id is known.
-  q.bind(1, job.spec.name.empty() ? fmt::format("\x01pending-{}", job.submitted_at) : job.spec.name);
+  q.bind(1, job.spec.name.empty() ? fmt::format("\x01pending-{}-{}", job.submitted_at, ++m_placeholders) : job.spec.name);
   q.bind(2, static_cast<std::int64_t>(job.uid));
   q.bind(3, static_cast<std::int64_t>(job.gid));
   q.bind(4, job.user);
@@ -131,6 +159,7 @@ Job JobStore::insert(Job job, const std::function<std::vector<std::string>(const
   q.bind(13, json(job.spec.resources).dump());
   q.bind(14, json(job.spec.mounts).dump());
   q.bind(15, json(job.spec.groups).dump());
+  q.bind(16, job.spec.priority);
   q.exec();
   job.id = m_db->getLastInsertRowid();
   if (job.spec.name.empty()) {
@@ -149,9 +178,52 @@ Job JobStore::insert(Job job, const std::function<std::vector<std::string>(const
   update.bind(3, job.container);
   update.bind(4, job.id);
   update.exec();
+  for (JobId dep : job.spec.after) {
+    SQLite::Statement d(*m_db, "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)");
+    d.bind(1, job.id);
+    d.bind(2, dep);
+    d.exec();
+  }
   add_event(*m_db, job.id, std::nullopt, JobState::Queued, "submitted", job.submitted_at);
-  tx.commit();
   return job;
+}
+
+std::vector<QueueEntry> JobStore::queue_entries() const {
+  std::vector<QueueEntry> entries;
+  std::map<JobId, std::size_t> index;
+  SQLite::Statement q(*m_db,
+                      "SELECT id, uid, state, priority, COALESCE(json_extract(resources, '$.gpus'), 0), flavor, name FROM jobs "
+                      "WHERE state IN ('QUEUED', 'STARTING', 'RUNNING') ORDER BY id");
+  while (q.executeStep()) {
+    QueueEntry e;
+    e.id = q.getColumn(0).getInt64();
+    e.uid = static_cast<std::uint32_t>(q.getColumn(1).getInt64());
+    e.state = job_state_from_string(q.getColumn(2).getString()).value_or(JobState::Queued);
+    e.priority = q.getColumn(3).getInt();
+    e.gpus = q.getColumn(4).getInt();
+    e.flavor = q.getColumn(5).getString();
+    e.name = q.getColumn(6).getString();
+    index[e.id] = entries.size();
+    entries.push_back(std::move(e));
+  }
+  SQLite::Statement d(*m_db,
+                      "SELECT d.job_id, d.depends_on, dep.state FROM job_dependencies d "
+                      "JOIN jobs waiting ON waiting.id = d.job_id JOIN jobs dep ON dep.id = d.depends_on "
+                      "WHERE waiting.state = 'QUEUED'");
+  while (d.executeStep()) {
+    auto it = index.find(d.getColumn(0).getInt64());
+    if (it == index.end()) continue;
+    entries[it->second].dependencies.push_back(
+      {d.getColumn(1).getInt64(), job_state_from_string(d.getColumn(2).getString()).value_or(JobState::Lost)});
+  }
+  return entries;
+}
+
+int JobStore::count_queued(std::uint32_t uid) const {
+  SQLite::Statement q(*m_db, "SELECT COUNT(*) FROM jobs WHERE uid = ? AND state = 'QUEUED'");
+  q.bind(1, static_cast<std::int64_t>(uid));
+  q.executeStep();
+  return q.getColumn(0).getInt();
 }
 
 std::optional<Job> JobStore::get(JobId id) const {
@@ -242,11 +314,13 @@ Job JobStore::transition(JobId id, JobState to, const std::string& reason, const
   return *job;
 }
 
-Job JobStore::set_launch(JobId id, const std::vector<std::string>& gpu_devices, const std::vector<std::string>& argv) {
-  SQLite::Statement q(*m_db, "UPDATE jobs SET gpu_devices = ?, argv = ? WHERE id = ?");
-  q.bind(1, json(gpu_devices).dump());
-  q.bind(2, json(argv).dump());
-  q.bind(3, id);
+Job JobStore::set_launch(JobId id, const std::vector<Mount>& mounts, const std::vector<std::string>& gpu_devices,
+                         const std::vector<std::string>& argv) {
+  SQLite::Statement q(*m_db, "UPDATE jobs SET mounts = ?, gpu_devices = ?, argv = ? WHERE id = ?");
+  q.bind(1, json(mounts).dump());
+  q.bind(2, json(gpu_devices).dump());
+  q.bind(3, json(argv).dump());
+  q.bind(4, id);
   q.exec();
   auto job = get(id);
   if (!job) throw Error(ErrorCode::JobNotFound, fmt::format("job {} does not exist", id));

@@ -24,6 +24,22 @@ struct JobEvent {
   std::string reason;
 };
 
+// What the scheduler needs of an active job, without decoding the whole row.
+struct QueueEntry {
+  JobId id = 0;
+  std::uint32_t uid = 0;
+  JobState state = JobState::Queued;
+  int priority = 0;
+  int gpus = 0;
+  std::string flavor;
+  std::string name;
+  struct Dependency {
+    JobId id = 0;
+    JobState state = JobState::Queued;
+  };
+  std::vector<Dependency> dependencies; // filled for QUEUED jobs
+};
+
 struct ListFilter {
   std::optional<std::uint32_t> uid; // nothing: all users
   std::optional<JobState> state;
@@ -46,7 +62,11 @@ public:
   // Inserts `job` as QUEUED in one transaction. An empty name becomes "<image name>-<id>";
   // `argv_for` computes the engine command once the id is known.
   // Throws Error(Conflict) when the user already has a job of that name.
-  Job insert(Job job, const std::function<std::vector<std::string>(const Job&)>& argv_for);
+  using ArgvFor = std::function<std::vector<std::string>(const Job&)>;
+  Job insert(Job job, const ArgvFor& argv_for);
+  // Inserts all of `jobs` in one transaction, or none. In spec.after, -N refers to the
+  // N-th job of this batch (1-based), which must come earlier.
+  std::vector<Job> insert_batch(std::vector<Job> jobs, const ArgvFor& argv_for);
 
   // Job `id`, deleted or not.
   std::optional<Job> get(JobId id) const;
@@ -58,12 +78,17 @@ public:
   std::vector<Job> list(const ListFilter& filter) const;
   // QUEUED, STARTING and RUNNING jobs, oldest first.
   std::vector<Job> active() const;
+  // The same, light: what scheduling decisions need, with queued jobs' dependencies.
+  std::vector<QueueEntry> queue_entries() const;
+  int count_queued(std::uint32_t uid) const;
   std::vector<JobEvent> events(JobId id) const;
 
   // Moves job `id` to `to`; throws Error(Conflict) if the state machine forbids it.
   Job transition(JobId id, JobState to, const std::string& reason, const TransitionFields& fields = {});
-  // Records what a job is started with: its GPU devices and its final engine command.
-  Job set_launch(JobId id, const std::vector<std::string>& gpu_devices, const std::vector<std::string>& argv);
+  // Records what a job is started with: mounts as checked at start, GPU devices, and its
+  // final engine command.
+  Job set_launch(JobId id, const std::vector<Mount>& mounts, const std::vector<std::string>& gpu_devices,
+                 const std::vector<std::string>& argv);
   // Hides a job from listings; its row and events stay for the record.
   void mark_deleted(JobId id);
 
@@ -72,9 +97,11 @@ public:
 
 private:
   std::optional<JobId> listed_job_named(std::uint32_t uid, const std::string& name) const;
+  Job insert_in_transaction(Job job, const ArgvFor& argv_for);
 
   std::unique_ptr<SQLite::Database> m_db;
   std::string m_instance;
+  std::uint64_t m_placeholders = 0;
 };
 
 } // namespace jobman::daemon::store

@@ -11,6 +11,7 @@ namespace jobman::daemon::store {
 namespace {
 // Migration N (1-based) takes user_version N-1 to N. Never edit one that has shipped; add one.
 constexpr std::array<const char*, k_current_schema_version> k_migrations{
+  // 1: jobs, events, instance id.
   R"sql(
     CREATE TABLE jobs (
       id                 INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -56,6 +57,18 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
     ALTER TABLE jobs ADD COLUMN mounts      TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE jobs ADD COLUMN groups      TEXT NOT NULL DEFAULT '[]';
     ALTER TABLE jobs ADD COLUMN gpu_devices TEXT NOT NULL DEFAULT '[]';
+  )sql",
+  // 3: priorities, dependencies, and indexes for long histories.
+  R"sql(
+    ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE job_dependencies (
+      job_id     INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+      depends_on INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+      PRIMARY KEY (job_id, depends_on)
+    );
+    CREATE INDEX job_dependencies_on ON job_dependencies(depends_on);
+    CREATE INDEX jobs_uid_state_id ON jobs(uid, state, id);
+    CREATE INDEX jobs_state_id ON jobs(state, id);
   )sql",
 };
 } // namespace

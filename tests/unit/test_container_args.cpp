@@ -71,6 +71,9 @@ TEST_CASE("container_argv for podman is exactly the documented command line", "[
     "--init",
     "--pull", "never",
     "--log-driver", "none",
+    "--stop-timeout", "10",
+    "--cpus", "1",
+    "--env=NVIDIA_VISIBLE_DEVICES=void",
     "--env=JOBMAN_JOB_ID=42",
     "--env=JOBMAN_JOB_NAME=train",
     "--env=JOBMAN_USER=alice",
@@ -235,12 +238,25 @@ TEST_CASE("run_args_problem refuses flags that weaken the sandbox", "[container_
   CHECK_THAT(*problem, Contains("'--network=host'"));
 }
 
-TEST_CASE("run_args_problem accepts resource limits", "[container_args]") {
+TEST_CASE("run_args_problem accepts the allowed flags, with values", "[container_args]") {
   CHECK_FALSE(run_args_problem({}).has_value());
   CHECK_FALSE(run_args_problem({"--ulimit", "nofile=1024:1024", "--ulimit", "nproc=512:512"}).has_value());
-  CHECK_FALSE(run_args_problem({"--memory", "4g", "--memory-swap=4g", "--cpus=2", "--shm-size", "256m"}).has_value());
-  // Prefixes of forbidden flags are different flags.
-  CHECK_FALSE(run_args_problem({"--network-alias=x"}).has_value());
+  CHECK_FALSE(run_args_problem({"--cpuset-cpus=0-1", "--hostname", "job", "--runtime", "runc", "--label", "a=b"}).has_value());
+}
+
+TEST_CASE("run_args_problem is an allowlist", "[container_args]") {
+  // Flags jobman sets from flavors, and anything not on the list, are refused and the
+  // message lists what is allowed.
+  for (std::vector<std::string> args : std::vector<std::vector<std::string>>{
+         {"--memory", "4g"}, {"--network-alias=x"}, {"--pod", "p"}, {"--uidmap", "0:1:1"}, {"--env-host"}, {"job-arg"}}) {
+    INFO(args.front());
+    auto problem = run_args_problem(args);
+    REQUIRE(problem.has_value());
+    CHECK_THAT(*problem, Contains("allowed: --ulimit"));
+  }
+  auto missing = run_args_problem({"--ulimit"});
+  REQUIRE(missing.has_value());
+  CHECK_THAT(*missing, Contains("needs a value"));
 }
 
 TEST_CASE("run_args_problem sees short flags with attached values and bundles", "[container_args]") {
@@ -248,5 +264,227 @@ TEST_CASE("run_args_problem sees short flags with attached values and bundles", 
     INFO(arg);
     CHECK(run_args_problem({arg}).has_value());
   }
-  CHECK_FALSE(run_args_problem({"-m", "1g", "--ulimit=nofile=10:10"}).has_value());
+  CHECK_FALSE(run_args_problem({"--ulimit=nofile=10:10"}).has_value());
+}
+
+// --- resources, groups, mounts and GPUs -------------------------------------------------
+
+namespace {
+
+// alice_job() with a flavor's resources, two supplementary groups and two mounts.
+Job resourced_job() {
+  Job job = alice_job();
+  job.spec.flavor = "big";
+  job.spec.resources.cpus = 2.5;
+  job.spec.resources.memory = 4LL << 30;
+  job.spec.resources.shm = 256LL << 20;
+  job.spec.resources.time_limit = 3600;
+  job.spec.groups = {27, 1005};
+  job.spec.mounts = {{"/data/alice/datasets", "/data/alice/datasets", true}, {"/data/alice/persistent", "/persistent", false}};
+  return job;
+}
+
+// The part of `argv` between --log-driver none and the first JOBMAN_ variable.
+Argv launch_flags(const Argv& argv) {
+  auto start = std::find(argv.begin(), argv.end(), "--log-driver");
+  auto end = std::find(argv.begin(), argv.end(), "--env=JOBMAN_JOB_ID=42");
+  REQUIRE(start != argv.end());
+  REQUIRE(end != argv.end());
+  return Argv(start + 2, end);
+}
+
+} // namespace
+
+TEST_CASE("container_argv with resources, groups, mounts and GPUs is exactly this on podman", "[container_args]") {
+  Config config = podman_config();
+  config.limits.kill_grace = std::chrono::seconds(30);
+  Job job = resourced_job();
+  job.gpu_devices = {"0", "2"};
+  const Argv expected{
+    "podman", "--runtime", "runc",
+    "run",
+    "--ulimit", "nofile=1024:1024",
+    "--name", "jobman-0a1b2c3d-42",
+    "--label", "jobman.job=42",
+    "--label", "jobman.instance=0a1b2c3d",
+    "--label", "jobman.user=alice",
+    "--network", "none",
+    "--cap-drop", "ALL",
+    "--security-opt", "no-new-privileges",
+    "--user", "1001:1001",
+    "--read-only",
+    "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777",
+    "--pids-limit", "512",
+    "--init",
+    "--pull", "never",
+    "--log-driver", "none",
+    "--stop-timeout", "30",
+    "--memory", "4294967296",
+    "--memory-swap", "4294967296",
+    "--cpus", "2.5",
+    "--shm-size", "268435456",
+    "--group-add", "27",
+    "--group-add", "1005",
+    "--mount=type=bind,source=/data/alice/datasets,target=/data/alice/datasets,readonly",
+    "--mount=type=bind,source=/data/alice/persistent,target=/persistent",
+    "--device", "nvidia.com/gpu=0",
+    "--device", "nvidia.com/gpu=2",
+    "--env=JOBMAN_JOB_ID=42",
+    "--env=JOBMAN_JOB_NAME=train",
+    "--env=JOBMAN_USER=alice",
+    "--env=SEED=7",
+    "--env=MODE=fast=yes",
+    "sha256:abc",
+    "python", "train.py", "--epochs", "3",
+  };
+  CHECK(container_argv(config, job) == expected);
+}
+
+TEST_CASE("container_argv with resources and GPUs is exactly this on docker", "[container_args]") {
+  Config config;
+  config.engine.kind = EngineKind::Docker;
+  config.engine.binary = "docker";
+  Job job = resourced_job();
+  job.spec.groups = {};
+  job.spec.mounts = {};
+  job.spec.env = {};
+  job.spec.args = {};
+  job.gpu_devices = {"1"};
+  const Argv expected{
+    "docker", "run",
+    "--name", "jobman-0a1b2c3d-42",
+    "--label", "jobman.job=42",
+    "--label", "jobman.instance=0a1b2c3d",
+    "--label", "jobman.user=alice",
+    "--network", "none",
+    "--cap-drop", "ALL",
+    "--security-opt", "no-new-privileges",
+    "--user", "1001:1001",
+    "--read-only",
+    "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777",
+    "--pids-limit", "1024",
+    "--init",
+    "--pull", "never",
+    "--log-driver", "none",
+    "--stop-timeout", "10",
+    "--memory", "4294967296",
+    "--memory-swap", "4294967296",
+    "--cpus", "2.5",
+    "--shm-size", "268435456",
+    "--gpus", "device=1",
+    "--env=JOBMAN_JOB_ID=42",
+    "--env=JOBMAN_JOB_NAME=train",
+    "--env=JOBMAN_USER=alice",
+    "sha256:abc",
+  };
+  CHECK(container_argv(config, job) == expected);
+}
+
+TEST_CASE("container_argv: --stop-timeout is limits.kill_grace in seconds", "[container_args]") {
+  Config config = podman_config();
+  config.limits.kill_grace = std::chrono::seconds(0);
+  Argv argv = container_argv(config, alice_job());
+  CHECK(has_flag_pair(argv, "--stop-timeout", "0", index_of(argv, "sha256:abc")));
+  config.limits.kill_grace = std::chrono::minutes(2);
+  argv = container_argv(config, alice_job());
+  CHECK(has_flag_pair(argv, "--stop-timeout", "120", index_of(argv, "sha256:abc")));
+  CHECK(std::count(argv.begin(), argv.end(), "--stop-timeout") == 1);
+}
+
+TEST_CASE("container_argv: --memory-swap always equals --memory: no swap on top", "[container_args]") {
+  for (std::int64_t memory : {6LL << 20, 1LL << 30, (5LL << 30) / 2, 64LL << 30}) {
+    CAPTURE(memory);
+    Job job = alice_job();
+    job.spec.resources.memory = memory;
+    Argv argv = container_argv(podman_config(), job);
+    const auto image = index_of(argv, "sha256:abc");
+    CHECK(has_flag_pair(argv, "--memory", std::to_string(memory), image));
+    CHECK(has_flag_pair(argv, "--memory-swap", std::to_string(memory), image));
+    CHECK(index_of(argv, "--memory-swap") == index_of(argv, "--memory") + 2);
+  }
+}
+
+TEST_CASE("container_argv: --cpus is written without trailing zeros", "[container_args]") {
+  const std::vector<std::pair<double, std::string>> cases{{0.5, "0.5"}, {1, "1"}, {2, "2"}, {0.01, "0.01"}, {12.25, "12.25"}, {4096, "4096"}};
+  for (const auto& [cpus, text] : cases) {
+    CAPTURE(cpus);
+    Job job = alice_job();
+    job.spec.resources.cpus = cpus;
+    Argv argv = container_argv(podman_config(), job);
+    CHECK(has_flag_pair(argv, "--cpus", text, index_of(argv, "sha256:abc")));
+  }
+}
+
+TEST_CASE("resource flags are left out when a resource is zero", "[container_args]") {
+  Job job = alice_job();
+  job.spec.resources = Resources{0, 0, 0, 0, 0};
+  Argv argv = container_argv(podman_config(), job);
+  for (const char* flag : {"--memory", "--memory-swap", "--cpus", "--shm-size"}) {
+    CAPTURE(flag);
+    CHECK(index_of(argv, flag) == -1);
+  }
+  CHECK(launch_flags(argv) == Argv{"--stop-timeout", "10", "--env=NVIDIA_VISIBLE_DEVICES=void"});
+}
+
+TEST_CASE("every supplementary group becomes one --group-add, in order", "[container_args]") {
+  Job job = alice_job();
+  job.spec.groups = {1005, 27, 44};
+  Argv flags = launch_flags(container_argv(podman_config(), job));
+  CHECK(flags == Argv{"--stop-timeout", "10", "--cpus", "1", "--group-add", "1005", "--group-add", "27", "--group-add", "44",
+                      "--env=NVIDIA_VISIBLE_DEVICES=void"});
+  job.spec.groups.clear();
+  Argv none = container_argv(podman_config(), job);
+  CHECK(index_of(none, "--group-add") == -1);
+}
+
+TEST_CASE("mounts are bind mounts, read-only ones marked readonly", "[container_args]") {
+  Job job = alice_job();
+  job.spec.mounts = {{"/srv/data/alice", "/data", true}, {"/srv/scratch/1001", "/scratch", false}, {"/srv/shared", "/srv/shared", true}};
+  Argv flags = launch_flags(container_argv(podman_config(), job));
+  CHECK(flags == Argv{"--stop-timeout", "10", "--cpus", "1",
+                      "--mount=type=bind,source=/srv/data/alice,target=/data,readonly",
+                      "--mount=type=bind,source=/srv/scratch/1001,target=/scratch",
+                      "--mount=type=bind,source=/srv/shared,target=/srv/shared,readonly",
+                      "--env=NVIDIA_VISIBLE_DEVICES=void"});
+  // Each mount is one token: a path can never be read as another flag.
+  CHECK(index_of(flags, "--mount") == -1);
+}
+
+TEST_CASE("gpu_flags for docker: one device plain, several quoted for docker's CSV parser", "[container_args]") {
+  CHECK(gpu_flags(EngineKind::Docker, {"0"}) == Argv{"--gpus", "device=0"});
+  CHECK(gpu_flags(EngineKind::Docker, {"3"}) == Argv{"--gpus", "device=3"});
+  CHECK(gpu_flags(EngineKind::Docker, {"0", "2"}) == Argv{"--gpus", "\"device=0,2\""});
+  CHECK(gpu_flags(EngineKind::Docker, {"1", "0", "3"}) == Argv{"--gpus", "\"device=1,0,3\""});
+  CHECK(gpu_flags(EngineKind::Docker, {"GPU-5a3c9b1e"}) == Argv{"--gpus", "device=GPU-5a3c9b1e"});
+}
+
+TEST_CASE("gpu_flags for podman: one CDI --device per GPU", "[container_args]") {
+  CHECK(gpu_flags(EngineKind::Podman, {"0"}) == Argv{"--device", "nvidia.com/gpu=0"});
+  CHECK(gpu_flags(EngineKind::Podman, {"0", "2"}) == Argv{"--device", "nvidia.com/gpu=0", "--device", "nvidia.com/gpu=2"});
+  CHECK(gpu_flags(EngineKind::Podman, {"GPU-5a3c9b1e"}) == Argv{"--device", "nvidia.com/gpu=GPU-5a3c9b1e"});
+}
+
+TEST_CASE("without GPUs the NVIDIA runtime is told to expose none", "[container_args]") {
+  CHECK(gpu_flags(EngineKind::Docker, {}) == Argv{"--env=NVIDIA_VISIBLE_DEVICES=void"});
+  CHECK(gpu_flags(EngineKind::Podman, {}) == Argv{"--env=NVIDIA_VISIBLE_DEVICES=void"});
+  Argv argv = container_argv(podman_config(), alice_job());
+  CHECK(std::count(argv.begin(), argv.end(), "--env=NVIDIA_VISIBLE_DEVICES=void") == 1);
+  CHECK(index_of(argv, "--device") == -1);
+  CHECK(index_of(argv, "--gpus") == -1);
+}
+
+TEST_CASE("container_argv takes the GPUs from the job's allocated devices, not its request", "[container_args]") {
+  Job job = alice_job();
+  job.spec.resources.gpus = 2; // asked for; nothing allocated yet
+  Argv argv = container_argv(podman_config(), job);
+  CHECK(index_of(argv, "--env=NVIDIA_VISIBLE_DEVICES=void") > 0);
+  CHECK(index_of(argv, "--device") == -1);
+
+  job.gpu_devices = {"1", "3"};
+  Config docker;
+  docker.engine.kind = EngineKind::Docker;
+  docker.engine.binary = "docker";
+  argv = container_argv(docker, job);
+  CHECK(has_flag_pair(argv, "--gpus", "\"device=1,3\"", index_of(argv, "sha256:abc")));
+  CHECK(index_of(argv, "--env=NVIDIA_VISIBLE_DEVICES=void") == -1);
 }

@@ -361,3 +361,250 @@ TEST_CASE("default names are valid job names whatever the image is called", "[jo
   CHECK(store.insert(new_job(1, {}, "3d-seg+gpu:1.0"), fake_argv).spec.name == "job-3d-seg-gpu-1");
   CHECK(store.insert(new_job(1, {}, std::string(100, 'x') + ":1"), fake_argv).spec.name == std::string(32, 'x') + "-2");
 }
+
+// --- resources, mounts, groups, GPUs (schema 2) -----------------------------------------
+
+namespace {
+
+Job resourced_job(std::uint32_t uid, std::string name = {}) {
+  Job job = new_job(uid, std::move(name));
+  job.spec.flavor = "gpu";
+  job.spec.resources = Resources{8.5, 32LL << 30, 2LL << 30, 2, 7200};
+  job.spec.mounts = {{"/data/alice/datasets", "/data/alice/datasets", true}, {"/data/alice/persistent", "/persistent", false}};
+  job.spec.groups = {27, 44, 2001};
+  return job;
+}
+
+void check_resources(const Job& job) {
+  CHECK(job.spec.flavor == "gpu");
+  CHECK(job.spec.resources.cpus == 8.5);
+  CHECK(job.spec.resources.memory == 32LL << 30);
+  CHECK(job.spec.resources.shm == 2LL << 30);
+  CHECK(job.spec.resources.gpus == 2);
+  CHECK(job.spec.resources.time_limit == 7200);
+  REQUIRE(job.spec.mounts.size() == 2);
+  CHECK(job.spec.mounts[0].source == "/data/alice/datasets");
+  CHECK(job.spec.mounts[0].target == "/data/alice/datasets");
+  CHECK(job.spec.mounts[0].read_only);
+  CHECK(job.spec.mounts[1].source == "/data/alice/persistent");
+  CHECK(job.spec.mounts[1].target == "/persistent");
+  CHECK_FALSE(job.spec.mounts[1].read_only);
+  CHECK(job.spec.groups == std::vector<std::uint32_t>{27, 44, 2001});
+}
+
+// Schema version 1, as migration 1 in daemon/store/migrations.cpp created it. Kept verbatim
+// here: a shipped migration never changes.
+constexpr const char* k_schema_v1 = R"sql(
+    CREATE TABLE jobs (
+      id                 INTEGER PRIMARY KEY AUTOINCREMENT,
+      name               TEXT    NOT NULL,
+      uid                INTEGER NOT NULL,
+      gid                INTEGER NOT NULL,
+      user               TEXT    NOT NULL,
+      image              TEXT    NOT NULL,
+      image_id           TEXT    NOT NULL,
+      args               TEXT    NOT NULL DEFAULT '[]',
+      replace_entrypoint INTEGER NOT NULL DEFAULT 0,
+      env                TEXT    NOT NULL DEFAULT '[]',
+      state              TEXT    NOT NULL,
+      exit_code          INTEGER,
+      reason             TEXT    NOT NULL DEFAULT '',
+      argv               TEXT    NOT NULL DEFAULT '[]',
+      container          TEXT    NOT NULL DEFAULT '',
+      submitted_at       INTEGER NOT NULL,
+      started_at         INTEGER,
+      ended_at           INTEGER,
+      deleted_at         INTEGER
+    );
+    CREATE UNIQUE INDEX jobs_uid_name ON jobs(uid, name) WHERE deleted_at IS NULL;
+    CREATE INDEX jobs_uid_id ON jobs(uid, id);
+    CREATE INDEX jobs_active ON jobs(state, id) WHERE state IN ('QUEUED', 'STARTING', 'RUNNING');
+    CREATE TABLE job_events (
+      id         INTEGER PRIMARY KEY AUTOINCREMENT,
+      job_id     INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+      at         INTEGER NOT NULL,
+      from_state TEXT,
+      to_state   TEXT    NOT NULL,
+      reason     TEXT    NOT NULL DEFAULT ''
+    );
+    CREATE INDEX job_events_job ON job_events(job_id, id);
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  )sql";
+
+// A database left by jobman at schema 1: one finished job and one still queued.
+void create_v1_database(const std::string& path) {
+  SQLite::Database db(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+  db.exec(k_schema_v1);
+  db.exec("INSERT INTO meta (key, value) VALUES ('instance', 'c0ffee01')");
+  db.exec(R"sql(
+    INSERT INTO jobs (name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, exit_code, reason, argv,
+                      container, submitted_at, started_at, ended_at)
+    VALUES ('old-run', 1001, 1001, 'alice', 'app:1.0', 'sha256:old', '["python","run.py"]', 0, '[["SEED","7"]]',
+            'SUCCEEDED', 0, 'the job exited with exit code 0', '["podman","run","sha256:old"]', 'jobman-c0ffee01-1',
+            1700000000000, 1700000001000, 1700000002000);
+    INSERT INTO jobs (name, uid, gid, user, image, image_id, state, submitted_at, container)
+    VALUES ('waiting', 1002, 1002, 'bob', 'tool:2', 'sha256:tool', 'QUEUED', 1700000003000, 'jobman-c0ffee01-2');
+    INSERT INTO job_events (job_id, at, from_state, to_state, reason) VALUES (1, 1700000000000, NULL, 'QUEUED', 'submitted');
+    INSERT INTO job_events (job_id, at, from_state, to_state, reason) VALUES (2, 1700000003000, NULL, 'QUEUED', 'submitted');
+    PRAGMA user_version = 1;
+  )sql");
+}
+
+} // namespace
+
+TEST_CASE("insert stores flavor, resources, mounts and groups that get reads back", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job inserted = store.insert(resourced_job(1001, "train"), fake_argv);
+  check_resources(inserted);
+  auto got = store.get(inserted.id);
+  REQUIRE(got.has_value());
+  check_resources(*got);
+  CHECK(got->gpu_devices.empty()); // devices come when the job starts
+  // The other ways of reading a job read the new columns as well.
+  REQUIRE(store.active().size() == 1);
+  check_resources(store.active()[0]);
+  REQUIRE(store.list({}).size() == 1);
+  check_resources(store.list({})[0]);
+  REQUIRE(store.find_by_name("train", 1001).size() == 1);
+  check_resources(store.find_by_name("train", 1001)[0]);
+}
+
+TEST_CASE("a job without mounts or groups reads back with none", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job inserted = store.insert(new_job(1001), fake_argv);
+  auto got = store.get(inserted.id);
+  REQUIRE(got.has_value());
+  CHECK(got->spec.flavor.empty());
+  CHECK(got->spec.mounts.empty());
+  CHECK(got->spec.groups.empty());
+  CHECK(got->gpu_devices.empty());
+  // Resources as the job carried them (the struct's defaults).
+  CHECK(got->spec.resources.cpus == 1);
+  CHECK(got->spec.resources.memory == 0);
+  CHECK(got->spec.resources.gpus == 0);
+  CHECK(got->spec.resources.time_limit == 0);
+}
+
+TEST_CASE("set_launch records the GPU devices and the final command line", "[job_store]") {
+  TempDir dir;
+  const std::string path = dir.file("jobman.db");
+  JobId id = 0;
+  {
+    JobStore store(path);
+    Job job = store.insert(resourced_job(1001), fake_argv);
+    Job other = store.insert(new_job(1002), fake_argv);
+    id = job.id;
+    store.transition(id, JobState::Starting, "a slot is free");
+    const Argv argv{"podman", "run", "--device", "nvidia.com/gpu=0", "--device", "nvidia.com/gpu=2", "sha256:abc"};
+    Job launched = store.set_launch(id, job.spec.mounts, {"0", "2"}, argv);
+    CHECK(launched.gpu_devices == Argv{"0", "2"});
+    CHECK(launched.argv == argv);
+    CHECK(launched.state == JobState::Starting); // nothing else changes
+    CHECK(launched.spec.name == job.spec.name);
+    check_resources(launched);
+    auto got = store.get(id);
+    REQUIRE(got.has_value());
+    CHECK(got->gpu_devices == Argv{"0", "2"});
+    CHECK(got->argv == argv);
+    // Other jobs are untouched.
+    auto untouched = store.get(other.id);
+    REQUIRE(untouched.has_value());
+    CHECK(untouched->gpu_devices.empty());
+    CHECK(untouched->argv == other.argv);
+    // No event: set_launch is not a state change.
+    CHECK(store.events(id).size() == 2);
+  }
+  JobStore reopened(path);
+  auto after = reopened.get(id);
+  REQUIRE(after.has_value());
+  CHECK(after->gpu_devices == Argv{"0", "2"});
+  REQUIRE(reopened.active().size() == 2);
+  CHECK(reopened.active()[0].gpu_devices == Argv{"0", "2"});
+}
+
+TEST_CASE("set_launch without GPUs stores none and replaces earlier ones", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job job = store.insert(new_job(1001), fake_argv);
+  store.set_launch(job.id, {}, {"1"}, {"podman", "run", "a"});
+  Job again = store.set_launch(job.id, {}, {}, {"podman", "run", "b"});
+  CHECK(again.gpu_devices.empty());
+  CHECK(again.argv == Argv{"podman", "run", "b"});
+}
+
+TEST_CASE("set_launch of an unknown job throws JobNotFound", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  CHECK_THROWS_MATCHES(store.set_launch(9, {}, {"0"}, {"x"}), Error, IsError(ErrorCode::JobNotFound, {"job 9"}));
+}
+
+TEST_CASE("a schema 1 database is migrated and its jobs read back with empty new fields", "[job_store]") {
+  TempDir dir;
+  const std::string path = dir.file("jobman.db");
+  create_v1_database(path);
+  {
+    JobStore store(path);
+    CHECK(store.instance() == "c0ffee01");
+
+    auto old = store.get(1);
+    REQUIRE(old.has_value());
+    CHECK(old->spec.name == "old-run");
+    CHECK(old->uid == 1001);
+    CHECK(old->user == "alice");
+    CHECK(old->spec.image == "app:1.0");
+    CHECK(old->spec.image_id == "sha256:old");
+    CHECK(old->spec.args == Argv{"python", "run.py"});
+    CHECK(old->spec.env == std::vector<EnvVar>{{"SEED", "7"}});
+    CHECK(old->state == JobState::Succeeded);
+    CHECK(old->exit_code == std::optional<int>(0));
+    CHECK(old->argv == Argv{"podman", "run", "sha256:old"});
+    CHECK(old->container == "jobman-c0ffee01-1");
+    CHECK(old->submitted_at == 1700000000000);
+    CHECK(old->started_at == std::optional<TimePoint>(1700000001000));
+    CHECK(old->ended_at == std::optional<TimePoint>(1700000002000));
+    // What schema 1 did not know reads back empty: no flavor, no limits, no mounts.
+    CHECK(old->spec.flavor.empty());
+    CHECK(old->spec.resources.cpus == 0);
+    CHECK(old->spec.resources.memory == 0);
+    CHECK(old->spec.resources.shm == 0);
+    CHECK(old->spec.resources.gpus == 0);
+    CHECK(old->spec.resources.time_limit == 0);
+    CHECK(old->spec.mounts.empty());
+    CHECK(old->spec.groups.empty());
+    CHECK(old->gpu_devices.empty());
+    CHECK(store.events(1).size() == 1);
+
+    // The queued job is still active and can move on.
+    auto active = store.active();
+    REQUIRE(active.size() == 1);
+    CHECK(active[0].id == 2);
+    CHECK(active[0].spec.name == "waiting");
+    CHECK(active[0].spec.args.empty());
+    CHECK(store.transition(2, JobState::Starting, "a slot is free").state == JobState::Starting);
+    CHECK(store.set_launch(2, {}, {"0"}, {"podman", "run", "sha256:tool"}).gpu_devices == Argv{"0"});
+
+    // New jobs continue the id sequence with every new field.
+    Job fresh = store.insert(resourced_job(1001, "new"), fake_argv);
+    CHECK(fresh.id == 3);
+    CHECK(fresh.container == "jobman-c0ffee01-3");
+    auto got = store.get(3);
+    REQUIRE(got.has_value());
+    check_resources(*got);
+    // Old names are still taken.
+    CHECK_THROWS_MATCHES(store.insert(new_job(1001, "old-run"), fake_argv), Error, IsError(ErrorCode::Conflict, {"'old-run'"}));
+  }
+  SQLite::Database db(path);
+  CHECK(db.execAndGet("PRAGMA user_version").getInt() == k_current_schema_version);
+  // Migration 2's columns.
+  for (const char* column : {"flavor", "resources", "mounts", "groups", "gpu_devices"}) {
+    CAPTURE(column);
+    SQLite::Statement q(db, std::string("SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = '") + column + "'");
+    REQUIRE(q.executeStep());
+    CHECK(q.getColumn(0).getInt() == 1);
+  }
+  // Reopening a migrated database does not migrate again.
+  CHECK(JobStore(path).get(1)->spec.name == "old-run");
+  CHECK(SQLite::Database(path).execAndGet("PRAGMA user_version").getInt() == k_current_schema_version);
+}

@@ -1,0 +1,100 @@
+#include "daemon/scheduler/queue_plan.hpp"
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <map>
+#include <tuple>
+
+namespace jobman::daemon::scheduler {
+
+std::string_view to_string(WaitReason reason) {
+  switch (reason) {
+  case WaitReason::Slot: return "slot";
+  case WaitReason::UserLimit: return "user_limit";
+  case WaitReason::Gpu: return "gpu";
+  case WaitReason::Dependency: return "dependency";
+  }
+  return "slot";
+}
+
+QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLimits& limits) {
+  QueuePlan plan;
+  int running = 0;
+  std::map<std::uint32_t, int> running_of;
+  std::map<std::uint32_t, std::vector<const store::QueueEntry*>> queued_of;
+  std::map<JobId, std::vector<JobId>> unmet;
+  for (const auto& e : active) {
+    if (e.state == JobState::Starting || e.state == JobState::Running) {
+      ++running;
+      ++running_of[e.uid];
+      continue;
+    }
+    if (e.state != JobState::Queued) continue;
+    std::optional<std::string> doomed;
+    for (const auto& dep : e.dependencies) {
+      if (!is_terminal(dep.state)) unmet[e.id].push_back(dep.id);
+      else if (dep.state != JobState::Succeeded && !doomed)
+        doomed = fmt::format("dependency {} ended {}", dep.id, to_string(dep.state));
+    }
+    if (doomed) {
+      plan.cancel.emplace_back(e.id, *doomed);
+      continue;
+    }
+    queued_of[e.uid].push_back(&e);
+  }
+  for (auto& [uid, jobs] : queued_of)
+    std::stable_sort(jobs.begin(), jobs.end(), [](auto* a, auto* b) { return std::tie(b->priority, a->id) < std::tie(a->priority, b->id); });
+
+  // The order in which queued jobs would start: users take turns.
+  std::vector<const store::QueueEntry*> order;
+  std::map<std::uint32_t, std::size_t> next;
+  std::map<std::uint32_t, int> placed;
+  for (;;) {
+    const store::QueueEntry* best = nullptr;
+    std::tuple<int, int, JobId> best_key{};
+    for (auto& [uid, jobs] : queued_of) {
+      if (next[uid] >= jobs.size()) continue;
+      const auto* head = jobs[next[uid]];
+      std::tuple<int, int, JobId> key{head->priority > k_global_priority ? -head->priority : 0, running_of[uid] + placed[uid], head->id};
+      if (!best || key < best_key) {
+        best = head;
+        best_key = key;
+      }
+    }
+    if (!best) break;
+    order.push_back(best);
+    ++next[best->uid];
+    ++placed[best->uid];
+  }
+
+  int free_slots = limits.max_running - running;
+  int free_gpus = limits.free_gpus;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    const auto& e = *order[i];
+    PlannedJob p{e.id, e.uid, static_cast<int>(i + 1), std::nullopt, {}};
+    if (auto deps = unmet.find(e.id); deps != unmet.end()) {
+      std::string ids;
+      for (JobId id : deps->second) ids += fmt::format("{}{}", ids.empty() ? "" : ", ", id);
+      p.waits_for = WaitReason::Dependency;
+      p.detail = fmt::format("waits for job{} {} to succeed", deps->second.size() > 1 ? "s" : "", ids);
+    } else if (limits.max_running_per_user > 0 && running_of[e.uid] >= limits.max_running_per_user) {
+      p.waits_for = WaitReason::UserLimit;
+      p.detail = fmt::format("{} of this user's jobs are running; the per-user limit is {}", running_of[e.uid], limits.max_running_per_user);
+    } else if (free_slots <= 0) {
+      p.waits_for = WaitReason::Slot;
+      p.detail = fmt::format("all {} slots are busy", limits.max_running);
+    } else if (e.gpus > free_gpus) {
+      p.waits_for = WaitReason::Gpu;
+      p.detail = fmt::format("needs {} GPU{}, {} free", e.gpus, e.gpus == 1 ? "" : "s", free_gpus);
+    } else {
+      plan.start.push_back(e.id);
+      ++running_of[e.uid];
+      --free_slots;
+      free_gpus -= e.gpus;
+    }
+    plan.queued.push_back(std::move(p));
+  }
+  return plan;
+}
+
+} // namespace jobman::daemon::scheduler

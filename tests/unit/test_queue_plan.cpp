@@ -1,0 +1,108 @@
+// Tests for daemon/scheduler/queue_plan.hpp: fair order across users, priorities,
+// per-user limits, GPUs and dependencies, and what each queued job waits for.
+
+#include "daemon/scheduler/queue_plan.hpp"
+
+#include <catch2/catch.hpp>
+
+using namespace jobman;
+using namespace jobman::daemon::scheduler;
+using jobman::daemon::store::QueueEntry;
+using Ids = std::vector<JobId>;
+
+namespace {
+
+QueueEntry entry(JobId id, std::uint32_t uid, JobState state = JobState::Queued, int priority = 0, int gpus = 0) {
+  QueueEntry e;
+  e.id = id;
+  e.uid = uid;
+  e.state = state;
+  e.priority = priority;
+  e.gpus = gpus;
+  return e;
+}
+
+Ids order(const QueuePlan& plan) {
+  Ids ids;
+  for (const auto& p : plan.queued) ids.push_back(p.id);
+  return ids;
+}
+
+const PlannedJob& planned(const QueuePlan& plan, JobId id) {
+  for (const auto& p : plan.queued)
+    if (p.id == id) return p;
+  FAIL("job " << id << " not planned");
+  throw;
+}
+
+} // namespace
+
+TEST_CASE("a user with 500 queued jobs does not starve a user with one", "[queue_plan]") {
+  std::vector<QueueEntry> active;
+  for (JobId id = 1; id <= 500; ++id) active.push_back(entry(id, 1000));
+  active.push_back(entry(501, 2000));
+  auto plan = plan_queue(active, {2, 0, 0});
+  CHECK(plan.start == Ids{1, 501}); // one each
+  CHECK(planned(plan, 501).position == 2);
+  CHECK(planned(plan, 2).position == 3);
+  CHECK(planned(plan, 2).waits_for == WaitReason::Slot);
+}
+
+TEST_CASE("the user with the fewest running jobs goes first", "[queue_plan]") {
+  std::vector<QueueEntry> active{entry(1, 1000, JobState::Running), entry(2, 1000, JobState::Running), entry(3, 1000),
+                                 entry(4, 2000, JobState::Running), entry(5, 2000), entry(6, 3000)};
+  auto plan = plan_queue(active, {5, 0, 0});
+  CHECK(plan.start == Ids{6, 5});
+  CHECK(order(plan) == Ids{6, 5, 3});
+  CHECK(planned(plan, 3).waits_for == WaitReason::Slot);
+}
+
+TEST_CASE("FIFO within a user, reordered by priority", "[queue_plan]") {
+  auto plan = plan_queue({entry(1, 1000), entry(2, 1000, JobState::Queued, 5), entry(3, 1000), entry(4, 1000, JobState::Queued, -1)}, {1, 0, 0});
+  CHECK(order(plan) == Ids{2, 1, 3, 4});
+  CHECK(plan.start == Ids{2});
+}
+
+TEST_CASE("a user's own priority does not jump other users; an admin's global one does", "[queue_plan]") {
+  auto users = plan_queue({entry(1, 1000), entry(2, 2000), entry(3, 2000, JobState::Queued, 100)}, {3, 0, 0});
+  CHECK(order(users) == Ids{1, 3, 2});
+  auto admin = plan_queue({entry(1, 1000), entry(2, 1000), entry(3, 0, JobState::Queued, 500)}, {1, 0, 0});
+  CHECK(order(admin) == Ids{3, 1, 2});
+  CHECK(admin.start == Ids{3});
+}
+
+TEST_CASE("the per-user limit holds a user's jobs back but not others'", "[queue_plan]") {
+  auto plan = plan_queue({entry(1, 1000, JobState::Running), entry(2, 1000), entry(3, 2000)}, {4, 1, 0});
+  CHECK(plan.start == Ids{3});
+  CHECK(planned(plan, 2).waits_for == WaitReason::UserLimit);
+  CHECK(planned(plan, 2).detail == "1 of this user's jobs are running; the per-user limit is 1");
+}
+
+TEST_CASE("GPU jobs wait for GPUs while jobs that fit pass", "[queue_plan]") {
+  auto plan = plan_queue({entry(1, 1000, JobState::Queued, 0, 2), entry(2, 2000, JobState::Queued, 0, 0)}, {4, 0, 1});
+  CHECK(plan.start == Ids{2});
+  CHECK(planned(plan, 1).waits_for == WaitReason::Gpu);
+  CHECK(planned(plan, 1).detail == "needs 2 GPUs, 1 free");
+}
+
+TEST_CASE("dependencies: wait until all succeeded, cancel when one ended otherwise", "[queue_plan]") {
+  QueueEntry waiting = entry(3, 1000);
+  waiting.dependencies = {{1, JobState::Succeeded}, {2, JobState::Running}};
+  QueueEntry ready = entry(4, 1000);
+  ready.dependencies = {{1, JobState::Succeeded}};
+  QueueEntry doomed = entry(5, 1000);
+  doomed.dependencies = {{1, JobState::Succeeded}, {6, JobState::Failed}};
+  auto plan = plan_queue({entry(2, 1000, JobState::Running), waiting, ready, doomed}, {4, 0, 0});
+  CHECK(plan.start == Ids{4});
+  CHECK(planned(plan, 3).waits_for == WaitReason::Dependency);
+  CHECK(planned(plan, 3).detail == "waits for job 2 to succeed");
+  REQUIRE(plan.cancel.size() == 1);
+  CHECK(plan.cancel[0] == std::pair<JobId, std::string>{5, "dependency 6 ended FAILED"});
+  CHECK(order(plan) == Ids{3, 4});
+}
+
+TEST_CASE("slots count STARTING and RUNNING jobs of everyone", "[queue_plan]") {
+  auto plan = plan_queue({entry(1, 1000, JobState::Starting), entry(2, 2000, JobState::Running), entry(3, 3000)}, {2, 0, 0});
+  CHECK(plan.start.empty());
+  CHECK(planned(plan, 3).detail == "all 2 slots are busy");
+}
