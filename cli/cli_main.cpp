@@ -109,6 +109,7 @@ int cli_main(int argc, char** argv) {
 
   app.add_subcommand("images", "List the image catalogue: names and versions");
   app.add_subcommand("resources-flavors", "List resource flavors: CPUs, memory, GPUs, maximum time");
+  app.add_subcommand("queue", "Active jobs per flavor, and where each of your queued jobs stands");
 
   auto* image_details = app.add_subcommand("image-details", "Show an image's labels, size, entrypoint and digest");
   std::string image_ref;
@@ -116,13 +117,16 @@ int cli_main(int argc, char** argv) {
 
   auto* submit = app.add_subcommand("submit", "Submit a job: jobman submit -i IMAGE [options] [-- ARGS... [-- KEY=VALUE...]]");
   commands::SubmitOptions submit_options;
-  submit->add_option("-i,--image", submit_options.image, "Image NAME[:VERSION] from `jobman images`, or a full reference")->required();
+  auto* image_option = submit->add_option("-i,--image", submit_options.image, "Image NAME[:VERSION] from `jobman images`, or a full reference");
   submit->add_option("-j,--job-name,--name", submit_options.name, "Name for the job (letters, digits, '_', '.', '-')");
   submit->add_flag("-c,--command", submit_options.replace_entrypoint, "The words after '--' replace the image's entrypoint");
   submit->add_option("-e,--env", submit_options.env, "Environment variable KEY=VALUE (repeatable)")->allow_extra_args(false);
   submit->add_option("-r,--resources-flavor", submit_options.flavor, "Resource flavor (see `jobman resources-flavors`; default: the admin's)");
   submit->add_option("-t,--time", submit_options.time, "Wall-time limit: 90s, 10m, 2h, 1d or HH:MM:SS (default and maximum set by the flavor)");
   submit->add_option("--gpus", submit_options.gpus, "Number of GPUs, up to the flavor's (default: the flavor's)")->check(CLI::Range(0, 64));
+  submit->add_option("--after", submit_options.after, "Start only after these jobs (names or ids, comma-separated) succeeded");
+  submit->add_option("--priority", submit_options.priority, "Order among your own queued jobs (-100 to 100, higher first; default 0)");
+  submit->add_option("--from", submit_options.from, "Submit every job in FILE (JSON array or JSON lines), all or none")->excludes(image_option);
   submit->add_flag("--dry-run", submit_options.dry_run, "Validate and print the exact engine command; run nothing");
   submit->add_flag("--wait", submit_options.wait, "Wait for the job to end; exit status 0 only if it succeeded");
 
@@ -179,6 +183,14 @@ int cli_main(int argc, char** argv) {
     print_error("'--' and the words after it are only for submit");
     return exit_code::usage;
   }
+  if (is_submit && submit_options.image.empty() && submit_options.from.empty()) {
+    print_error("submit needs -i IMAGE (or --from FILE)");
+    return exit_code::usage;
+  }
+  if (is_submit && !submit_options.from.empty() && split.had_separator) {
+    print_error("--from takes each job's arguments from the file; '--' is not for it");
+    return exit_code::usage;
+  }
   if (remove->parsed() && delete_all == !job_ref.empty()) {
     print_error("delete needs either -j JOB or --all");
     return exit_code::usage;
@@ -197,6 +209,7 @@ int cli_main(int argc, char** argv) {
     Client client(socket_path(socket_flag, settings));
     if (app.got_subcommand("images")) return commands::images(client, global);
     if (app.got_subcommand("resources-flavors")) return commands::resources_flavors(client, global);
+    if (app.got_subcommand("queue")) return commands::queue(client, global);
     if (image_details->parsed()) return commands::image_details(client, global, image_ref);
     if (is_submit) {
       submit_options.args = split.job_args;

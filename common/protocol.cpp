@@ -139,6 +139,21 @@ std::vector<std::string> Args::optional_string_list(const char* key) {
   return out;
 }
 
+std::vector<json> Args::required_object_list(const char* key, std::size_t max_items) {
+  const json* value = find(key);
+  auto bad = [&] { return Error(ErrorCode::BadRequest, fmt::format("{}: argument \"{}\" must be a list of objects", m_op, key)); };
+  if (!value || !value->is_array()) throw bad();
+  if (value->empty()) throw Error(ErrorCode::InvalidArgument, fmt::format("{}: argument \"{}\" is empty", m_op, key));
+  if (value->size() > max_items)
+    throw Error(ErrorCode::LimitExceeded, fmt::format("{}: {} items in \"{}\"; at most {}", m_op, value->size(), key, max_items));
+  std::vector<json> out;
+  for (const auto& item : *value) {
+    if (!item.is_object()) throw bad();
+    out.push_back(item);
+  }
+  return out;
+}
+
 void Args::finish() const {
   for (const auto& [key, _] : m_args.items())
     if (!m_seen.contains(key)) throw Error(ErrorCode::BadRequest, fmt::format("{}: unknown argument \"{}\"", m_op, key));

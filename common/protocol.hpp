@@ -40,6 +40,8 @@ constexpr std::string_view logs = "logs";
 constexpr std::string_view remove = "delete";
 constexpr std::string_view wait = "wait";
 constexpr std::string_view resources_flavors = "resources_flavors";
+constexpr std::string_view submit_batch = "submit_batch";
+constexpr std::string_view queue = "queue";
 } // namespace op
 
 struct Request {
@@ -78,6 +80,8 @@ public:
   bool optional_bool(const char* key, bool fallback = false);
   std::int64_t optional_int(const char* key, std::int64_t fallback, std::int64_t min, std::int64_t max);
   std::vector<std::string> optional_string_list(const char* key);
+  // A list of JSON objects (e.g. submit_batch's jobs), each to be read with its own Args.
+  std::vector<json> required_object_list(const char* key, std::size_t max_items);
   // Throws if the request carried a key none of the getters asked for.
   void finish() const;
 

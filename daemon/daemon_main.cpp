@@ -77,6 +77,40 @@ Config checked(Config config) {
   return config;
 }
 
+Config load_checked(const std::string& path) {
+  Config config = checked(load_config(path));
+  if (const char* socket = std::getenv("JOBMAN_SOCKET"); socket && *socket) {
+    if (socket[0] != '/' || std::strlen(socket) >= 108)
+      throw Error(ErrorCode::InvalidArgument, "JOBMAN_SOCKET must be an absolute path of at most 107 bytes");
+    config.socket.path = socket;
+  }
+  return config;
+}
+
+// SIGHUP: limits, flavors, images, mounts and engine args take effect for jobs that start
+// from now on; running and queued jobs stay. What the daemon was started with (socket,
+// state dir, GPU devices) needs a restart. A config that does not validate changes nothing.
+void reload(Daemon& daemon, const std::string& path) {
+  try {
+    Config fresh = load_checked(path);
+    const Config& old = daemon.config;
+    if (fresh.socket.path != old.socket.path || fresh.socket.mode != old.socket.mode || fresh.socket.group != old.socket.group ||
+        fresh.state_dir != old.state_dir || fresh.gpus.devices != old.gpus.devices || fresh.gpus.autodetect != old.gpus.autodetect)
+      log_warn("reload: socket, state_dir and gpus take effect only at the next start; keeping the current ones");
+    fresh.socket = old.socket;
+    fresh.state_dir = old.state_dir;
+    fresh.gpus = old.gpus;
+    warn_about_writable_template_roots(fresh);
+    daemon.config = std::move(fresh); // components hold references into it
+    daemon.catalogue.invalidate();
+    log_info("reload: configuration from {} applied ({} flavors, max_running {})", path, daemon.config.flavors.size(),
+             daemon.config.limits.max_running);
+    daemon.scheduler.schedule();
+  } catch (const std::exception& e) {
+    log_error("reload: {}; keeping the current configuration", e.what());
+  }
+}
+
 } // namespace
 
 Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
@@ -113,12 +147,7 @@ int daemon_main(int argc, char** argv) {
   }
 
   try {
-    Config config = checked(load_config(config_path));
-    if (const char* socket = std::getenv("JOBMAN_SOCKET"); socket && *socket) {
-      if (socket[0] != '/' || std::strlen(socket) >= 108)
-        throw Error(ErrorCode::InvalidArgument, "JOBMAN_SOCKET must be an absolute path of at most 107 bytes");
-      config.socket.path = socket;
-    }
+    Config config = load_checked(config_path);
     if (check_only) {
       std::cout << config_to_json(config) << "\n";
       return 0;
@@ -138,7 +167,7 @@ int daemon_main(int argc, char** argv) {
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int signal) {
       if (ec) return;
       if (signal == SIGHUP) {
-        log_warn("SIGHUP: configuration reload is not supported yet; restart jobmand to apply changes");
+        reload(daemon, config_path);
         signals.async_wait(on_signal);
         return;
       }

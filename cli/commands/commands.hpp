@@ -27,6 +27,9 @@ struct SubmitOptions {
   std::string flavor;
   std::string time;
   int gpus = -1; // -1: the flavor's
+  std::vector<std::string> after; // job names or ids; each may be a comma-separated list
+  int priority = 0;
+  std::string from; // a file of job specs: submit them all, or none
 };
 int submit(Client& client, const Global& global, const SubmitOptions& options);
 
@@ -47,6 +50,11 @@ int logs(Client& client, const Global& global, const LogsOptions& options);
 int remove(Client& client, const Global& global, const std::string& job, bool all);
 int wait(Client& client, const Global& global, const std::string& job);
 int resources_flavors(Client& client, const Global& global);
+int queue(Client& client, const Global& global);
+// Reads `path`: a JSON array of job objects, or one JSON object per line (blank lines and
+// lines starting with '#' skipped), with the keys of submit's flags. Throws ClientError
+// naming the line or item and the key.
+nlohmann::json read_job_specs(const std::string& path);
 // Hidden `jobman __complete WHAT` for shell completions: one candidate per line for
 // images, jobs (your job names), flavors or states; prints nothing on any error.
 int complete(Client& client, const std::string& what);

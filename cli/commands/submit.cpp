@@ -10,8 +10,43 @@
 
 namespace jobman::cli::commands {
 
+namespace {
+std::vector<std::string> split_refs(const std::vector<std::string>& refs) {
+  std::vector<std::string> out;
+  for (const auto& ref : refs) {
+    std::size_t start = 0;
+    while (start <= ref.size()) {
+      auto comma = ref.find(',', start);
+      std::string part = ref.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (!part.empty()) out.push_back(part);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+  }
+  return out;
+}
+
+int submit_from(Client& client, const Global& global, const SubmitOptions& options) {
+  json args = {{"jobs", read_job_specs(options.from)}};
+  if (options.dry_run) args["dry_run"] = true;
+  json result = client.request("submit_batch", args);
+  if (global.json) {
+    print_json(result);
+  } else if (options.dry_run) {
+    std::cout << fmt::format("Dry run: all {} jobs of {} are valid; nothing was queued\n", result.value("count", 0), options.from);
+  } else {
+    const auto ids = result.at("ids").get<std::vector<JobId>>();
+    std::cout << fmt::format("Submitted {} job{} from {}: {}\n", ids.size(), ids.size() == 1 ? "" : "s", options.from, fmt::join(ids, " "));
+  }
+  return exit_code::ok;
+}
+} // namespace
+
 int submit(Client& client, const Global& global, const SubmitOptions& options) {
+  if (!options.from.empty()) return submit_from(client, global, options);
   json args = {{"image", options.image}, {"args", options.args}, {"env", options.env}};
+  if (!options.after.empty()) args["after"] = split_refs(options.after);
+  if (options.priority != 0) args["priority"] = options.priority;
   if (!options.name.empty()) args["name"] = options.name;
   if (options.replace_entrypoint) args["replace_entrypoint"] = true;
   if (options.dry_run) args["dry_run"] = true;

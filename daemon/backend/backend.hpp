@@ -37,7 +37,7 @@ public:
   virtual asio::awaitable<ContainerExit> wait(const Job& job) = 0;
   // Asks the container to stop: SIGTERM, then SIGKILL after `grace`.
   virtual asio::awaitable<void> stop(const Job& job, std::chrono::seconds grace) = 0;
-  // Removes the ended container of `job`.
+  // Removes the ended container of `job` (perhaps later, batched with others).
   virtual asio::awaitable<void> remove(const Job& job) = 0;
   virtual asio::awaitable<ContainerPresence> presence(const Job& job) = 0;
   virtual asio::awaitable<Result<std::vector<policy::ImageInfo>>> list_images() = 0;

@@ -46,7 +46,6 @@ Result<Unit> LocalBackend::start(const Job& job, const std::string& log_path) {
 
 asio::awaitable<std::optional<json>> LocalBackend::inspect(const Job& job) {
   auto argv = engine_command(m_config.engine, {"container", "inspect", job.container});
-
   auto result = co_await m_runner.capture(std::move(argv));
   if (!result || !result->status.success()) co_return std::nullopt;
   json parsed = json::parse(result->out, nullptr, false);
@@ -63,7 +62,6 @@ asio::awaitable<ContainerExit> LocalBackend::wait(const Job& job) {
   } else {
     // Adopted after a daemon restart: the engine's own wait blocks until the container ends.
     auto argv = engine_command(m_config.engine, {"wait", job.container});
-
     auto waited = co_await m_runner.capture(std::move(argv));
     if (waited && waited->status.success()) {
       try {
@@ -72,8 +70,12 @@ asio::awaitable<ContainerExit> LocalBackend::wait(const Job& job) {
       }
     }
   }
-  // The engine's record is the truth: the run client's own status mixes engine errors
-  // (125-127) with the container's exit code.
+  // The run client's status is the container's, except that 125-127 may be the engine's
+  // own errors and 137 may be the OOM killer: only then ask the engine (it costs a call
+  // per job, and the benchmark shows it).
+  const bool ambiguous = !exit.status.code || (*exit.status.code >= 125 && *exit.status.code <= 127) ||
+                         *exit.status.code == 128 + SIGKILL;
+  if (!ambiguous) co_return exit;
   if (auto inspected = co_await inspect(job)) {
     const json& s = (*inspected)["State"];
     std::string error = s.value("Error", std::string{});
@@ -115,9 +117,18 @@ asio::awaitable<void> LocalBackend::stop(const Job& job, std::chrono::seconds gr
 }
 
 asio::awaitable<void> LocalBackend::remove(const Job& job) {
-  auto argv = engine_command(m_config.engine, {"rm", "--force", job.container});
-
-  co_await m_runner.capture(std::move(argv));
+  // One `rm` for every container that ended meanwhile: a call per container costs the
+  // engine's start-up each time and competes with running jobs for the CPUs.
+  m_to_remove.push_back(job.container);
+  if (m_removing) co_return; // the loop below, in an earlier call, takes it
+  m_removing = true;
+  while (!m_to_remove.empty()) {
+    auto argv = engine_command(m_config.engine, {"rm", "--force"});
+    argv.insert(argv.end(), m_to_remove.begin(), m_to_remove.end());
+    m_to_remove.clear();
+    co_await m_runner.capture(std::move(argv));
+  }
+  m_removing = false;
 }
 
 asio::awaitable<ContainerPresence> LocalBackend::presence(const Job& job) {

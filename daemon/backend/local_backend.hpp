@@ -35,6 +35,8 @@ private:
   KernelOomLog m_oom_log;
   engine::CommandRunner& m_runner;
   std::map<JobId, std::unique_ptr<engine::RunningProcess>> m_processes;
+  std::vector<std::string> m_to_remove; // containers waiting for the next batched rm
+  bool m_removing = false;
 };
 
 } // namespace jobman::daemon::backend

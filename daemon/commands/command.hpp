@@ -52,5 +52,7 @@ asio::awaitable<json> logs(CommandContext& ctx);
 asio::awaitable<json> remove(CommandContext& ctx);
 asio::awaitable<json> wait(CommandContext& ctx);
 asio::awaitable<json> resources_flavors(CommandContext& ctx);
+asio::awaitable<json> submit_batch(CommandContext& ctx);
+asio::awaitable<json> queue(CommandContext& ctx);
 
 } // namespace jobman::daemon::commands

@@ -16,6 +16,8 @@ constexpr std::array k_commands{
   Command{op::remove, Access::AnyUser, &remove},
   Command{op::wait, Access::AnyUser, &wait},
   Command{op::resources_flavors, Access::AnyUser, &resources_flavors},
+  Command{op::submit_batch, Access::AnyUser, &submit_batch},
+  Command{op::queue, Access::AnyUser, &queue},
 };
 } // namespace
 

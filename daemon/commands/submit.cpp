@@ -1,50 +1,160 @@
+#include "common/names.hpp"
 #include "daemon/backend/container_args.hpp"
 #include "daemon/commands/command.hpp"
+#include "daemon/commands/job_ref.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/policy/submit_policy.hpp"
+#include "daemon/scheduler/queue_plan.hpp"
+
+#include <fmt/format.h>
+#include <map>
 
 namespace jobman::daemon::commands {
 
-asio::awaitable<json> submit(CommandContext& ctx) {
-  policy::SubmitRequest request;
-  request.image = ctx.args.required_string("image");
-  request.name = ctx.args.optional_string("name");
-  request.args = ctx.args.optional_string_list("args");
-  request.replace_entrypoint = ctx.args.optional_bool("replace_entrypoint");
-  request.env = ctx.args.optional_string_list("env");
-  request.flavor = ctx.args.optional_string("flavor");
-  request.time = ctx.args.optional_string("time");
-  if (auto gpus = ctx.args.optional_int("gpus", -1, -1, 64); gpus >= 0) request.gpus = static_cast<int>(gpus);
-  const bool dry_run = ctx.args.optional_bool("dry_run");
-  ctx.args.finish();
-  if (ctx.daemon.scheduler.is_shutting_down()) throw Error(ErrorCode::Unavailable, "jobmand is shutting down; submit again in a moment");
+namespace {
 
+constexpr std::size_t k_max_batch = 10000;
+constexpr int k_max_admin_priority = 1000;
+
+struct SubmitArgs {
+  policy::SubmitRequest request;
+  std::vector<std::string> after;
+  int priority = 0;
+};
+
+SubmitArgs read_submit_args(protocol::Args& args) {
+  SubmitArgs s;
+  s.request.image = args.required_string("image");
+  s.request.name = args.optional_string("name");
+  s.request.args = args.optional_string_list("args");
+  s.request.replace_entrypoint = args.optional_bool("replace_entrypoint");
+  s.request.env = args.optional_string_list("env");
+  s.request.flavor = args.optional_string("flavor");
+  s.request.time = args.optional_string("time");
+  if (auto gpus = args.optional_int("gpus", -1, -1, 64); gpus >= 0) s.request.gpus = static_cast<int>(gpus);
+  s.after = args.optional_string_list("after");
+  s.priority = static_cast<int>(args.optional_int("priority", 0, -k_max_admin_priority, k_max_admin_priority));
+  return s;
+}
+
+// Validates one job of a submit. `batch_names` maps names of earlier jobs of the same
+// batch to their 1-based index, which `--after` may refer to.
+Job build(CommandContext& ctx, const policy::Catalogue& catalogue, const SubmitArgs& s, const std::map<std::string, std::size_t>& batch_names) {
   const Config& config = ctx.daemon.config;
   const policy::Submitter submitter{ctx.peer.uid, ctx.peer.gid, ctx.peer.user, ctx.peer.home,
                                     std::vector<std::uint32_t>(ctx.peer.groups.begin(), ctx.peer.groups.end())};
   auto mounts = [&config](const policy::Submitter& who) { return policy::resolve_mounts(config.mounts, who); };
-  auto catalogue = co_await ctx.daemon.catalogue.get();
-  auto job = policy::build_job({config, *catalogue, ctx.daemon.gpus.total(), mounts}, submitter, request);
-  if (!job && job.error().code == ErrorCode::ImageNotFound) {
-    // Perhaps the image arrived since the catalogue was cached.
-    catalogue = co_await ctx.daemon.catalogue.get(true);
-    job = policy::build_job({config, *catalogue, ctx.daemon.gpus.total(), mounts}, submitter, request);
+  Job job = policy::build_job({config, catalogue, ctx.daemon.gpus.total(), mounts}, submitter, s.request).value();
+
+  const int max_priority = ctx.peer.admin ? k_max_admin_priority : scheduler::k_max_user_priority;
+  if (s.priority > max_priority || s.priority < -scheduler::k_max_user_priority)
+    throw Error(ErrorCode::InvalidArgument, fmt::format("--priority must be between {} and {}{}", -scheduler::k_max_user_priority, max_priority,
+                                                        ctx.peer.admin ? "" : " (admins may go higher, ahead of other users)"));
+  job.spec.priority = s.priority;
+
+  for (const auto& ref : s.after) {
+    if (auto earlier = batch_names.find(ref); earlier != batch_names.end()) {
+      job.spec.after.push_back(-static_cast<JobId>(earlier->second));
+      continue;
+    }
+    Job dep = find_job(ctx.daemon.store, ctx.peer, ref);
+    if (dep.uid != ctx.peer.uid)
+      throw Error(ErrorCode::InvalidArgument, fmt::format("--after {}: job {} is {}'s; a job may only wait for your own jobs", ref, dep.id, dep.user));
+    if (is_terminal(dep.state) && dep.state != JobState::Succeeded)
+      throw Error(ErrorCode::InvalidArgument, fmt::format("--after {}: job {} already ended {}", ref, dep.id, to_string(dep.state)));
+    job.spec.after.push_back(dep.id);
   }
+  return job;
+}
+
+void check_queue_room(CommandContext& ctx, std::size_t adding) {
+  const int limit = ctx.daemon.config.limits.max_queued_per_user;
+  const int queued = ctx.daemon.store.count_queued(ctx.peer.uid);
+  if (queued + static_cast<std::int64_t>(adding) > limit)
+    throw Error(ErrorCode::LimitExceeded, fmt::format("you have {} queued job{}; {} more would pass the limit of {} "
+                                                      "(limits.max_queued_per_user); wait for some to start or delete some",
+                                                      queued, queued == 1 ? "" : "s", adding, limit));
+}
+
+asio::awaitable<std::shared_ptr<const policy::Catalogue>> catalogue_with(CommandContext& ctx, const std::vector<SubmitArgs>& jobs) {
+  // Refresh once if an image is not in the cached catalogue: it may have just arrived.
+  auto catalogue = co_await ctx.daemon.catalogue.get();
+  for (const auto& s : jobs)
+    if (auto found = policy::resolve_image(*catalogue, s.request.image); !found && found.error().code == ErrorCode::ImageNotFound)
+      co_return co_await ctx.daemon.catalogue.get(true);
+  co_return catalogue;
+}
+
+void check_not_shutting_down(CommandContext& ctx) {
+  if (ctx.daemon.scheduler.is_shutting_down()) throw Error(ErrorCode::Unavailable, "jobmand is shutting down; submit again in a moment");
+}
+
+} // namespace
+
+asio::awaitable<json> submit(CommandContext& ctx) {
+  std::vector<SubmitArgs> one{read_submit_args(ctx.args)};
+  const bool dry_run = ctx.args.optional_bool("dry_run");
+  ctx.args.finish();
+  check_not_shutting_down(ctx);
+  auto catalogue = co_await catalogue_with(ctx, one);
+  Job job = build(ctx, *catalogue, one.front(), {});
+  const Config& config = ctx.daemon.config;
   auto argv_for = [&config](const Job& j) { return backend::container_argv(config, j); };
   if (dry_run) {
-    Job preview = job.value();
-    if (preview.spec.name.empty()) preview.spec.name = "(assigned at submit)";
-    preview.instance = ctx.daemon.store.instance();
+    if (job.spec.name.empty()) job.spec.name = "(assigned at submit)";
+    job.instance = ctx.daemon.store.instance();
     // The devices it would get if it started now (they are picked when it starts).
-    const int gpus = preview.spec.resources.gpus;
-    preview.gpu_devices = ctx.daemon.gpus.peek(gpus).value_or(std::vector<std::string>(static_cast<std::size_t>(gpus), "?"));
-    preview.container = container_name(preview.instance, 0);
-    preview.argv = argv_for(preview);
-    co_return json{{"dry_run", true}, {"job", protocol::job_to_json(preview)}};
+    const int gpus = job.spec.resources.gpus;
+    job.gpu_devices = ctx.daemon.gpus.peek(gpus).value_or(std::vector<std::string>(static_cast<std::size_t>(gpus), "?"));
+    job.container = container_name(job.instance, 0);
+    job.argv = argv_for(job);
+    co_return json{{"dry_run", true}, {"job", protocol::job_to_json(job)}};
   }
-  Job queued = ctx.daemon.store.insert(std::move(job.value()), argv_for);
+  check_queue_room(ctx, 1);
+  Job queued = ctx.daemon.store.insert(std::move(job), argv_for);
   ctx.daemon.scheduler.schedule();
   co_return json{{"job", protocol::job_to_json(ctx.daemon.store.get(queued.id).value_or(queued))}};
+}
+
+asio::awaitable<json> submit_batch(CommandContext& ctx) {
+  std::vector<json> items = ctx.args.required_object_list("jobs", k_max_batch);
+  const bool dry_run = ctx.args.optional_bool("dry_run");
+  ctx.args.finish();
+  check_not_shutting_down(ctx);
+  std::vector<SubmitArgs> requests;
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    try {
+      protocol::Args args(items[i], "submit_batch");
+      requests.push_back(read_submit_args(args));
+      args.finish();
+    } catch (const Error& e) {
+      throw Error(e.code(), fmt::format("job {} of {}: {}", i + 1, items.size(), e.what()));
+    }
+  }
+  auto catalogue = co_await catalogue_with(ctx, requests);
+  // All validated before anything is stored: the batch is queued whole or not at all.
+  std::vector<Job> jobs;
+  std::map<std::string, std::size_t> names;
+  for (std::size_t i = 0; i < requests.size(); ++i) {
+    try {
+      jobs.push_back(build(ctx, *catalogue, requests[i], names));
+      if (!requests[i].request.name.empty() && !names.emplace(requests[i].request.name, i + 1).second)
+        throw Error(ErrorCode::Conflict, fmt::format("the name '{}' is used twice in this batch", requests[i].request.name));
+    } catch (const Error& e) {
+      throw Error(e.code(), fmt::format("job {} of {}: {}", i + 1, requests.size(), e.what()));
+    }
+  }
+  if (dry_run) co_return json{{"dry_run", true}, {"count", jobs.size()}};
+  check_queue_room(ctx, jobs.size());
+  const Config& config = ctx.daemon.config;
+  auto inserted = ctx.daemon.store.insert_batch(std::move(jobs), [&config](const Job& j) { return backend::container_argv(config, j); });
+  ctx.daemon.scheduler.schedule();
+  json ids = json::array(), names_out = json::array();
+  for (const auto& job : inserted) {
+    ids.push_back(job.id);
+    names_out.push_back(job.spec.name);
+  }
+  co_return json{{"ids", ids}, {"names", names_out}};
 }
 
 } // namespace jobman::daemon::commands

@@ -22,6 +22,8 @@ public:
   // The catalogue, refreshed first if stale or if `force_refresh`.
   // Throws Error(EngineError/Unavailable) when the engine cannot list images.
   asio::awaitable<std::shared_ptr<const policy::Catalogue>> get(bool force_refresh = false);
+  // The next get() asks the engine again (the config's image rules changed).
+  void invalidate() { m_catalogue.reset(); }
 
 private:
   const ImagesConfig& m_config;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <map>
+#include <limits>
 #include <tuple>
 
 namespace jobman::daemon::scheduler {
@@ -17,7 +18,7 @@ std::string_view to_string(WaitReason reason) {
   return "slot";
 }
 
-QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLimits& limits) {
+QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLimits& limits, const LastStarts& last_starts) {
   QueuePlan plan;
   int running = 0;
   std::map<std::uint32_t, int> running_of;
@@ -49,13 +50,17 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
   std::vector<const store::QueueEntry*> order;
   std::map<std::uint32_t, std::size_t> next;
   std::map<std::uint32_t, int> placed;
+  LastStarts turn = last_starts; // placing a job counts as its user's latest turn
+  TimePoint next_turn = std::numeric_limits<TimePoint>::max() / 2;
   for (;;) {
     const store::QueueEntry* best = nullptr;
-    std::tuple<int, int, JobId> best_key{};
+    std::tuple<int, int, TimePoint, JobId> best_key{};
     for (auto& [uid, jobs] : queued_of) {
       if (next[uid] >= jobs.size()) continue;
       const auto* head = jobs[next[uid]];
-      std::tuple<int, int, JobId> key{head->priority > k_global_priority ? -head->priority : 0, running_of[uid] + placed[uid], head->id};
+      auto last = turn.find(uid);
+      std::tuple<int, int, TimePoint, JobId> key{head->priority > k_global_priority ? -head->priority : 0, running_of[uid] + placed[uid],
+                                                 last == turn.end() ? 0 : last->second, head->id};
       if (!best || key < best_key) {
         best = head;
         best_key = key;
@@ -65,6 +70,7 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
     order.push_back(best);
     ++next[best->uid];
     ++placed[best->uid];
+    turn[best->uid] = ++next_turn;
   }
 
   int free_slots = limits.max_running - running;

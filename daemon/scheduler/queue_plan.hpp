@@ -3,12 +3,14 @@
 // Pure: the scheduler acts on it and `jobman queue` shows it, so they cannot disagree.
 //
 // Order: fair across users, FIFO within a user. Each user's queued jobs are sorted by
-// priority (higher first), then age. Users take turns, the one with the fewest running
-// (and already placed) jobs first, ties to the oldest job. Jobs with a priority above
+// priority (higher first), then age. Users take turns: the one with the fewest running
+// (and already placed) jobs first; among equals, the one whose last job started longest
+// ago (so with one slot, users alternate), then the oldest job. Jobs with a priority above
 // k_global_priority (only admins may set it) go before everyone else's.
 
 #include "daemon/store/job_store.hpp"
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -28,6 +30,9 @@ struct QueueLimits {
   int free_gpus = 0;
 };
 
+// When each user's latest job started (users not in it: never, so first).
+using LastStarts = std::map<std::uint32_t, TimePoint>;
+
 struct PlannedJob {
   JobId id = 0;
   std::uint32_t uid = 0;
@@ -42,6 +47,6 @@ struct QueuePlan {
   std::vector<std::pair<JobId, std::string>> cancel;     // a dependency ended other than SUCCEEDED
 };
 
-QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLimits& limits);
+QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLimits& limits, const LastStarts& last_starts = {});
 
 } // namespace jobman::daemon::scheduler

@@ -55,21 +55,23 @@ Job Scheduler::transition(JobId id, JobState to, const std::string& reason, cons
   return job;
 }
 
-QueuePlan Scheduler::plan() const {
-  return plan_queue(m_store.queue_entries(),
-                    QueueLimits{m_config.limits.max_running, m_config.limits.max_running_per_user, m_gpus.free_count()});
+QueuePlan Scheduler::plan(const std::vector<store::QueueEntry>& entries) const {
+  return plan_queue(entries, QueueLimits{m_config.limits.max_running, m_config.limits.max_running_per_user, m_gpus.free_count()},
+                    m_last_starts);
 }
 
 void Scheduler::schedule() {
   if (m_shutting_down) return;
-  QueuePlan queue = plan();
+  QueuePlan queue = plan(m_store.queue_entries());
   while (!queue.cancel.empty()) { // a cancelled job may doom its own dependents: plan again
     for (const auto& [id, reason] : queue.cancel) transition(id, JobState::Cancelled, reason);
-    queue = plan();
+    queue = plan(m_store.queue_entries());
   }
   for (JobId id : queue.start) {
     if (m_gpus.free_count() < m_store.get(id).value().spec.resources.gpus) continue; // plan_queue counted them
-    launch(transition(id, JobState::Starting, "a slot is free"));
+    Job job = transition(id, JobState::Starting, "a slot is free");
+    m_last_starts[job.uid] = now_ms();
+    launch(std::move(job));
   }
 }
 

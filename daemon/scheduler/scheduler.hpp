@@ -39,8 +39,8 @@ public:
   void recover();
   // Cancels queued jobs whose dependencies failed, then starts what plan_queue says.
   void schedule();
-  // The queue as `schedule` sees it now.
-  QueuePlan plan() const;
+  // The queue as `schedule` sees it now, from `entries` (JobStore::queue_entries).
+  QueuePlan plan(const std::vector<store::QueueEntry>& entries) const;
   // Cancels `job`: a queued job ends CANCELLED at once; a running one is stopped first.
   void cancel(const Job& job, const std::string& reason);
   // Records a state change and wakes everyone watching the job.
@@ -70,6 +70,7 @@ private:
   std::map<JobId, std::string> m_cancelling; // job -> reason
   std::map<JobId, std::shared_ptr<asio::steady_timer>> m_deadlines;
   std::set<JobId> m_timed_out;
+  LastStarts m_last_starts; // for fair turns between users; forgotten at restart
   bool m_shutting_down = false;
 };
 

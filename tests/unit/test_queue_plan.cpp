@@ -106,3 +106,14 @@ TEST_CASE("slots count STARTING and RUNNING jobs of everyone", "[queue_plan]") {
   CHECK(plan.start.empty());
   CHECK(planned(plan, 3).detail == "all 2 slots are busy");
 }
+
+TEST_CASE("with one slot, users take turns: the one who started least recently goes first", "[queue_plan]") {
+  std::vector<QueueEntry> active{entry(2, 1000), entry(3, 1000), entry(6, 2000)};
+  // Alice's job 1 just ran; Bob never ran anything.
+  auto plan = plan_queue(active, {1, 0, 0}, LastStarts{{1000, 5000}});
+  CHECK(plan.start == Ids{6});
+  CHECK(order(plan) == Ids{6, 2, 3});
+  // Bob's turn came more recently than Alice's: Alice goes first, then they alternate.
+  auto next = plan_queue({entry(2, 1000), entry(3, 1000), entry(7, 2000), entry(8, 2000)}, {1, 0, 0}, LastStarts{{1000, 5000}, {2000, 6000}});
+  CHECK(order(next) == Ids{2, 7, 3, 8});
+}

@@ -1,0 +1,69 @@
+#include "cli/commands/commands.hpp"
+
+#include <fmt/format.h>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+namespace jobman::cli::commands {
+
+namespace {
+
+// One job object from the file, in the wire's submit args. `where` names it in errors.
+json to_submit_args(const json& spec, const std::string& where) {
+  auto fail = [&](const std::string& problem) { return ClientError(ErrorCode::InvalidArgument, fmt::format("{}: {}", where, problem)); };
+  if (!spec.is_object()) throw fail("each job must be a JSON object");
+  static const std::set<std::string> k_keys{"image", "name", "args", "env", "flavor", "time", "gpus", "after", "command", "priority"};
+  json args = json::object();
+  for (const auto& [key, value] : spec.items()) {
+    if (!k_keys.contains(key))
+      throw fail(fmt::format("unknown key '{}' (use image, name, args, env, flavor, time, gpus, after, command, priority)", key));
+    if (key == "env" && value.is_object()) { // {"KEY": "VALUE"} is accepted as well as ["KEY=VALUE"]
+      json list = json::array();
+      for (const auto& [k, v] : value.items()) {
+        if (!v.is_string()) throw fail(fmt::format("env '{}' must be a string", k));
+        list.push_back(k + "=" + v.get<std::string>());
+      }
+      args["env"] = list;
+    } else if (key == "after" && value.is_string()) {
+      args["after"] = json::array({value});
+    } else if (key == "command") {
+      args["replace_entrypoint"] = value;
+    } else {
+      args[key] = value;
+    }
+  }
+  if (!args.contains("image")) throw fail("'image' is required");
+  return args;
+}
+
+} // namespace
+
+json read_job_specs(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw ClientError(ErrorCode::InvalidArgument, fmt::format("cannot read {}", path));
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string text = buffer.str();
+  json jobs = json::array();
+  auto first = text.find_first_not_of(" \t\r\n");
+  if (first != std::string::npos && text[first] == '[') {
+    json array = json::parse(text, nullptr, false);
+    if (array.is_discarded() || !array.is_array()) throw ClientError(ErrorCode::InvalidArgument, fmt::format("{}: not a valid JSON array", path));
+    for (std::size_t i = 0; i < array.size(); ++i) jobs.push_back(to_submit_args(array[i], fmt::format("{}: item {}", path, i + 1)));
+  } else {
+    std::istringstream lines(text);
+    std::string line;
+    for (int number = 1; std::getline(lines, line); ++number) {
+      auto start = line.find_first_not_of(" \t\r");
+      if (start == std::string::npos || line[start] == '#') continue;
+      json spec = json::parse(line, nullptr, false);
+      if (spec.is_discarded()) throw ClientError(ErrorCode::InvalidArgument, fmt::format("{}: line {}: not valid JSON", path, number));
+      jobs.push_back(to_submit_args(spec, fmt::format("{}: line {}", path, number)));
+    }
+  }
+  if (jobs.empty()) throw ClientError(ErrorCode::InvalidArgument, fmt::format("{}: no jobs in it", path));
+  return jobs;
+}
+
+} // namespace jobman::cli::commands

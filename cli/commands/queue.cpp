@@ -1,0 +1,35 @@
+#include "cli/commands/commands.hpp"
+#include "cli/output.hpp"
+
+#include <fmt/format.h>
+#include <iostream>
+
+namespace jobman::cli::commands {
+
+int queue(Client& client, const Global& global) {
+  json result = client.request("queue", json::object());
+  if (global.json) {
+    print_json(result);
+    return exit_code::ok;
+  }
+  std::cout << fmt::format("{} running of {} slots, {} queued; GPUs {} free of {}\n\n", result.value("running", 0),
+                           result.value("max_running", 0), result.value("queued", 0), result.at("gpus").value("free", 0),
+                           result.at("gpus").value("total", 0));
+  Table flavors{{"FLAVOR", "RUNNING", "QUEUED", "YOURS RUNNING", "YOURS QUEUED"}, {}};
+  for (const auto& f : result.at("flavors"))
+    flavors.rows.push_back({f.value("flavor", ""), std::to_string(f.value("running", 0)), std::to_string(f.value("queued", 0)),
+                            std::to_string(f.value("yours_running", 0)), std::to_string(f.value("yours_queued", 0))});
+  flavors.print();
+  if (result.at("yours").empty()) return exit_code::ok;
+  std::cout << "\nYour queued jobs:\n";
+  Table yours{{"POSITION", "ID", "NAME", "FLAVOR", "WAITS FOR"}, {}};
+  for (const auto& j : result.at("yours")) {
+    std::string detail = j.value("detail", "");
+    yours.rows.push_back({std::to_string(j.value("position", 0)), std::to_string(j.value("id", 0)), j.value("name", ""), j.value("flavor", ""),
+                          detail.empty() ? j.value("waits_for", "") : j.value("waits_for", "") + ": " + detail});
+  }
+  yours.print();
+  return exit_code::ok;
+}
+
+} // namespace jobman::cli::commands

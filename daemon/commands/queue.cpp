@@ -1,0 +1,48 @@
+#include "daemon/commands/command.hpp"
+#include "daemon/daemon.hpp"
+
+#include <map>
+
+namespace jobman::daemon::commands {
+
+asio::awaitable<json> queue(CommandContext& ctx) {
+  ctx.args.finish();
+  const auto entries = ctx.daemon.store.queue_entries();
+  const auto plan = ctx.daemon.scheduler.plan(entries);
+  struct Counts {
+    int running = 0, queued = 0, yours_running = 0, yours_queued = 0;
+  };
+  std::map<std::string, Counts> by_flavor;
+  std::map<JobId, const store::QueueEntry*> by_id;
+  int running = 0, queued = 0;
+  for (const auto& e : entries) {
+    by_id[e.id] = &e;
+    Counts& c = by_flavor[e.flavor];
+    const bool mine = e.uid == ctx.peer.uid;
+    if (e.state == JobState::Queued) {
+      ++c.queued, ++queued;
+      if (mine) ++c.yours_queued;
+    } else {
+      ++c.running, ++running;
+      if (mine) ++c.yours_running;
+    }
+  }
+  json flavors = json::array();
+  for (const auto& [name, c] : by_flavor)
+    flavors.push_back({{"flavor", name}, {"running", c.running}, {"queued", c.queued}, {"yours_running", c.yours_running}, {"yours_queued", c.yours_queued}});
+  json yours = json::array();
+  for (const auto& p : plan.queued) {
+    if (p.uid != ctx.peer.uid) continue;
+    const auto* e = by_id.at(p.id);
+    yours.push_back({{"id", p.id}, {"name", e->name}, {"flavor", e->flavor}, {"position", p.position},
+                     {"waits_for", p.waits_for ? json(to_string(*p.waits_for)) : json("nothing: starting")}, {"detail", p.detail}});
+  }
+  co_return json{{"flavors", flavors},
+                 {"yours", yours},
+                 {"running", running},
+                 {"queued", queued},
+                 {"max_running", ctx.daemon.config.limits.max_running},
+                 {"gpus", {{"total", ctx.daemon.gpus.total()}, {"free", ctx.daemon.gpus.free_count()}}}};
+}
+
+} // namespace jobman::daemon::commands
