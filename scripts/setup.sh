@@ -12,6 +12,8 @@ packages=(
   podman runc busybox-static python3 python3-pytest util-linux passwd
   # the same tests against docker: dockerd, /usr/bin/docker, containerd; tini is docker-init (--init)
   docker.io containerd tini
+  # packaging and completion tests: cpack's shlibdeps, the package's own dependency, shells
+  dpkg-dev adduser lintian bash-completion zsh fish
 )
 missing=()
 for p in "${packages[@]}"; do

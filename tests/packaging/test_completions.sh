@@ -1,0 +1,248 @@
+#!/usr/bin/env bash
+# The shell completions (completions/) against a real jobmand: commands, flags, and the live
+# values the hidden `jobman __complete` fetches (images and versions, job names, flavors,
+# states), with the --socket / -s typed on the line or JOBMAN_SOCKET.
+#
+#   tests/packaging/test_completions.sh BUILD_DIR bash|zsh|fish      (as root: podman)
+#
+# bash: completions/jobman.bash is sourced in a real bash, _jobman is called with COMP_WORDS,
+#       COMP_CWORD, COMP_LINE, COMP_POINT and arguments as bash's readline sets them (':' and
+#       '=' are words of their own), and COMPREPLY is compared exactly.
+# zsh:  completions/_jobman is autoloaded by compinit in an interactive zsh in a pseudo-
+#       terminal (zsh_capture.zsh); the matches compadd gets are compared exactly.
+# fish: completions/jobman.fish is sourced, and `complete -C LINE` compared exactly.
+# The daemon's catalogue is limited to this test's own images (a repository prefix of its
+# own), so other tests' images on the same engine do not show up.
+# Exit status: 0 all passed, 1 a check failed, 77 the shell or the engine is missing (skipped).
+set -uo pipefail
+
+build=${1:?usage: test_completions.sh BUILD_DIR bash|zsh|fish}
+shell=${2:?usage: test_completions.sh BUILD_DIR bash|zsh|fish}
+build=$(cd "$build" && pwd) || exit 1
+src=$(cd "$(dirname "$0")/../.." && pwd)
+here=$src/tests/packaging
+global_args=${JOBMAN_TEST_ENGINE_GLOBAL_ARGS---runtime runc}
+run_args=${JOBMAN_TEST_ENGINE_RUN_ARGS---ulimit nofile=1024:1024 --ulimit nproc=1024:1024}
+read -ra global_argv <<<"$global_args"
+
+passed=0
+failed=0
+skip() {
+    echo "$shell completion test: skipped: $*"
+    exit 77
+}
+pass() {
+    echo "ok: $*"
+    passed=$((passed + 1))
+}
+fail() {
+    echo "FAILED: $*"
+    failed=$((failed + 1))
+}
+finish() {
+    echo "$shell completion test: $passed passed, $failed failed"
+    [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
+    exit $?
+}
+
+case $shell in
+    bash | zsh | fish) ;;
+    *) echo "usage: test_completions.sh BUILD_DIR bash|zsh|fish" >&2; exit 2 ;;
+esac
+command -v "$shell" >/dev/null || skip "$shell is not installed (apt-get install $shell)"
+[ "$(id -u)" -eq 0 ] || skip "must run as root (jobmand and rootful podman)"
+for tool in podman busybox python3; do
+    command -v "$tool" >/dev/null || skip "$tool is not installed (apt-get install podman runc busybox-static python3)"
+done
+jobman=$build/cli/jobman
+jobmand=$build/daemon/jobmand
+[ -x "$jobman" ] && [ -x "$jobmand" ] || { fail "build first: $jobman / $jobmand missing"; finish; }
+
+tmp=$(mktemp -d /tmp/jobman-comptest.XXXXXX)
+repo=localhost/jobman-comptest-$$
+socket=$tmp/jobman.sock
+daemon_pid=
+cleanup() {
+    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
+        kill -TERM "$daemon_pid"
+        wait "$daemon_pid" 2>/dev/null
+    fi
+    podman "${global_argv[@]}" rmi -f "$repo/tool:1.0" "$repo/tool:2.0" "$repo/other:0.3" >/dev/null 2>&1
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# --- A daemon with two images (three versions), two flavors and two finished jobs -------------
+mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/etc" "$tmp/bin"
+cp "$(command -v busybox)" "$tmp/rootfs/bin/busybox"
+ln -s busybox "$tmp/rootfs/bin/sh"
+tar -C "$tmp/rootfs" -cf "$tmp/rootfs.tar" .
+for image in tool:1.0 tool:2.0 other:0.3; do
+    podman "${global_argv[@]}" import -q --change "LABEL name=${image%%:*}" --change "LABEL version=${image#*:}" \
+        --change 'ENTRYPOINT ["/bin/sh", "-c"]' "$tmp/rootfs.tar" "$repo/$image" >"$tmp/import.log" 2>&1 \
+        || { cat "$tmp/import.log"; fail "podman import $repo/$image"; finish; }
+done
+python3 - "$tmp" "$repo/" "$global_args" "$run_args" <<'EOF'
+import json, shlex, sys
+tmp, repo, global_args, run_args = sys.argv[1:]
+json.dump({
+    "socket": {"path": f"{tmp}/jobman.sock", "mode": "0600"},
+    "state_dir": f"{tmp}/state",
+    "engine": {"kind": "podman", "binary": "podman",
+               "global_args": shlex.split(global_args), "run_args": shlex.split(run_args)},
+    "images": {"repositories": [repo]},
+    "flavors": [{"name": "small", "cpus": 1, "memory": "256M"}, {"name": "big", "cpus": 2, "memory": "1G"}],
+}, open(f"{tmp}/jobman.json", "w"), indent=2)
+json.dump({"socket": f"{tmp}/jobman.sock"}, open(f"{tmp}/settings.json", "w"))
+EOF
+"$jobmand" --config "$tmp/jobman.json" --foreground >"$tmp/jobmand.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 200); do
+    kill -0 "$daemon_pid" 2>/dev/null || break
+    [ -S "$socket" ] && "$jobman" --socket "$socket" list >/dev/null 2>&1 && break
+    sleep 0.1
+done
+"$jobman" --socket "$socket" list >/dev/null 2>&1 || { cat "$tmp/jobmand.log"; fail "jobmand did not start"; finish; }
+for job in alpha:tool:1.0 beta:other; do
+    "$jobman" --socket "$socket" submit -i "${job#*:}" -j "${job%%:*}" --wait -- true >"$tmp/submit.log" 2>&1 \
+        || { cat "$tmp/submit.log" "$tmp/jobmand.log"; fail "submit ${job%%:*}"; finish; }
+done
+pass "jobmand with images tool:1.0, tool:2.0, other:0.3, flavors small, big and jobs alpha, beta"
+
+# `jobman` on PATH is the one just built.
+ln -s "$jobman" "$tmp/bin/jobman"
+export PATH=$tmp/bin:$PATH
+unset JOBMAN_SOCKET
+
+# --- One completion, per shell ----------------------------------------------------------------
+# complete_bash LINE: COMPREPLY, one per line, for LINE typed with the cursor at its end.
+complete_bash() {
+    timeout 30 bash --norc --noprofile -c '
+        source "$1"
+        line=$2
+        # COMP_WORDS as readline splits the line: at blanks, with ":" and "=" words of their own.
+        COMP_WORDS=() word=""
+        for ((i = 0; i < ${#line}; i++)); do
+            c=${line:i:1}
+            case $c in
+                " ") [[ -n $word ]] && COMP_WORDS+=("$word"); word="" ;;
+                ":" | "=") [[ -n $word ]] && COMP_WORDS+=("$word"); COMP_WORDS+=("$c"); word="" ;;
+                *) word+=$c ;;
+            esac
+        done
+        [[ -n $word || $line == *" " ]] && COMP_WORDS+=("$word")
+        COMP_CWORD=$((${#COMP_WORDS[@]} - 1)) COMP_LINE=$line COMP_POINT=${#line}
+        COMPREPLY=()
+        _jobman "${COMP_WORDS[0]}" "${line##*[ :=]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+        [[ ${#COMPREPLY[@]} -eq 0 ]] || printf "%s\n" "${COMPREPLY[@]}"
+    ' bash "$src/completions/jobman.bash" "$1"
+}
+complete_zsh() {
+    timeout 30 zsh -f "$here/zsh_capture.zsh" "$src/completions" "$1"
+}
+complete_fish() {
+    timeout 30 fish --no-config -c 'source $argv[1]; complete -C -- $argv[2]' "$src/completions/jobman.fish" "$1" | cut -f1
+}
+
+# expect LINE EXPECTED...: the candidates offered for LINE are exactly EXPECTED (any order).
+expect() {
+    local line=$1 got want errors
+    shift
+    got=$("complete_$shell" "$line" 2>"$tmp/stderr" | LC_ALL=C sort)
+    errors=$(cat "$tmp/stderr")
+    want=$([ $# -eq 0 ] || printf '%s\n' "$@" | LC_ALL=C sort)
+    if [ "$got" = "$want" ] && [ -z "$errors" ]; then
+        pass "'$line' -> ${*:-(nothing)}"
+    else
+        fail "'$line'"
+        echo "    expected: ${want//$'\n'/ }"
+        echo "    got:      ${got//$'\n'/ }"
+        [ -z "$errors" ] || echo "    stderr:   $errors"
+    fi
+}
+
+S=$socket
+commands=(images image-details resources-flavors submit list details logs delete wait)
+states=(QUEUED STARTING RUNNING SUCCEEDED FAILED CANCELLED TIMEOUT OOM_KILLED LOST)
+
+# Commands and flags.
+expect "jobman sub" submit
+expect "jobman " "${commands[@]}"
+expect "jobman --json l" list logs
+expect "jobman -" -h --help -s --settings --socket --json -v --version
+expect "jobman --socket $S logs -" -h --help -j --job -f --follow --tail
+expect "jobman --socket $S delete -" -h --help -j --job --all
+expect "jobman --socket $S list --" --help --all-users --state --limit
+expect "jobman --socket $S submit --d" --dry-run
+expect "jobman --socket $S submit -j " # a new name: nothing to offer
+# Live values: images and versions, flavors, your jobs, states.
+expect "jobman --socket $S submit -i " other other:0.3 tool tool:1.0 tool:2.0
+expect "jobman --socket $S submit -i to" tool tool:1.0 tool:2.0
+expect "jobman --socket $S image-details -i o" other other:0.3
+expect "jobman --socket $S submit -i tool -r " big small
+expect "jobman --socket $S logs -j " alpha beta
+expect "jobman --socket $S wait -j a" alpha
+expect "jobman --socket $S details --job b" beta
+expect "jobman --socket $S delete -j " alpha beta
+expect "jobman --socket $S list --state " "${states[@]}"
+# The socket: --socket=PATH, a settings file, JOBMAN_SOCKET, the command typed as a path.
+expect "jobman --socket=$S submit --resources-flavor s" small
+expect "jobman -s $tmp/settings.json logs -j " alpha beta
+JOBMAN_SOCKET=$S expect "jobman logs -j " alpha beta
+PATH=${PATH#"$tmp/bin:"} expect "$jobman --socket $S submit -r b" big
+# Quiet when jobmand cannot be reached.
+expect "jobman --socket $tmp/nonexistent.sock logs -j "
+JOBMAN_SOCKET=$tmp/nonexistent.sock expect "jobman submit -i "
+# Files: after `--` (the job's arguments) and for --socket.
+expect "jobman --socket $S submit -i tool -- $tmp/rootfs.t" "$tmp/rootfs.tar"
+expect "jobman --socket $tmp/jobman.so" "$tmp/jobman.sock"
+# ':' and '=' inside a word: bash's readline completes only the part after them.
+case $shell in
+    bash)
+        expect "jobman --socket $S submit -i tool:" 1.0 2.0
+        expect "jobman --socket $S submit -i tool:2" 2.0
+        expect "jobman --socket $S submit --image=tool:1" 1.0
+        expect "jobman --socket $S list --state=R" RUNNING
+        expect "jobman --socket $S list --state=" "${states[@]}"
+        ;;
+    zsh | fish)
+        expect "jobman --socket $S submit -i tool:" tool:1.0 tool:2.0
+        expect "jobman --socket $S submit --image=tool:1" --image=tool:1.0
+        expect "jobman --socket $S list --state=R" --state=RUNNING
+        ;;
+esac
+
+# Loading: the ways each shell picks the file up.
+case $shell in
+    bash)
+        # As bash-completion's loader would: by command name, with no other completion loaded.
+        out=$(bash --norc --noprofile -c 'source "$1" && complete -p jobman' bash "$src/completions/jobman.bash" 2>&1)
+        [ "$out" = "complete -F _jobman jobman" ] && pass "bash: sourcing registers _jobman" || fail "bash: sourcing: $out"
+        # Without COMP_LINE (words given as they are), e.g. a caller that sets only COMP_WORDS.
+        out=$(bash --norc --noprofile -c 'source "$1"; COMP_WORDS=(jobman sub); COMP_CWORD=1; _jobman; echo "${COMPREPLY[*]}"' \
+            bash "$src/completions/jobman.bash" 2>&1)
+        [ "$out" = submit ] && pass "bash: COMP_WORDS=(jobman sub) without COMP_LINE -> submit" || fail "bash: without COMP_LINE: $out"
+        if [ -f /usr/share/bash-completion/bash_completion ]; then
+            out=$(bash --norc --noprofile -c 'source /usr/share/bash-completion/bash_completion; source "$1"; COMP_WORDS=(jobman --socket "$2" logs -j ""); COMP_CWORD=5; _jobman; echo "${COMPREPLY[*]}"' \
+                bash "$src/completions/jobman.bash" "$S" 2>&1)
+            [ "$out" = "beta alpha" ] && pass "bash: with the bash-completion package loaded too" || fail "bash: with bash-completion: $out"
+        fi
+        ;;
+    zsh)
+        out=$(zsh -f -c 'autoload -U compinit; compinit -u -D; source "$1" && echo $_comps[jobman]' zsh "$src/completions/_jobman" 2>&1)
+        [ "$out" = _jobman ] && pass "zsh: sourcing after compinit registers _jobman" || fail "zsh: source: $out"
+        out=$(zsh -f -c 'fpath=("$1" $fpath); autoload -U compinit; compinit -u -D; echo $_comps[jobman]' zsh "$src/completions" 2>&1)
+        [ "$out" = _jobman ] && pass "zsh: compinit finds _jobman on \$fpath" || fail "zsh: fpath: $out"
+        ;;
+    fish)
+        out=$(fish -n "$src/completions/jobman.fish" 2>&1) && pass "fish -n: no syntax error" || fail "fish -n: $out"
+        ;;
+esac
+
+kill -TERM "$daemon_pid"
+wait "$daemon_pid"
+rc=$?
+daemon_pid=
+[ "$rc" -eq 0 ] && pass "jobmand stopped cleanly" || fail "jobmand exited $rc"
+finish
