@@ -110,6 +110,11 @@ int cli_main(int argc, char** argv) {
   app.add_subcommand("images", "List the image catalogue: names and versions");
   app.add_subcommand("resources-flavors", "List resource flavors: CPUs, memory, GPUs, maximum time");
   app.add_subcommand("queue", "Active jobs per flavor, and where each of your queued jobs stands");
+  auto* cleanup = app.add_subcommand("cleanup", "Admin: remove leftover containers, and old finished jobs with their logs");
+  std::string older_than;
+  bool cleanup_dry_run = false;
+  cleanup->add_option("--older-than", older_than, "Finished longer ago than this (default: retention.days), e.g. 30d");
+  cleanup->add_flag("--dry-run", cleanup_dry_run, "Say what would be removed; remove nothing");
 
   auto* image_details = app.add_subcommand("image-details", "Show an image's labels, size, entrypoint and digest");
   std::string image_ref;
@@ -210,6 +215,7 @@ int cli_main(int argc, char** argv) {
     if (app.got_subcommand("images")) return commands::images(client, global);
     if (app.got_subcommand("resources-flavors")) return commands::resources_flavors(client, global);
     if (app.got_subcommand("queue")) return commands::queue(client, global);
+    if (cleanup->parsed()) return commands::cleanup(client, global, older_than, cleanup_dry_run);
     if (image_details->parsed()) return commands::image_details(client, global, image_ref);
     if (is_submit) {
       submit_options.args = split.job_args;

@@ -280,6 +280,11 @@ Config parse_config(std::string_view text, std::string_view source) {
     }
   }
   {
+    Section s = top.child("retention");
+    s.integer("days", config.retention.days, 1, 100000);
+    s.finish();
+  }
+  {
     Section s = top.child("server");
     s.integer("max_connections", config.server.max_connections, 1, 65536);
     s.duration("idle_timeout", config.server.idle_timeout, std::chrono::seconds(1));
@@ -308,6 +313,7 @@ std::string config_to_json(const Config& c) {
     {"server", {{"max_connections", c.server.max_connections}, {"idle_timeout", c.server.idle_timeout.count()}}},
     {"default_flavor", c.default_flavor},
   };
+  out["retention"] = {{"days", c.retention.days}};
   out["limits"]["default_time"] = c.limits.default_time.count();
   out["limits"]["max_running_per_user"] = c.limits.max_running_per_user;
   out["limits"]["max_queued_per_user"] = c.limits.max_queued_per_user;

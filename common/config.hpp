@@ -68,6 +68,11 @@ struct MountTemplate {
   bool optional = false;
 };
 
+// What `jobman cleanup` keeps.
+struct RetentionConfig {
+  int days = 30; // finished jobs' rows, events and logs older than this are removed
+};
+
 struct ServerConfig {
   int max_connections = 256;
   std::chrono::seconds idle_timeout{60};
@@ -81,6 +86,7 @@ struct Config {
   ImagesConfig images;
   LimitsConfig limits;
   ServerConfig server;
+  RetentionConfig retention;
   std::vector<Flavor> flavors; // never empty after parsing: a built-in "default" if none given
   std::string default_flavor;
   GpuConfig gpus;

@@ -42,6 +42,7 @@ constexpr std::string_view wait = "wait";
 constexpr std::string_view resources_flavors = "resources_flavors";
 constexpr std::string_view submit_batch = "submit_batch";
 constexpr std::string_view queue = "queue";
+constexpr std::string_view cleanup = "cleanup";
 } // namespace op
 
 struct Request {

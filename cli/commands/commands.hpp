@@ -51,6 +51,9 @@ int remove(Client& client, const Global& global, const std::string& job, bool al
 int wait(Client& client, const Global& global, const std::string& job);
 int resources_flavors(Client& client, const Global& global);
 int queue(Client& client, const Global& global);
+// Admin: removes leftover containers of ended jobs, and finished jobs' rows, events and
+// logs older than `older_than` (default: retention.days).
+int cleanup(Client& client, const Global& global, const std::string& older_than, bool dry_run);
 // Reads `path`: a JSON array of job objects, or one JSON object per line (blank lines and
 // lines starting with '#' skipped), with the keys of submit's flags. Throws ClientError
 // naming the line or item and the key.

@@ -41,6 +41,8 @@ public:
   virtual asio::awaitable<void> remove(const Job& job) = 0;
   virtual asio::awaitable<ContainerPresence> presence(const Job& job) = 0;
   virtual asio::awaitable<Result<std::vector<policy::ImageInfo>>> list_images() = 0;
+  // Names of all containers with label jobman.instance=`instance`, running or not.
+  virtual asio::awaitable<Result<std::vector<std::string>>> list_containers(const std::string& instance) = 0;
   // Daemon shutdown: leave every container and engine process running.
   virtual void detach_all() = 0;
 };

@@ -175,6 +175,23 @@ asio::awaitable<Result<std::vector<policy::ImageInfo>>> LocalBackend::list_image
   }
 }
 
+asio::awaitable<Result<std::vector<std::string>>> LocalBackend::list_containers(const std::string& instance) {
+  auto argv = engine_command(m_config.engine, {"ps", "--all", "--filter", "label=jobman.instance=" + instance, "--format", "{{.Names}}"});
+  auto result = co_await m_runner.capture(std::move(argv));
+  if (!result) co_return result.error();
+  if (!result->status.success())
+    co_return ErrorInfo{ErrorCode::EngineError, fmt::format("'{} ps' failed: {}", m_config.engine.binary, last_line(result->err))};
+  std::vector<std::string> names;
+  std::size_t start = 0;
+  while (start < result->out.size()) {
+    auto end = result->out.find('\n', start);
+    if (end == std::string::npos) end = result->out.size();
+    if (end > start) names.push_back(result->out.substr(start, end - start));
+    start = end + 1;
+  }
+  co_return names;
+}
+
 void LocalBackend::detach_all() {
   for (auto& [id, process] : m_processes) process->detach();
 }

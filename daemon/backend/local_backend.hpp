@@ -26,6 +26,7 @@ public:
   asio::awaitable<void> remove(const Job& job) override;
   asio::awaitable<ContainerPresence> presence(const Job& job) override;
   asio::awaitable<Result<std::vector<policy::ImageInfo>>> list_images() override;
+  asio::awaitable<Result<std::vector<std::string>>> list_containers(const std::string& instance) override;
   void detach_all() override;
 
 private:

@@ -54,5 +54,6 @@ asio::awaitable<json> wait(CommandContext& ctx);
 asio::awaitable<json> resources_flavors(CommandContext& ctx);
 asio::awaitable<json> submit_batch(CommandContext& ctx);
 asio::awaitable<json> queue(CommandContext& ctx);
+asio::awaitable<json> cleanup(CommandContext& ctx);
 
 } // namespace jobman::daemon::commands

@@ -18,6 +18,7 @@ constexpr std::array k_commands{
   Command{op::resources_flavors, Access::AnyUser, &resources_flavors},
   Command{op::submit_batch, Access::AnyUser, &submit_batch},
   Command{op::queue, Access::AnyUser, &queue},
+  Command{op::cleanup, Access::Admin, &cleanup},
 };
 } // namespace
 

@@ -327,6 +327,32 @@ Job JobStore::set_launch(JobId id, const std::vector<Mount>& mounts, const std::
   return *job;
 }
 
+std::vector<JobId> JobStore::finished_before(TimePoint before, int limit) const {
+  SQLite::Statement q(*m_db, "SELECT id FROM jobs WHERE state NOT IN ('QUEUED', 'STARTING', 'RUNNING') AND ended_at < ? "
+                             "ORDER BY id LIMIT ?");
+  q.bind(1, before);
+  q.bind(2, limit);
+  std::vector<JobId> ids;
+  while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+  return ids;
+}
+
+void JobStore::remove_jobs(const std::vector<JobId>& ids) {
+  SQLite::Transaction tx(*m_db);
+  SQLite::Statement q(*m_db, "DELETE FROM jobs WHERE id = ?");
+  for (JobId id : ids) {
+    q.bind(1, id);
+    q.exec();
+    q.reset();
+  }
+  tx.commit();
+}
+
+void JobStore::vacuum() {
+  m_db->exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  m_db->exec("VACUUM");
+}
+
 void JobStore::mark_deleted(JobId id) {
   SQLite::Statement q(*m_db, "UPDATE jobs SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL");
   q.bind(1, now_ms());

@@ -92,6 +92,13 @@ public:
   // Hides a job from listings; its row and events stay for the record.
   void mark_deleted(JobId id);
 
+  // Ids of jobs that ended before `before` (ms), oldest first, at most `limit`.
+  std::vector<JobId> finished_before(TimePoint before, int limit) const;
+  // Deletes the rows (and events and dependency links) of `ids`, in one transaction.
+  void remove_jobs(const std::vector<JobId>& ids);
+  // Gives the space of deleted rows back to the file system.
+  void vacuum();
+
   // Random id created with the database; names and labels this installation's containers.
   const std::string& instance() const { return m_instance; }
 
