@@ -7,7 +7,7 @@ namespace jobman::cli::commands {
 int complete(Client& client, const std::string& what) {
   try {
     if (what == "images") {
-      json result = client.request("images", json::object());
+      json result = client.request("images", {{"refresh", false}}); // the cached catalogue: completion must be quick
       for (const auto& image : result.at("images")) {
         const std::string name = image.at("name").get<std::string>();
         std::cout << name << "\n";

@@ -4,9 +4,11 @@
 namespace jobman::daemon::commands {
 
 asio::awaitable<json> images(CommandContext& ctx) {
+  // Listing is where users look for new images: ask the engine, unless the caller prefers
+  // speed to freshness (shell completion).
+  const bool refresh = ctx.args.optional_bool("refresh", true);
   ctx.args.finish();
-  // Listing is where users look for new images: always ask the engine.
-  auto catalogue = co_await ctx.daemon.catalogue.get(true);
+  auto catalogue = co_await ctx.daemon.catalogue.get(refresh);
   json out = json::array();
   for (const auto& entry : catalogue->entries) {
     if (out.empty() || out.back()["name"] != entry.name) {
