@@ -192,9 +192,13 @@ int cli_main(int argc, char** argv) {
     print_error("submit needs -i IMAGE (or --from FILE)");
     return exit_code::usage;
   }
-  if (is_submit && !submit_options.from.empty() && split.had_separator) {
-    print_error("--from takes each job's arguments from the file; '--' is not for it");
-    return exit_code::usage;
+  if (is_submit && !submit_options.from.empty()) {
+    const auto& o = submit_options;
+    if (split.had_separator || !o.name.empty() || o.replace_entrypoint || !o.env.empty() || !o.flavor.empty() || !o.time.empty() ||
+        o.gpus >= 0 || !o.after.empty() || o.priority != 0 || o.wait) {
+      print_error("--from takes every job's settings from the file; only --dry-run may go with it");
+      return exit_code::usage;
+    }
   }
   if (remove->parsed() && delete_all == !job_ref.empty()) {
     print_error("delete needs either -j JOB or --all");

@@ -100,6 +100,12 @@ void reload(Daemon& daemon, const std::string& path) {
     fresh.socket = old.socket;
     fresh.state_dir = old.state_dir;
     fresh.gpus = old.gpus;
+    for (const auto& flavor : fresh.flavors)
+      if (flavor.gpus > daemon.gpus.total())
+        throw Error(ErrorCode::InvalidArgument,
+                    fmt::format("flavor '{}' asks for {} GPUs; this jobmand has {}", flavor.name, flavor.gpus, daemon.gpus.total()));
+    if (!fresh.admin_group.empty() && !::getgrnam(fresh.admin_group.c_str()))
+      log_warn("admin_group '{}' does not exist: only root is an admin", fresh.admin_group);
     warn_about_writable_template_roots(fresh);
     daemon.config = std::move(fresh); // components hold references into it
     daemon.catalogue.invalidate();

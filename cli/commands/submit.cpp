@@ -33,7 +33,9 @@ int submit_from(Client& client, const Global& global, const SubmitOptions& optio
   if (global.json) {
     print_json(result);
   } else if (options.dry_run) {
-    std::cout << fmt::format("Dry run: all {} jobs of {} are valid; nothing was queued\n", result.value("count", 0), options.from);
+    const int count = result.value("count", 0);
+    std::cout << fmt::format("Dry run: {} job{} in {} {} valid; nothing was queued\n", count, count == 1 ? "" : "s", options.from,
+                             count == 1 ? "is" : "are");
   } else {
     const auto ids = result.at("ids").get<std::vector<JobId>>();
     std::cout << fmt::format("Submitted {} job{} from {}: {}\n", ids.size(), ids.size() == 1 ? "" : "s", options.from, fmt::join(ids, " "));

@@ -28,6 +28,7 @@ asio::awaitable<json> remove(CommandContext& ctx) {
     ctx.daemon.store.mark_deleted(job.id);
     deleted.push_back({{"id", job.id}, {"name", job.spec.name}, {"was", to_string(job.state)}});
   }
+  ctx.daemon.scheduler.schedule(); // jobs waiting --after a cancelled one end now
   co_return json{{"deleted", deleted}};
 }
 

@@ -138,14 +138,17 @@ asio::awaitable<json> submit_batch(CommandContext& ctx) {
   for (std::size_t i = 0; i < requests.size(); ++i) {
     try {
       jobs.push_back(build(ctx, *catalogue, requests[i], names));
-      if (!requests[i].request.name.empty() && !names.emplace(requests[i].request.name, i + 1).second)
-        throw Error(ErrorCode::Conflict, fmt::format("the name '{}' is used twice in this batch", requests[i].request.name));
+      const std::string& name = requests[i].request.name;
+      if (!name.empty() && !names.emplace(name, i + 1).second)
+        throw Error(ErrorCode::Conflict, fmt::format("the name '{}' is used twice in this batch", name));
+      if (!name.empty() && !ctx.daemon.store.find_by_name(name, ctx.peer.uid).empty())
+        throw Error(ErrorCode::Conflict, fmt::format("you already have a job named '{}'", name));
     } catch (const Error& e) {
       throw Error(e.code(), fmt::format("job {} of {}: {}", i + 1, requests.size(), e.what()));
     }
   }
-  if (dry_run) co_return json{{"dry_run", true}, {"count", jobs.size()}};
   check_queue_room(ctx, jobs.size());
+  if (dry_run) co_return json{{"dry_run", true}, {"count", jobs.size()}};
   const Config& config = ctx.daemon.config;
   auto inserted = ctx.daemon.store.insert_batch(std::move(jobs), [&config](const Job& j) { return backend::container_argv(config, j); });
   ctx.daemon.scheduler.schedule();

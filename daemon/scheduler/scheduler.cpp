@@ -67,20 +67,26 @@ void Scheduler::schedule() {
     for (const auto& [id, reason] : queue.cancel) transition(id, JobState::Cancelled, reason);
     queue = plan(m_store.queue_entries());
   }
+  bool failed = false;
   for (JobId id : queue.start) {
     if (m_gpus.free_count() < m_store.get(id).value().spec.resources.gpus) continue; // plan_queue counted them
     Job job = transition(id, JobState::Starting, "a slot is free");
     m_last_starts[job.uid] = now_ms();
-    launch(std::move(job));
+    failed = !launch(std::move(job)) || failed;
   }
+  if (failed) schedule(); // its slot is free again, and its dependents may end
 }
 
-void Scheduler::launch(Job job) {
+bool Scheduler::launch(Job job) {
   const JobId id = job.id;
+  if (job.deleted) { // deleted while the previous daemon was starting it
+    transition(id, JobState::Cancelled, "deleted before it started");
+    return false;
+  }
   auto devices = m_gpus.allocate(job.spec.resources.gpus);
   if (!devices) {
     transition(id, JobState::Failed, fmt::format("{} GPUs are not free", job.spec.resources.gpus));
-    return;
+    return false;
   }
   // Check the mounts again: a queued job may start long after submit, and the user could
   // have changed their directories meanwhile (e.g. swapped one for a symlink).
@@ -88,13 +94,14 @@ void Scheduler::launch(Job job) {
   if (!mounts) {
     m_gpus.release(*devices);
     transition(id, JobState::Failed, "mount check at start: " + mounts.error().message);
-    return;
+    return false;
   }
   job.spec.mounts = std::move(*mounts);
   // The final command line is known only now: it names the GPUs just allocated.
   job.gpu_devices = *devices;
   job = m_store.set_launch(id, job.spec.mounts, *devices, backend::container_argv(m_config, job));
   spawn_logged(m_executor, run(std::move(job)), fmt::format("job {}", id));
+  return true;
 }
 
 void Scheduler::recover() {
@@ -121,7 +128,7 @@ asio::awaitable<void> Scheduler::adopt(Job job) {
     // The previous daemon stopped between choosing this job and starting its container.
     m_gpus.release(job.gpu_devices);
     log_info("job {}: was STARTING and has no container; starting it now", job.id);
-    launch(job);
+    if (!launch(job)) schedule();
     co_return;
   }
   if (unsure(presence)) {

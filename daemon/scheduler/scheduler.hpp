@@ -53,7 +53,8 @@ public:
 
 private:
   // Starts `job` (already STARTING): GPUs, mounts checked again, final argv, engine.
-  void launch(Job job);
+  // False if it ended instead (deleted, mounts refused, no GPUs).
+  bool launch(Job job);
   asio::awaitable<void> run(Job job);
   asio::awaitable<void> adopt(Job job);
   asio::awaitable<void> follow(Job job);
