@@ -247,6 +247,23 @@ def test_gpu_flags_in_the_engine_command(policy_daemon):
     assert over.returncode == 2 and "at most 2 GPUs" in over.stderr
 
 
+def test_docker_gpu_flags_as_the_engine_reads_them(policy_daemon):
+    """docker creates (not starts) a container with jobman's exact GPU flags without the
+    NVIDIA runtime; inspect shows the devices it parsed (the quotes matter: CSV)."""
+    if ENGINE != "docker":
+        pytest.skip("podman's CDI devices are checked by really running jobs (test_gpus_are_allocated_exclusively)")
+    argv = dry_run(policy_daemon, "-r", "gpu2")["argv"]
+    argv[argv.index("run")] = "create"
+    name = argv[argv.index("--name") + 1] + "-gpu-flags"
+    argv[argv.index("--name") + 1] = name
+    subprocess.run(argv, check=True, capture_output=True, text=True)
+    try:
+        requests = json.loads(engine("container", "inspect", name).stdout)[0]["HostConfig"]["DeviceRequests"]
+        assert [(r["DeviceIDs"], r["Capabilities"]) for r in requests] == [(["0", "1"], [["gpu"]])]
+    finally:
+        engine("rm", "-f", name, check=False)
+
+
 @pytest.fixture
 def fake_gpus():
     """A CDI spec that makes podman accept nvidia.com/gpu=0..3; each device injects an env var,
