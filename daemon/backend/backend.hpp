@@ -34,12 +34,14 @@ public:
   virtual Result<Unit> start(const Job& job, const std::string& log_path) = 0;
   // Completes when the container of `job` has ended: one started by start(), or one that
   // survived a daemon restart (adopted).
-  virtual asio::awaitable<ContainerExit> wait(const Job& job) = 0;
+  // Coroutines here take the job by value: a caller may spawn them detached, and a
+  // coroutine keeps a reference parameter, not what it referred to.
+  virtual asio::awaitable<ContainerExit> wait(Job job) = 0;
   // Asks the container to stop: SIGTERM, then SIGKILL after `grace`.
-  virtual asio::awaitable<void> stop(const Job& job, std::chrono::seconds grace) = 0;
+  virtual asio::awaitable<void> stop(Job job, std::chrono::seconds grace) = 0;
   // Removes the ended container of `job` (perhaps later, batched with others).
-  virtual asio::awaitable<void> remove(const Job& job) = 0;
-  virtual asio::awaitable<ContainerPresence> presence(const Job& job) = 0;
+  virtual asio::awaitable<void> remove(Job job) = 0;
+  virtual asio::awaitable<ContainerPresence> presence(Job job) = 0;
   virtual asio::awaitable<Result<std::vector<policy::ImageInfo>>> list_images() = 0;
   // Names of all containers with label jobman.instance=`instance`, running or not.
   virtual asio::awaitable<Result<std::vector<std::string>>> list_containers(const std::string& instance) = 0;

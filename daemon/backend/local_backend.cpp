@@ -54,7 +54,7 @@ asio::awaitable<std::optional<json>> LocalBackend::inspect(const Job& job) {
   co_return parsed;
 }
 
-asio::awaitable<ContainerExit> LocalBackend::wait(const Job& job) {
+asio::awaitable<ContainerExit> LocalBackend::wait(Job job) {
   ContainerExit exit;
   if (auto it = m_processes.find(job.id); it != m_processes.end()) {
     exit.status = co_await it->second->wait();
@@ -98,7 +98,7 @@ asio::awaitable<ContainerExit> LocalBackend::wait(const Job& job) {
   co_return exit;
 }
 
-asio::awaitable<void> LocalBackend::stop(const Job& job, std::chrono::seconds grace) {
+asio::awaitable<void> LocalBackend::stop(Job job, std::chrono::seconds grace) {
   // Until the run client has gone, stop again: the container may not exist yet, and both
   // engines answer `stop` with success for a container that is created but not started,
   // which then starts anyway.
@@ -116,7 +116,7 @@ asio::awaitable<void> LocalBackend::stop(const Job& job, std::chrono::seconds gr
   if (auto it = m_processes.find(job.id); it != m_processes.end()) it->second->send_signal(SIGTERM);
 }
 
-asio::awaitable<void> LocalBackend::remove(const Job& job) {
+asio::awaitable<void> LocalBackend::remove(Job job) {
   // One `rm` for every container that ended meanwhile: a call per container costs the
   // engine's start-up each time and competes with running jobs for the CPUs.
   m_to_remove.push_back(job.container);
@@ -131,7 +131,7 @@ asio::awaitable<void> LocalBackend::remove(const Job& job) {
   m_removing = false;
 }
 
-asio::awaitable<ContainerPresence> LocalBackend::presence(const Job& job) {
+asio::awaitable<ContainerPresence> LocalBackend::presence(Job job) {
   auto argv = engine_command(m_config.engine, {"container", "inspect", job.container});
   auto result = co_await m_runner.capture(std::move(argv));
   if (!result) co_return ContainerPresence::Unknown;

@@ -21,10 +21,10 @@ class LocalBackend final : public Backend {
 public:
   LocalBackend(const Config& config, engine::CommandRunner& runner);
   Result<Unit> start(const Job& job, const std::string& log_path) override;
-  asio::awaitable<ContainerExit> wait(const Job& job) override;
-  asio::awaitable<void> stop(const Job& job, std::chrono::seconds grace) override;
-  asio::awaitable<void> remove(const Job& job) override;
-  asio::awaitable<ContainerPresence> presence(const Job& job) override;
+  asio::awaitable<ContainerExit> wait(Job job) override;
+  asio::awaitable<void> stop(Job job, std::chrono::seconds grace) override;
+  asio::awaitable<void> remove(Job job) override;
+  asio::awaitable<ContainerPresence> presence(Job job) override;
   asio::awaitable<Result<std::vector<policy::ImageInfo>>> list_images() override;
   asio::awaitable<Result<std::vector<std::string>>> list_containers(const std::string& instance) override;
   void detach_all() override;
