@@ -55,6 +55,14 @@ bool is_allowed_transition(JobState from, JobState to) {
   }
 }
 
+std::optional<JobId> job_of_container(std::string_view name, std::string_view instance) {
+  const std::string prefix = "jobman-" + std::string(instance) + "-";
+  if (name.size() <= prefix.size() || name.substr(0, prefix.size()) != prefix) return std::nullopt;
+  std::string_view digits = name.substr(prefix.size());
+  if (digits.size() > 18 || digits.find_first_not_of("0123456789") != std::string_view::npos) return std::nullopt;
+  return std::stoll(std::string(digits));
+}
+
 std::string container_name(std::string_view instance, JobId id) {
   return "jobman-" + std::string(instance) + "-" + std::to_string(id);
 }

@@ -92,5 +92,7 @@ struct Job {
 // "jobman-<instance>-<id>": `instance` tells apart databases (and so daemons) sharing
 // one engine, so job 1 of a reinstalled or second jobmand never meets another's container.
 std::string container_name(std::string_view instance, JobId id);
+// The job id in container name `name` of `instance`; nothing for any other name.
+std::optional<JobId> job_of_container(std::string_view name, std::string_view instance);
 
 } // namespace jobman

@@ -12,16 +12,6 @@ namespace jobman::daemon::commands {
 namespace {
 constexpr int k_batch = 5000; // rows per transaction, so the daemon stays responsive
 
-// The job id at the end of "jobman-<instance>-<id>", if it is one of ours.
-std::optional<JobId> job_of_container(const std::string& name, const std::string& instance) {
-  const std::string prefix = "jobman-" + instance + "-";
-  if (name.rfind(prefix, 0) != 0) return std::nullopt;
-  try {
-    return std::stoll(name.substr(prefix.size()));
-  } catch (const std::exception&) {
-    return std::nullopt;
-  }
-}
 } // namespace
 
 asio::awaitable<json> cleanup(CommandContext& ctx) {

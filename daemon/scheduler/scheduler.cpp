@@ -110,7 +110,27 @@ void Scheduler::recover() {
     m_gpus.reserve(job.gpu_devices);
     spawn_logged(m_executor, adopt(job), fmt::format("recovering job {}", job.id));
   }
+  spawn_logged(m_executor, remove_leftovers(), "removing containers of ended jobs");
   schedule();
+}
+
+asio::awaitable<void> Scheduler::remove_leftovers() {
+  // The previous daemon may have recorded a job's end and died before removing its container.
+  auto names = co_await m_backend.list_containers(m_store.instance());
+  if (!names) {
+    log_warn("cannot list containers to remove leftovers: {}", names.error().message);
+    co_return;
+  }
+  for (const auto& name : *names) {
+    auto id = job_of_container(name, m_store.instance());
+    if (!id) continue;
+    auto job = m_store.get(*id);
+    if (job && !is_terminal(job->state)) continue;
+    Job gone = job.value_or(Job{});
+    gone.container = name;
+    log_info("removing container {} of ended job {}", name, *id);
+    co_await m_backend.remove(std::move(gone));
+  }
 }
 
 asio::awaitable<void> Scheduler::adopt(Job job) {

@@ -57,6 +57,7 @@ private:
   bool launch(Job job);
   asio::awaitable<void> run(Job job);
   asio::awaitable<void> adopt(Job job);
+  asio::awaitable<void> remove_leftovers();
   asio::awaitable<void> follow(Job job);
   asio::awaitable<void> finish(Job job, backend::ContainerExit exit);
   // Stops `job` when its wall time is up (counted from started_at).

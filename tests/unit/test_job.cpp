@@ -113,3 +113,11 @@ TEST_CASE("now_ms is milliseconds since the epoch", "[job]") {
   CHECK(t < 4102444800000LL); // before 2100
   CHECK(now_ms() >= t);
 }
+
+TEST_CASE("job_of_container inverts container_name for its own instance only", "[job]") {
+  CHECK(job_of_container(container_name("0a1b2c3d", 42), "0a1b2c3d") == std::optional<JobId>(42));
+  CHECK_FALSE(job_of_container(container_name("0a1b2c3d", 42), "ffffffff").has_value());
+  CHECK_FALSE(job_of_container("jobman-0a1b2c3d-", "0a1b2c3d").has_value());
+  CHECK_FALSE(job_of_container("jobman-0a1b2c3d-4x", "0a1b2c3d").has_value());
+  CHECK_FALSE(job_of_container("other", "0a1b2c3d").has_value());
+}
