@@ -26,6 +26,8 @@ std::string last_line(std::string text) {
   return nl == std::string::npos ? text : text.substr(nl + 1);
 }
 
+constexpr std::chrono::milliseconds k_remove_batch_delay{2000};
+
 asio::awaitable<void> sleep_for(std::chrono::milliseconds delay) {
   asio::steady_timer timer(co_await asio::this_coro::executor, delay);
   co_await timer.async_wait(asio::use_awaitable);
@@ -122,6 +124,10 @@ asio::awaitable<void> LocalBackend::remove(Job job) {
   m_to_remove.push_back(job.container);
   if (m_removing) co_return; // the loop below, in an earlier call, takes it
   m_removing = true;
+  // Gather what ends in the next moment: at a steady rate jobs end further apart than
+  // one rm takes, so without this wait nothing would ever be batched. A daemon that dies
+  // meanwhile leaves them to the next one's recovery.
+  co_await sleep_for(k_remove_batch_delay);
   while (!m_to_remove.empty()) {
     auto argv = engine_command(m_config.engine, {"rm", "--force"});
     argv.insert(argv.end(), m_to_remove.begin(), m_to_remove.end());

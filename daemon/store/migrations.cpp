@@ -70,6 +70,10 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
     CREATE INDEX jobs_uid_state_id ON jobs(uid, state, id);
     CREATE INDEX jobs_state_id ON jobs(state, id);
   )sql",
+  // 4: admins look jobs up by name across users (the (uid, name) index cannot serve that).
+  R"sql(
+    CREATE INDEX jobs_name ON jobs(name) WHERE deleted_at IS NULL;
+  )sql",
 };
 } // namespace
 

@@ -608,3 +608,15 @@ TEST_CASE("a schema 1 database is migrated and its jobs read back with empty new
   CHECK(JobStore(path).get(1)->spec.name == "old-run");
   CHECK(SQLite::Database(path).execAndGet("PRAGMA user_version").getInt() == k_current_schema_version);
 }
+
+TEST_CASE("looking a job up by name across users uses an index, not a scan", "[job_store]") {
+  TempDir dir;
+  { JobStore store(dir.file("jobman.db")); }
+  SQLite::Database db(dir.file("jobman.db"));
+  SQLite::Statement plan(db, "EXPLAIN QUERY PLAN SELECT id FROM jobs WHERE name = 'x' AND deleted_at IS NULL ORDER BY id");
+  std::string steps;
+  while (plan.executeStep()) steps += plan.getColumn(3).getString() + "\n";
+  INFO(steps);
+  CHECK(steps.find("USING INDEX jobs_name") != std::string::npos);
+  CHECK(steps.find("SCAN jobs\n") == std::string::npos);
+}
