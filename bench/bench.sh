@@ -26,11 +26,10 @@ MAX_RUNNING=${BENCH_MAX_RUNNING:-2}
 IMAGE_NAME=${BENCH_IMAGE##*/}
 IMAGE_NAME=${IMAGE_NAME%%:*} # "bench": the catalogue name jobman knows it by
 
-# The source tree as the run starts (the binaries are whatever JOBMAN_BUILD_DIR last built).
-rev=$(git -C "$BENCH_REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
-[[ -n $(git -C "$BENCH_REPO" status --porcelain --untracked-files=no 2>/dev/null) ]] && rev="$rev+local changes"
-
 bench_init
+# The source tree JOBMAN_BUILD_DIR was configured from, as the run starts (the binaries are
+# whatever that build dir last built).
+rev=$BENCH_SOURCE_REV
 S=$BENCH_TMP/samples
 mkdir -p "$S"
 ROWS=() # "metric|jobman|baseline|ratio"

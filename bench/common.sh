@@ -6,6 +6,10 @@
 #   JOBMAN_BUILD_DIR          build dir holding cli/jobman and daemon/jobmand
 #                             (default: <repo>/build-bench, configured and built as
 #                             Release if the binaries are missing)
+#   JOBMAN_SOURCE_DIR         source tree to configure JOBMAN_BUILD_DIR from when it has no
+#                             build.ninja yet (default: the repo holding bench/); e.g. a clean
+#                             `git clone --shared` of one commit while the main tree has
+#                             uncommitted work in it
 #   BENCH_REBUILD=1           run ninja in JOBMAN_BUILD_DIR even if the binaries exist
 #   BENCH_PODMAN              engine binary (default: podman)
 #   BENCH_ENGINE_GLOBAL_ARGS  engine args before the subcommand (default: --runtime runc)
@@ -18,6 +22,9 @@
 #                             it is kept between runs, like an image would be
 #   BENCH_IMAGE               image reference (default: localhost/bench:1.0)
 #   BENCH_TMP_PARENT          parent of the per-run temp dir (default: /tmp)
+#   BENCH_SOCKET_MODE         jobmand socket mode (default: 0600; history.sh uses 0666 so a
+#                             normal user can connect)
+#   BENCH_START_TIMEOUT       seconds to wait for jobmand to answer (default: 60)
 #
 # Word splitting is used for the *_ARGS variables, so values cannot contain spaces.
 
@@ -25,6 +32,9 @@ BENCH_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 BENCH_REPO=$(cd "$BENCH_DIR/.." && pwd)
 
 : "${JOBMAN_BUILD_DIR:=$BENCH_REPO/build-bench}"
+: "${JOBMAN_SOURCE_DIR:=$BENCH_REPO}"
+: "${BENCH_SOCKET_MODE:=0600}"
+: "${BENCH_START_TIMEOUT:=60}"
 : "${BENCH_PODMAN:=podman}"
 : "${BENCH_ENGINE_GLOBAL_ARGS=--runtime runc}"
 : "${BENCH_ENGINE_RUN_ARGS=--ulimit nofile=1024:1024 --ulimit nproc=1024:1024}"
@@ -97,7 +107,7 @@ bench_locate_binaries() {
   if [[ ! -x $JOBMAN_BIN || ! -x $JOBMAND_BIN || ${BENCH_REBUILD:-0} == 1 ]]; then
     if [[ ! -f $JOBMAN_BUILD_DIR/build.ninja ]]; then
       bench_log "configuring a Release build in $JOBMAN_BUILD_DIR"
-      cmake -S "$BENCH_REPO" -B "$JOBMAN_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DJOBMAN_BUILD_TESTS=OFF >&2 ||
+      cmake -S "$JOBMAN_SOURCE_DIR" -B "$JOBMAN_BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=Release -DJOBMAN_BUILD_TESTS=OFF >&2 ||
         bench_die "cmake failed"
     fi
     bench_log "building $JOBMAN_BUILD_DIR"
@@ -106,6 +116,15 @@ bench_locate_binaries() {
   [[ -x $JOBMAN_BIN && -x $JOBMAND_BIN ]] || bench_die "no jobman/jobmand under $JOBMAN_BUILD_DIR"
   # shellcheck disable=SC2034 # read by bench.sh
   BENCH_BUILD_TYPE=$(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$JOBMAN_BUILD_DIR/CMakeCache.txt" 2>/dev/null)
+  # The commit the binaries were built from: the build dir's own source tree, which need
+  # not be the tree holding these scripts.
+  local src
+  src=$(sed -n 's/^CMAKE_HOME_DIRECTORY:[A-Z]*=//p' "$JOBMAN_BUILD_DIR/CMakeCache.txt" 2>/dev/null)
+  # shellcheck disable=SC2034 # read by bench.sh and history.sh
+  BENCH_SOURCE_REV=$(git -C "${src:-$BENCH_REPO}" rev-parse --short HEAD 2>/dev/null || echo unknown)
+  [[ -n $(git -C "${src:-$BENCH_REPO}" status --porcelain --untracked-files=no 2>/dev/null) ]] &&
+    BENCH_SOURCE_REV="$BENCH_SOURCE_REV+local changes"
+  BENCH_SOURCE_REV="$BENCH_SOURCE_REV (${src:-$BENCH_REPO})"
   command -v "$BENCH_PODMAN" >/dev/null || bench_die "$BENCH_PODMAN not found"
   command -v python3 >/dev/null || bench_die "python3 not found"
 }
@@ -156,14 +175,14 @@ bench_start_daemon() {
   [[ -z $BENCH_DAEMON_PID ]] || bench_die "a bench daemon is already running"
   BENCH_SOCKET=$BENCH_TMP/jobman.sock
   BENCH_STATE_DIR=$BENCH_TMP/state
-  python3 - "$config" "$BENCH_SOCKET" "$BENCH_STATE_DIR" "$BENCH_PODMAN" "$max_running" \
+  python3 - "$config" "$BENCH_SOCKET" "$BENCH_SOCKET_MODE" "$BENCH_STATE_DIR" "$BENCH_PODMAN" "$max_running" \
     "${#BENCH_ENGINE_GLOBAL[@]}" "${BENCH_ENGINE_GLOBAL[@]}" "${BENCH_RUN_ARGS[@]}" <<'PY'
 import json, sys
-path, socket, state, binary, max_running, n = sys.argv[1:7]
-rest = sys.argv[7:]
+path, socket, mode, state, binary, max_running, n = sys.argv[1:8]
+rest = sys.argv[8:]
 n = int(n)
 config = {
-    "socket": {"path": socket, "mode": "0600"},
+    "socket": {"path": socket, "mode": mode},
     "state_dir": state,
     "engine": {"kind": "podman", "binary": binary, "global_args": rest[:n], "run_args": rest[n:]},
     "images": {"repositories": ["localhost/"], "required_labels": ["name", "version"]},
@@ -174,7 +193,7 @@ with open(path, "w") as f:
 PY
   "$JOBMAND_BIN" --config "$config" 2>"$BENCH_TMP/jobmand.log" &
   BENCH_DAEMON_PID=$!
-  for ((i = 0; i < 200; i++)); do
+  for ((i = 0; i < BENCH_START_TIMEOUT * 20; i++)); do
     if bench_jobman list >/dev/null 2>&1; then
       bench_log "jobmand pid $BENCH_DAEMON_PID ready on $BENCH_SOCKET (max_running=$max_running)"
       return 0
@@ -239,8 +258,11 @@ bench_reset_daemon() {
 bench_stop_daemon() {
   [[ -n $BENCH_DAEMON_PID ]] || return 0
   if kill -0 "$BENCH_DAEMON_PID" 2>/dev/null; then
-    # Stopping jobmand leaves running containers for the next daemon to adopt: cancel first.
-    bench_reset_daemon 60 || true
+    # Stopping jobmand leaves running containers for the next daemon to adopt: cancel first
+    # (unless nothing is active: `delete --all` would also hide the caller's whole history).
+    if [[ $(bench_active_jobs 2>/dev/null) != 0 ]] || pgrep -P "$BENCH_DAEMON_PID" >/dev/null; then
+      bench_reset_daemon 60 || true
+    fi
     kill -TERM "$BENCH_DAEMON_PID" 2>/dev/null
     wait "$BENCH_DAEMON_PID" 2>/dev/null
   fi
@@ -294,7 +316,8 @@ bench_init() {
   bench_locate_binaries
   bench_engine_setup
   [[ $BENCH_STORE == private ]] && mkdir -p "$BENCH_STORE_DIR"
-  bench_ensure_image
+  # BENCH_NEED_IMAGE=0: a script that runs no containers (history.sh) skips the image.
+  [[ ${BENCH_NEED_IMAGE:-1} == 0 ]] || bench_ensure_image
 }
 
 # Removes the private store (image included); only ever BENCH_STORE_DIR.
