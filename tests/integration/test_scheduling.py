@@ -96,7 +96,7 @@ def test_dependencies_success_and_failure(make_daemon):
     d = make_daemon(max_running=4)
     first = submit(d, "-j", "prep", "--", "sleep 1; echo prepared")["id"]
     second = submit(d, "-j", "analyse", "--after", "prep", "--", "echo analysed")["id"]
-    bad = submit(d, "-j", "broken", "--", "exit 3")["id"]
+    bad = submit(d, "-j", "broken", "--", "sleep 2; exit 3")["id"]  # fails after the next submits
     doomed = submit(d, "-j", "never", "--after", f"{bad},prep", "--", "echo never")["id"]
     grandchild = submit(d, "-j", "never2", "--after", "never", "--", "echo never")["id"]
     assert job_row(d, second)["state"] == "QUEUED"
