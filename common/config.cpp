@@ -149,6 +149,20 @@ void check_template_path(Section& s, const char* key, const std::string& path, b
     s.fail(key, fmt::format("'{}' must be a plain absolute path (no '.', '..' or bare '/')", path));
 }
 
+// Reads the list of objects at `key`, each as a Section named "key[i]" (so errors say
+// "flavors[1].memory"), checking that every key of each was read.
+template <typename ReadItem>
+void for_each_item(Section& top, const char* key, std::string_view what, std::string_view source, ReadItem&& read) {
+  const json* list = top.get(key);
+  if (!list) return;
+  if (!list->is_array()) top.fail(key, fmt::format("must be a list of {}", what));
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    Section s((*list)[i], fmt::format("{}[{}]", key, i), source);
+    read(s);
+    s.finish();
+  }
+}
+
 } // namespace
 
 const Flavor* Config::find_flavor(std::string_view name) const {
@@ -217,25 +231,20 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.integer("max_queued_per_user", config.limits.max_queued_per_user, 1, 10000000);
     s.finish();
   }
-  if (const json* flavors = top.get("flavors")) {
-    if (!flavors->is_array()) top.fail("flavors", "must be a list of flavors");
-    for (std::size_t i = 0; i < flavors->size(); ++i) {
-      Section s((*flavors)[i], fmt::format("flavors[{}]", i), source);
-      Flavor flavor;
-      s.string("name", flavor.name);
-      if (flavor.name.empty()) s.fail("name", "is required");
-      if (auto problem = job_name_problem(flavor.name)) s.fail("name", *problem);
-      if (config.find_flavor(flavor.name)) s.fail("name", fmt::format("'{}' is defined twice", flavor.name));
-      s.string("description", flavor.description, true);
-      s.number("cpus", flavor.cpus, 0.01, 4096);
-      s.size("memory", flavor.memory, 6LL << 20);
-      s.size("shm", flavor.shm, 1LL << 20);
-      s.integer("gpus", flavor.gpus, 0, 64);
-      s.duration("max_time", flavor.max_time, std::chrono::seconds(1));
-      s.finish();
-      config.flavors.push_back(std::move(flavor));
-    }
-  }
+  for_each_item(top, "flavors", "flavors", source, [&](Section& s) {
+    Flavor flavor;
+    s.string("name", flavor.name);
+    if (flavor.name.empty()) s.fail("name", "is required");
+    if (auto problem = job_name_problem(flavor.name)) s.fail("name", *problem);
+    if (config.find_flavor(flavor.name)) s.fail("name", fmt::format("'{}' is defined twice", flavor.name));
+    s.string("description", flavor.description, true);
+    s.number("cpus", flavor.cpus, 0.01, 4096);
+    s.size("memory", flavor.memory, 6LL << 20);
+    s.size("shm", flavor.shm, 1LL << 20);
+    s.integer("gpus", flavor.gpus, 0, 64);
+    s.duration("max_time", flavor.max_time, std::chrono::seconds(1));
+    config.flavors.push_back(std::move(flavor));
+  });
   if (config.flavors.empty()) config.flavors.push_back(Flavor{"default", "1 CPU, 2 GiB", 1, 2LL << 30, 64LL << 20, 0, std::chrono::hours(24)});
   config.default_flavor = config.flavors.front().name;
   top.string("default_flavor", config.default_flavor);
@@ -263,22 +272,17 @@ Config parse_config(std::string_view text, std::string_view source) {
     for (const auto& flavor : config.flavors)
       if (flavor.gpus > static_cast<int>(config.gpus.devices.size()))
         top.fail("flavors", fmt::format("flavor '{}' asks for {} GPUs but gpus.devices lists {}", flavor.name, flavor.gpus, config.gpus.devices.size()));
-  if (const json* mounts = top.get("mounts")) {
-    if (!mounts->is_array()) top.fail("mounts", "must be a list of mount templates");
-    for (std::size_t i = 0; i < mounts->size(); ++i) {
-      Section s((*mounts)[i], fmt::format("mounts[{}]", i), source);
-      MountTemplate mount;
-      s.string("source", mount.source);
-      if (mount.source.empty()) s.fail("source", "is required");
-      check_template_path(s, "source", mount.source, false);
-      s.string("target", mount.target);
-      check_template_path(s, "target", mount.target, true);
-      s.boolean("read_only", mount.read_only);
-      s.boolean("optional", mount.optional);
-      s.finish();
-      config.mounts.push_back(std::move(mount));
-    }
-  }
+  for_each_item(top, "mounts", "mount templates", source, [&](Section& s) {
+    MountTemplate mount;
+    s.string("source", mount.source);
+    if (mount.source.empty()) s.fail("source", "is required");
+    check_template_path(s, "source", mount.source, false);
+    s.string("target", mount.target);
+    check_template_path(s, "target", mount.target, true);
+    s.boolean("read_only", mount.read_only);
+    s.boolean("optional", mount.optional);
+    config.mounts.push_back(std::move(mount));
+  });
   {
     Section s = top.child("retention");
     s.integer("days", config.retention.days, 1, 100000);
