@@ -14,6 +14,15 @@ std::vector<std::string> engine_command(const EngineConfig& engine, std::initial
   return argv;
 }
 
+std::vector<std::string> remove_command(const EngineConfig& engine, const std::vector<std::string>& names) {
+  std::vector<std::string> argv = engine_command(engine, {"rm", "--force"});
+  if (engine.kind == EngineKind::Podman) argv.emplace_back("--ignore");
+  const std::size_t first_name = argv.size();
+  for (const auto& name : names)
+    if (std::find(argv.begin() + static_cast<std::ptrdiff_t>(first_name), argv.end(), name) == argv.end()) argv.push_back(name);
+  return argv;
+}
+
 std::vector<std::string> gpu_flags(EngineKind kind, const std::vector<std::string>& devices) {
   if (devices.empty()) return {"--env=NVIDIA_VISIBLE_DEVICES=void"};
   if (kind == EngineKind::Docker) {

@@ -23,6 +23,12 @@ std::vector<std::string> gpu_flags(EngineKind kind, const std::vector<std::strin
 // Prefix of every engine command: binary and global args.
 std::vector<std::string> engine_command(const EngineConfig& engine, std::initializer_list<std::string> subcommand);
 
+// `rm --force` for `names`, each once. podman also gets `--ignore`: podman 4.3 given
+// `rm --force` and a name that no longer exists removes none of the others and still
+// exits 0 (a container can be named twice, by recovery and by its job's end, or be
+// removed by an admin meanwhile). docker removes the others and exits non-zero.
+std::vector<std::string> remove_command(const EngineConfig& engine, const std::vector<std::string>& names);
+
 // Why `run_args` would weaken the sandbox jobman enforces (e.g. "--privileged"), or nothing.
 std::optional<std::string> run_args_problem(const std::vector<std::string>& run_args);
 

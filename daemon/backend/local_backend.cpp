@@ -1,6 +1,7 @@
 #include "daemon/backend/local_backend.hpp"
 
 #include "daemon/backend/container_args.hpp"
+#include "daemon/log.hpp"
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -129,10 +130,21 @@ asio::awaitable<void> LocalBackend::remove(Job job) {
   // meanwhile leaves them to the next one's recovery.
   co_await sleep_for(k_remove_batch_delay);
   while (!m_to_remove.empty()) {
-    auto argv = engine_command(m_config.engine, {"rm", "--force"});
-    argv.insert(argv.end(), m_to_remove.begin(), m_to_remove.end());
-    m_to_remove.clear();
-    co_await m_runner.capture(std::move(argv));
+    std::vector<std::string> batch;
+    batch.swap(m_to_remove);
+    auto result = co_await m_runner.capture(remove_command(m_config.engine, batch));
+    if (result && result->status.success()) continue;
+    // One bad name must not keep the others: try each on its own. What still fails stays
+    // for the next daemon's start or `jobman cleanup`, which remove leftovers.
+    for (const auto& name : batch) {
+      auto argv = remove_command(m_config.engine, std::vector<std::string>(1, name)); // GCC 12: no braces in co_await
+      auto single = co_await m_runner.capture(std::move(argv));
+      if (!single) {
+        log_warn("cannot remove container {}: {}", name, single.error().message);
+      } else if (!single->status.success() && single->err.find("No such container") == std::string::npos) {
+        log_warn("cannot remove container {}: {}", name, last_line(single->err));
+      }
+    }
   }
   m_removing = false;
 }

@@ -55,6 +55,22 @@ def pytest_sessionstart(session):
         pytest.exit(f"skipping the {ENGINE_KIND} end-to-end suite: {missing}", returncode=77)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "only_engine(kind): a test of one engine's own mechanism; the other engine's run deselects it")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Engine-specific tests are not collected for the other engine (shown as deselected,
+    never as a skip that could hide a check meant to run)."""
+    kept, other = [], []
+    for item in items:
+        marker = item.get_closest_marker("only_engine")
+        (other if marker and marker.args[0] != ENGINE_KIND else kept).append(item)
+    if other:
+        config.hook.pytest_deselected(items=other)
+        items[:] = kept
+
+
 def pytest_terminal_summary(terminalreporter):
     if TEST_ENGINE.startup:
         terminalreporter.write_line(f"engine: {TEST_ENGINE.startup}")

@@ -247,11 +247,11 @@ def test_gpu_flags_in_the_engine_command(policy_daemon):
     assert over.returncode == 2 and "at most 2 GPUs" in over.stderr
 
 
+@pytest.mark.only_engine("docker")
 def test_docker_gpu_flags_as_the_engine_reads_them(policy_daemon):
     """docker creates (not starts) a container with jobman's exact GPU flags without the
-    NVIDIA runtime; inspect shows the devices it parsed (the quotes matter: CSV)."""
-    if ENGINE != "docker":
-        pytest.skip("podman's CDI devices are checked by really running jobs (test_gpus_are_allocated_exclusively)")
+    NVIDIA runtime; inspect shows the devices it parsed (the quotes matter: CSV). podman's
+    CDI devices are checked by really running jobs (test_gpus_are_allocated_exclusively)."""
     argv = dry_run(policy_daemon, "-r", "gpu2")["argv"]
     argv[argv.index("run")] = "create"
     name = argv[argv.index("--name") + 1] + "-gpu-flags"
@@ -268,8 +268,6 @@ def test_docker_gpu_flags_as_the_engine_reads_them(policy_daemon):
 def fake_gpus():
     """A CDI spec that makes podman accept nvidia.com/gpu=0..3; each device injects an env var,
     so a job shows which devices it really got. (No GPU exists on these machines.)"""
-    if ENGINE != "podman":
-        pytest.skip("CDI device injection is podman's; docker's --gpus needs the NVIDIA runtime")
     CDI_SPEC.parent.mkdir(parents=True, exist_ok=True)
     devices = "\n".join(f'  - name: "{d}"\n    containerEdits:\n      env: ["JOBMAN_TEST_GPU_{d}=1"]' for d in GPU_DEVICES)
     CDI_SPEC.write_text(f'cdiVersion: "0.5.0"\nkind: "nvidia.com/gpu"\ndevices:\n{devices}\n')
@@ -281,6 +279,7 @@ def gpus_seen(daemon, job_id):
     return sorted(w.split("=")[0].rsplit("_", 1)[1] for w in daemon.cli("logs", "-j", str(job_id)).stdout.split() if w.startswith("JOBMAN_TEST_GPU_"))
 
 
+@pytest.mark.only_engine("podman")  # CDI injection is podman's; docker's --gpus needs the NVIDIA runtime
 def test_gpus_are_allocated_exclusively(policy_daemon, fake_gpus):
     hold = "env | grep JOBMAN_TEST_GPU_ | sort; sleep 4"
     first = policy_daemon.cli_json("submit", "-i", "jt", "-r", "gpu2", "--", hold)["job"]

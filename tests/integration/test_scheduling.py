@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import Daemon, containers
+from conftest import Daemon, containers, engine
 
 
 @pytest.fixture
@@ -193,4 +193,23 @@ def test_kill_9_twice_loses_and_repeats_nothing(make_daemon):
     deadline = time.monotonic() + 30
     while containers(d.instance()) and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert containers(d.instance()) == [], "no container is left"
+    assert containers(d.instance()) == [], "no container is left:\n" + d.log.read_text()[-8000:]
+
+
+def test_a_container_removed_by_someone_else_does_not_keep_the_others(make_daemon):
+    """jobmand removes ended jobs' containers in batches; one name already gone (an admin's
+    rm, or a container named by both recovery and its job's end) must not keep the rest:
+    podman 4.3's `rm --force` then silently removed none of them."""
+    d = make_daemon(max_running=4)
+    ids = [submit(d, "--", "sleep 1")["id"] for _ in range(3)]
+    # The batch waits 2 s after the first job ends; remove the first container inside it.
+    first = ids[0]
+    deadline = time.monotonic() + 60
+    while job_row(d, first)["state"] != "SUCCEEDED" and time.monotonic() < deadline:
+        time.sleep(0.02)
+    engine("rm", "--force", job_row(d, first)["container"])
+    wait_all(d, ids)
+    deadline = time.monotonic() + 30
+    while containers(d.instance()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert containers(d.instance()) == [], d.log.read_text()

@@ -488,3 +488,13 @@ TEST_CASE("container_argv takes the GPUs from the job's allocated devices, not i
   CHECK(has_flag_pair(argv, "--gpus", "\"device=1,3\"", index_of(argv, "sha256:abc")));
   CHECK(index_of(argv, "--env=NVIDIA_VISIBLE_DEVICES=void") == -1);
 }
+
+TEST_CASE("remove_command names each container once and makes podman skip missing ones", "[container_args]") {
+  Config podman = podman_config();
+  CHECK(remove_command(podman.engine, {"jobman-a-1", "jobman-a-2", "jobman-a-1"}) ==
+        Argv{"podman", "--runtime", "runc", "rm", "--force", "--ignore", "jobman-a-1", "jobman-a-2"});
+  Config docker;
+  docker.engine.kind = EngineKind::Docker;
+  docker.engine.binary = "docker";
+  CHECK(remove_command(docker.engine, {"jobman-a-3"}) == Argv{"docker", "rm", "--force", "jobman-a-3"});
+}
