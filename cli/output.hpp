@@ -21,8 +21,6 @@ void print_json(const nlohmann::json& value);
 std::string format_time(TimePoint at);
 // Run time of a job (so far, for running jobs): "1m 5s".
 std::string format_elapsed(const Job& job);
-// "1.9 MiB"
-std::string format_bytes(std::int64_t bytes);
 // Whether stdout is a terminal and NO_COLOR is not set.
 bool use_color();
 

@@ -71,12 +71,17 @@ public:
     }
   }
 
-  void size(const char* key, std::int64_t& out, std::int64_t min) {
+  // With `zero_allowed`, 0 (or "0") is taken too: it means "none".
+  void size(const char* key, std::int64_t& out, std::int64_t min, bool zero_allowed = false) {
     if (const json* v = get(key)) {
+      if (zero_allowed && ((v->is_number_integer() && v->get<long long>() == 0) || (v->is_string() && v->get<std::string>() == "0"))) {
+        out = 0;
+        return;
+      }
       std::optional<std::int64_t> bytes;
       if (v->is_number_integer() && v->get<long long>() > 0) bytes = v->get<long long>();
       else if (v->is_string()) bytes = parse_size(v->get<std::string>());
-      if (!bytes) fail(key, "must be a size like \"512M\", \"2G\" or a number of bytes");
+      if (!bytes) fail(key, fmt::format("must be a size like \"512M\", \"2G\" or a number of bytes{}", zero_allowed ? " (0: none)" : ""));
       if (*bytes < min) fail(key, fmt::format("must be at least {}", format_size(min)));
       out = *bytes;
     }
@@ -286,6 +291,7 @@ Config parse_config(std::string_view text, std::string_view source) {
   {
     Section s = top.child("retention");
     s.integer("days", config.retention.days, 1, 100000);
+    s.size("max_log_bytes", config.retention.max_log_bytes, 64LL << 10, true);
     s.finish();
   }
   {
@@ -317,7 +323,7 @@ std::string config_to_json(const Config& c) {
     {"server", {{"max_connections", c.server.max_connections}, {"idle_timeout", c.server.idle_timeout.count()}}},
     {"default_flavor", c.default_flavor},
   };
-  out["retention"] = {{"days", c.retention.days}};
+  out["retention"] = {{"days", c.retention.days}, {"max_log_bytes", c.retention.max_log_bytes == 0 ? json(0) : json(format_size(c.retention.max_log_bytes))}};
   out["limits"]["default_time"] = c.limits.default_time.count();
   out["limits"]["max_running_per_user"] = c.limits.max_running_per_user;
   out["limits"]["max_queued_per_user"] = c.limits.max_queued_per_user;

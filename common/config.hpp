@@ -71,6 +71,8 @@ struct MountTemplate {
 // What `jobman cleanup` keeps.
 struct RetentionConfig {
   int days = 30; // finished jobs' rows, events and logs older than this are removed
+  // A job's log past this keeps its first and last half and a line saying what was cut; 0: no cap.
+  std::int64_t max_log_bytes = 1LL << 30;
 };
 
 struct ServerConfig {

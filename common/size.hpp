@@ -12,5 +12,7 @@ namespace jobman {
 std::optional<std::int64_t> parse_size(std::string_view text);
 // "1G", "64M", "1536M": exact when possible, for engine flags and messages.
 std::string format_size(std::int64_t bytes);
+// For people: "300 B", "1.9 MiB", "1.2 GiB".
+std::string format_bytes(std::int64_t bytes);
 
 } // namespace jobman

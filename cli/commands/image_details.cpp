@@ -1,5 +1,6 @@
 #include "cli/commands/commands.hpp"
 #include "cli/output.hpp"
+#include "common/size.hpp"
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>

@@ -2,6 +2,7 @@
 #include "daemon/commands/command.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/log.hpp"
+#include "daemon/logs/log_file.hpp"
 
 #include <filesystem>
 #include <fmt/format.h>
@@ -55,11 +56,13 @@ asio::awaitable<json> cleanup(CommandContext& ctx) {
       seen.insert(id);
       std::error_code ec;
       const auto path = d.scheduler.log_path(id);
-      auto size = std::filesystem::file_size(path, ec);
-      if (ec) continue;
-      log_bytes += static_cast<std::int64_t>(size);
+      if (!std::filesystem::is_regular_file(std::filesystem::symlink_status(path, ec))) continue;
+      log_bytes += logs::log_data_bytes(path); // a log cut while its job ran may still have a hole
       ++logs_removed;
-      if (!dry_run) std::filesystem::remove(path, ec);
+      if (!dry_run) {
+        std::filesystem::remove(path, ec);
+        std::filesystem::remove(path + ".compact", ec); // left if jobmand died while rewriting it
+      }
     }
     jobs_removed += static_cast<std::int64_t>(ids.size());
     if (!dry_run) d.store.remove_jobs(ids);

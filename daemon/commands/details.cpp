@@ -1,8 +1,7 @@
 #include "daemon/commands/command.hpp"
 #include "daemon/commands/job_ref.hpp"
 #include "daemon/daemon.hpp"
-
-#include <filesystem>
+#include "daemon/logs/log_file.hpp"
 
 namespace jobman::daemon::commands {
 
@@ -16,9 +15,8 @@ asio::awaitable<json> details(CommandContext& ctx) {
                       {"to", to_string(event.to)},
                       {"reason", event.reason}});
   }
-  std::error_code ec;
-  auto log_bytes = std::filesystem::file_size(ctx.daemon.scheduler.log_path(job.id), ec);
-  co_return json{{"job", protocol::job_to_json(job)}, {"events", events}, {"log_bytes", ec ? 0 : log_bytes}};
+  const auto log_bytes = logs::log_data_bytes(ctx.daemon.scheduler.log_path(job.id)); // what a capped log keeps
+  co_return json{{"job", protocol::job_to_json(job)}, {"events", events}, {"log_bytes", log_bytes}};
 }
 
 } // namespace jobman::daemon::commands

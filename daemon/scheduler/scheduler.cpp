@@ -9,7 +9,9 @@
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 #include <fmt/format.h>
 
 namespace jobman::daemon::scheduler {
@@ -17,6 +19,9 @@ namespace jobman::daemon::scheduler {
 namespace {
 constexpr int k_adopt_retries = 20;
 constexpr std::chrono::milliseconds k_adopt_retry_delay{500};
+// How often running jobs' logs are held to retention.max_log_bytes: a job writing R
+// bytes/s can overshoot the cap by about R times this before it is cut again.
+constexpr std::chrono::milliseconds k_log_cap_interval{100};
 
 std::string bigger_flavors(const Config& config, const Job& job) {
   std::string names;
@@ -163,6 +168,7 @@ asio::awaitable<void> Scheduler::adopt(Job job) {
   if (job.state == JobState::Starting) job = transition(job.id, JobState::Running, "re-adopted after a daemon restart");
   if (job.deleted) cancel(job, "deleted before jobmand restarted"); // the stop may not have reached the engine
   spawn_logged(m_executor, enforce_time_limit(job), fmt::format("time limit of job {}", job.id));
+  watch_log(job.id);
   co_await follow(std::move(job));
 }
 
@@ -174,6 +180,7 @@ asio::awaitable<void> Scheduler::run(Job job) {
     schedule();
     co_return;
   }
+  watch_log(job.id);
   job = transition(job.id, JobState::Running, "container started");
   spawn_logged(m_executor, enforce_time_limit(job), fmt::format("time limit of job {}", job.id));
   co_await follow(std::move(job));
@@ -215,6 +222,7 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
   m_timed_out.erase(job.id);
   if (auto current = m_store.get(job.id)) job = *current; // started_at as recorded
   Outcome outcome = decide_outcome(job, cause, cancel_reason, exit, m_config);
+  co_await close_log(job.id); // before the end is recorded: a daemon dying meanwhile redoes it
   m_gpus.release(job.gpu_devices);
   try {
     transition(job.id, outcome.state, outcome.reason, store::TransitionFields{exit.status.code});
@@ -223,6 +231,51 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
   }
   schedule();
   co_await m_backend.remove(job);
+}
+
+void Scheduler::watch_log(JobId id) {
+  logs::FileDescriptor fd = logs::open_log(log_path(id), true);
+  if (fd.get() < 0) {
+    log_warn("job {}: cannot open its log {} to cap it: {}", id, log_path(id), std::strerror(errno));
+    return;
+  }
+  m_logs[id].fd = std::move(fd);
+  if (m_capping_logs) return;
+  m_capping_logs = true;
+  spawn_logged(m_executor, cap_logs(), "capping logs");
+}
+
+void Scheduler::cap_log(JobId id) {
+  auto it = m_logs.find(id);
+  if (it == m_logs.end() || it->second.failed) return;
+  auto cut = logs::cap_log(it->second.fd.get(), m_config.retention.max_log_bytes);
+  if (!cut) {
+    it->second.failed = true;
+    log_warn("job {}: {}; its log {} is not capped", id, cut.error().message, log_path(id));
+  } else if (*cut > 0 && !it->second.cut) {
+    it->second.cut = true;
+    log_info("job {}: its log passed retention.max_log_bytes ({}); keeping its first and last half", id,
+             format_size(m_config.retention.max_log_bytes));
+  }
+}
+
+asio::awaitable<void> Scheduler::cap_logs() {
+  asio::steady_timer timer(m_executor);
+  while (!m_logs.empty() && !m_shutting_down) {
+    timer.expires_after(k_log_cap_interval);
+    co_await timer.async_wait(asio::use_awaitable);
+    std::vector<JobId> ids;
+    for (const auto& entry : m_logs) ids.push_back(entry.first);
+    for (JobId id : ids) cap_log(id);
+  }
+  m_capping_logs = false;
+}
+
+asio::awaitable<void> Scheduler::close_log(JobId id) {
+  cap_log(id); // what it wrote since the last check
+  m_logs.erase(id);
+  auto rewritten = co_await logs::compact_log(log_path(id));
+  if (!rewritten) log_warn("job {}: {}", id, rewritten.error().message);
 }
 
 void Scheduler::cancel(const Job& job, const std::string& reason) {

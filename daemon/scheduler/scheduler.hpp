@@ -6,6 +6,7 @@
 
 #include "common/config.hpp"
 #include "daemon/backend/backend.hpp"
+#include "daemon/logs/log_file.hpp"
 #include "daemon/scheduler/gpu_allocator.hpp"
 #include "daemon/scheduler/job_watch.hpp"
 #include "daemon/scheduler/queue_plan.hpp"
@@ -62,6 +63,12 @@ private:
   asio::awaitable<void> finish(Job job, backend::ContainerExit exit);
   // Stops `job` when its wall time is up (counted from started_at).
   asio::awaitable<void> enforce_time_limit(Job job);
+  // retention.max_log_bytes: running jobs' logs are checked every k_log_cap_interval
+  // (while any runs) and once more when the job ends, then rewritten without the hole.
+  void watch_log(JobId id);
+  void cap_log(JobId id);
+  asio::awaitable<void> cap_logs();
+  asio::awaitable<void> close_log(JobId id);
 
   asio::any_io_executor m_executor;
   const Config& m_config;
@@ -74,6 +81,13 @@ private:
   std::set<JobId> m_timed_out;
   LastStarts m_last_starts; // for fair turns between users; forgotten at restart
   bool m_shutting_down = false;
+  struct WatchedLog {
+    logs::FileDescriptor fd;
+    bool cut = false;    // said so in the daemon's log
+    bool failed = false; // the file system refused; said so once
+  };
+  std::map<JobId, WatchedLog> m_logs; // running jobs' logs
+  bool m_capping_logs = false;
 };
 
 } // namespace jobman::daemon::scheduler

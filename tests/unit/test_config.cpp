@@ -58,6 +58,8 @@ TEST_CASE("parse_config of {} gives the documented defaults", "[config]") {
   CHECK(c.limits.kill_grace == 10s);
   CHECK(c.server.max_connections == 256);
   CHECK(c.server.idle_timeout == 60s);
+  CHECK(c.retention.days == 30);
+  CHECK(c.retention.max_log_bytes == 1LL << 30);
 }
 
 TEST_CASE("parse_config reads the example config", "[config]") {
@@ -147,6 +149,21 @@ TEST_CASE("parse_config errors name the offending key", "[config]") {
   SECTION("negative duration") { fails(R"({"limits":{"kill_grace":-5}})", {"limits.kill_grace", "duration"}); }
   SECTION("fractional duration") { fails(R"({"limits":{"kill_grace":1.5}})", {"limits.kill_grace", "duration"}); }
   SECTION("duration below minimum") { fails(R"({"server":{"idle_timeout":"0s"}})", {"server.idle_timeout", "at least 1s"}); }
+  SECTION("log cap too small") { fails(R"({"retention":{"max_log_bytes":"1K"}})", {"retention.max_log_bytes", "at least 64K"}); }
+  SECTION("log cap not a size") { fails(R"({"retention":{"max_log_bytes":"lots"}})", {"retention.max_log_bytes", "size like", "0: none"}); }
+  SECTION("log cap negative") { fails(R"({"retention":{"max_log_bytes":-1}})", {"retention.max_log_bytes", "size like"}); }
+  SECTION("retention.days 0") { fails(R"({"retention":{"days":0}})", {"retention.days", "not 0"}); }
+}
+
+TEST_CASE("retention.max_log_bytes takes sizes, bytes, and 0 for no cap", "[config]") {
+  CHECK(parse(R"({"retention":{"max_log_bytes":"100M"}})").retention.max_log_bytes == 100LL << 20);
+  CHECK(parse(R"({"retention":{"max_log_bytes":65536}})").retention.max_log_bytes == 65536);
+  CHECK(parse(R"({"retention":{"max_log_bytes":0}})").retention.max_log_bytes == 0);
+  CHECK(parse(R"({"retention":{"max_log_bytes":"0"}})").retention.max_log_bytes == 0);
+  for (const char* cap : {R"("100M")", "0"}) {
+    Config c = parse(fmt::format(R"({{"retention":{{"max_log_bytes":{}}}}})", cap));
+    CHECK(parse_config(config_to_json(c), "config_to_json").retention.max_log_bytes == c.retention.max_log_bytes);
+  }
 }
 
 TEST_CASE("socket.path of exactly 107 bytes fits", "[config]") {
