@@ -21,7 +21,14 @@ void print_json(const nlohmann::json& value);
 std::string format_time(TimePoint at);
 // Run time of a job (so far, for running jobs): "1m 5s".
 std::string format_elapsed(const Job& job);
-// Whether stdout is a terminal and NO_COLOR is not set.
+// Whether stdout is a terminal (progress lines go there only then).
+bool stdout_is_tty();
+// Whether to color stdout: a terminal, NO_COLOR unset or empty, TERM not "dumb".
 bool use_color();
+// `state` as text, colored by how the job is doing when use_color(): green SUCCEEDED, red
+// FAILED/OOM_KILLED/TIMEOUT/LOST, yellow QUEUED/STARTING, cyan RUNNING, dim CANCELLED.
+std::string paint_state(JobState state);
+// Columns printed by `Table`, ignoring color escapes: the width a terminal shows.
+std::size_t visible_width(const std::string& text);
 
 } // namespace jobman::cli

@@ -34,7 +34,7 @@ int details(Client& client, const Global& global, const std::string& reference) 
   std::cout << fmt::format("Id:          {}\nName:        {}\nUser:        {} ({}:{})\nImage:       {} ({})\nState:       {}{}\n"
                            "Exit code:   {}\nSubmitted:   {}\nStarted:     {}\nEnded:       {}\nRuntime:     {}\nContainer:   {}\n"
                            "Log size:    {}\n",
-                           job.id, job.spec.name, job.user, job.uid, job.gid, job.spec.image, job.spec.image_id, to_string(job.state),
+                           job.id, job.spec.name, job.user, job.uid, job.gid, job.spec.image, job.spec.image_id, paint_state(job.state),
                            job.reason.empty() ? "" : " (" + job.reason + ")", job.exit_code ? std::to_string(*job.exit_code) : "-",
                            format_time(job.submitted_at), format_time(job.started_at.value_or(0)), format_time(job.ended_at.value_or(0)),
                            format_elapsed(job), job.container, format_bytes(result.value("log_bytes", std::int64_t{0})));

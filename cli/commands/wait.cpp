@@ -8,19 +8,20 @@
 namespace jobman::cli::commands {
 
 int wait_for(Client& client, const Global& global, const std::string& reference) {
-  const bool tty = !global.json && use_color();
+  const bool tty = !global.json && stdout_is_tty(); // progress lines for people only
   const auto start = std::chrono::steady_clock::now();
   json result = client.request("wait", {{"job", reference}}, [&](const json& event) {
     if (!tty) return;
     auto elapsed = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - start).count();
-    std::cout << fmt::format("[{:>4}s] {}\n", elapsed, event.value("state", "?")) << std::flush;
+    auto state = job_state_from_string(event.value("state", ""));
+    std::cout << fmt::format("[{:>4}s] {}\n", elapsed, state ? paint_state(*state) : event.value("state", "?")) << std::flush;
   });
   Job job = protocol::job_from_json(result.at("job"));
   if (global.json) {
     print_json(result);
   } else {
     std::string why = !job.reason.empty() ? ": " + job.reason : job.exit_code ? fmt::format(" (exit code {})", *job.exit_code) : "";
-    std::cout << fmt::format("Job {} ({}) {}{}\n", job.id, job.spec.name, to_string(job.state), why);
+    std::cout << fmt::format("Job {} ({}) {}{}\n", job.id, job.spec.name, paint_state(job.state), why);
   }
   return job.state == JobState::Succeeded ? exit_code::ok : exit_code::job_failed;
 }

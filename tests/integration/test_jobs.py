@@ -1,9 +1,12 @@
 """Jobs end to end: real jobmand, real engine, real containers."""
 import json
+import os
+import pty
+import re
 import subprocess
 import time
 
-from conftest import ENGINE, ENGINE_BINARY, containers, engine, wait_for_container
+from conftest import ENGINE, ENGINE_BINARY, JOBMAN, containers, engine, wait_for_container
 
 
 def submit(daemon, *args, user=None):
@@ -176,3 +179,62 @@ def test_jobs_queue_behind_max_running(daemon):
     assert running <= 4
     for job in jobs:
         assert daemon.cli("wait", "-j", str(job["id"])).returncode == 0
+
+
+def on_tty(daemon, *args, **env):
+    """Runs jobman with stdin and stdout on a pseudo-terminal; returns (status, what the
+    terminal showed with its CR LF turned back into LF, stderr)."""
+    master, slave = pty.openpty()
+    environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "TERM")}
+    environ.update(env)
+    proc = subprocess.Popen([str(JOBMAN), "--socket", str(daemon.socket), *args], stdin=slave, stdout=slave,
+                            stderr=subprocess.PIPE, env=environ)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the last writer closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+    os.close(master)
+    err = proc.stderr.read().decode()
+    return proc.wait(timeout=120), shown.decode().replace("\r\n", "\n"), err
+
+
+ESC = "\x1b["
+
+
+def test_a_terminal_gets_progress_and_colored_states_pipes_get_plain_text(daemon):
+    job = submit(daemon, "-i", "jt", "-j", "tty-job", "--", "sleep 1")
+    status, shown, _ = on_tty(daemon, "wait", "-j", str(job["id"]))
+    assert status == 0, shown
+    assert re.search(r"^\[\s*\d+s\] \x1b\[\d+m(QUEUED|STARTING|RUNNING)\x1b\[0m$", shown, re.M), shown
+    assert f"Job {job['id']} (tty-job) {ESC}32mSUCCEEDED{ESC}0m" in shown
+
+    # NO_COLOR keeps the progress lines and drops the colors; so does TERM=dumb.
+    for env in ({"NO_COLOR": "1"}, {"TERM": "dumb"}):
+        status, shown, _ = on_tty(daemon, "submit", "-i", "jt", "--wait", "--", "sleep 1", **env)
+        assert status == 0, shown
+        assert ESC not in shown, (env, shown)
+        assert re.search(r"^\[\s*\d+s\] RUNNING$", shown, re.M), (env, shown)
+        assert re.search(r"^Job \d+ \(\S+\) SUCCEEDED", shown, re.M), (env, shown)
+
+    # A pipe: the final line only, never an escape.
+    piped = daemon.cli("submit", "-i", "jt", "--wait", "--", "exit 3")
+    assert piped.returncode == 1 and ESC not in piped.stdout
+    assert re.fullmatch(r"Submitted job (\d+) \(\S+\) with image jt:2.0\nJob \1 \(\S+\) FAILED: the job exited with exit code 3\n",
+                        piped.stdout), piped.stdout
+
+    # Tables color the state and still line up as the terminal shows them.
+    status, shown, _ = on_tty(daemon, "list")
+    assert status == 0
+    assert f"{ESC}32mSUCCEEDED{ESC}0m" in shown and f"{ESC}31mFAILED{ESC}0m" in shown
+    plain = re.sub(r"\x1b\[\d+m", "", shown).splitlines()
+    column = plain[0].index("EXIT")
+    assert all(len(line) > column and line[column - 2:column] == "  " for line in plain[1:]), plain
+    assert ESC not in daemon.cli("list").stdout
+    status, shown, _ = on_tty(daemon, "--json", "list")
+    assert status == 0 and ESC not in shown
