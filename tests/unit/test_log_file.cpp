@@ -36,12 +36,17 @@ std::string slurp(const std::string& path) {
   return buffer.str();
 }
 
-// Everything a reader shows from `offset` on, pieces of at most `chunk` bytes.
-std::string read_all(int fd, off_t offset = 0, std::size_t chunk = 4096) {
-  LogReader reader(fd, offset);
+// What `reader` shows until nothing is left, pieces of at most `chunk` bytes.
+std::string read_rest(LogReader& reader, std::size_t chunk = 4096) {
   std::string all;
   for (std::string piece = reader.next(chunk); !piece.empty(); piece = reader.next(chunk)) all += piece;
   return all;
+}
+
+// Everything a reader shows from `offset` on.
+std::string read_all(int fd, off_t offset = 0) {
+  LogReader reader(fd, offset);
+  return read_rest(reader);
 }
 
 off_t file_size(int fd) {
@@ -61,6 +66,14 @@ bool compact(const std::string& path) {
 }
 
 constexpr std::int64_t k_cap = 64 * 1024;
+
+// A log of `lines` lines at `path`, already cut to k_cap; open to cut again.
+FileDescriptor cut_log(const std::string& path, int lines) {
+  append_lines(path, 0, lines);
+  FileDescriptor fd = open_log(path, true);
+  REQUIRE(cap_log(fd.get(), k_cap).value() > 0);
+  return fd;
+}
 
 } // namespace
 
@@ -115,10 +128,7 @@ TEST_CASE("cap_log keeps the head and the tail and frees the middle", "[log_file
 TEST_CASE("cap_log cuts again as the job goes on writing; the hole stays one", "[log_file]") {
   TempDir dir;
   const std::string path = dir.file("3.log");
-  append_lines(path, 0, 50000);
-  FileDescriptor fd = open_log(path, true);
-  const std::int64_t first = cap_log(fd.get(), k_cap).value();
-  REQUIRE(first > 0);
+  FileDescriptor fd = cut_log(path, 50000);
   append_lines(path, 50000, 100000);
   const std::int64_t second = cap_log(fd.get(), k_cap).value();
   CHECK(second > 0);
@@ -135,9 +145,7 @@ TEST_CASE("cap_log cuts again as the job goes on writing; the hole stays one", "
 TEST_CASE("a reader past the head sees another marker for what was cut under it", "[log_file]") {
   TempDir dir;
   const std::string path = dir.file("4.log");
-  append_lines(path, 0, 50000);
-  FileDescriptor fd = open_log(path, true);
-  REQUIRE(cap_log(fd.get(), k_cap).value() > 0);
+  FileDescriptor fd = cut_log(path, 50000);
   // A `logs -f` reader part way into the tail...
   LogReader reader(fd.get(), 0);
   std::string shown;
@@ -148,17 +156,14 @@ TEST_CASE("a reader past the head sees another marker for what was cut under it"
   REQUIRE(cap_log(fd.get(), k_cap).value() > 0);
   const off_t resumes_at = data_spans(fd.get()).at(1).begin;
   REQUIRE(resumes_at > was_at);
-  for (std::string piece = reader.next(4096); !piece.empty(); piece = reader.next(4096)) shown += piece;
+  shown += read_rest(reader);
   CHECK(shown.find(cut_marker(resumes_at - was_at)) != std::string::npos);
   CHECK(shown.ends_with("line 99999\n"));
 }
 
 TEST_CASE("tail_offset finds the last lines across the hole", "[log_file]") {
   TempDir dir;
-  const std::string path = dir.file("5.log");
-  append_lines(path, 0, 100000);
-  FileDescriptor fd = open_log(path, true);
-  REQUIRE(cap_log(fd.get(), k_cap).value() > 0);
+  FileDescriptor fd = cut_log(dir.file("5.log"), 100000);
   CHECK(read_all(fd.get(), tail_offset(fd.get(), 2)) == "line 99998\nline 99999\n");
   // More lines than the tail holds: from the head on, with the marker where the cut is.
   const std::string all = read_all(fd.get(), tail_offset(fd.get(), 1000000));
@@ -169,14 +174,8 @@ TEST_CASE("tail_offset finds the last lines across the hole", "[log_file]") {
 TEST_CASE("compact_log rewrites a cut log as a plain file showing the same text", "[log_file]") {
   TempDir dir;
   const std::string path = dir.file("6.log");
-  append_lines(path, 0, 100000);
+  std::string shown = read_all(cut_log(path, 100000).get());
   ::chmod(path.c_str(), 0640);
-  std::string shown;
-  {
-    FileDescriptor fd = open_log(path, true);
-    REQUIRE(cap_log(fd.get(), k_cap).value() > 0);
-    shown = read_all(fd.get());
-  }
   CHECK(compact(path));
   CHECK(slurp(path) == shown);
   FileDescriptor fd = open_log(path);
