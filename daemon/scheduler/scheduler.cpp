@@ -260,9 +260,10 @@ void Scheduler::cap_log(JobId id) {
 }
 
 asio::awaitable<void> Scheduler::cap_logs() {
-  asio::steady_timer timer(m_executor);
+  asio::steady_timer timer(m_executor); // expired: the first round is at once
   while (!m_logs.empty() && !m_shutting_down) {
-    timer.expires_after(k_log_cap_interval);
+    // At a fixed rate, not 100 ms after each check: a slow round makes the next one sooner.
+    timer.expires_at(std::max(timer.expiry(), std::chrono::steady_clock::now() - k_log_cap_interval) + k_log_cap_interval);
     co_await timer.async_wait(asio::use_awaitable);
     std::vector<JobId> ids;
     for (const auto& entry : m_logs) ids.push_back(entry.first);
