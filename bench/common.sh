@@ -225,13 +225,16 @@ for row in db.execute(sys.argv[2]):
 PY
 }
 
-# bench_wait_idle [TIMEOUT_S]: until no job is active and the daemon has no engine child
-# left (the `rm` of a finished job runs after the job is terminal).
+# bench_wait_idle [TIMEOUT_S]: until no job is active, the daemon has no engine child left
+# and none of its containers is left: the `rm` of a finished job runs after the job is
+# terminal, and only after a 2 s window that gathers removals into one `rm`.
 bench_wait_idle() {
-  local timeout=${1:-120} deadline
+  local timeout=${1:-120} deadline instance
   deadline=$((SECONDS + timeout))
+  instance=$(bench_sql "SELECT value FROM meta WHERE key = 'instance'")
   while ((SECONDS < deadline)); do
-    if [[ $(bench_active_jobs) == 0 ]] && ! pgrep -P "$BENCH_DAEMON_PID" >/dev/null; then return 0; fi
+    if [[ $(bench_active_jobs) == 0 ]] && ! pgrep -P "$BENCH_DAEMON_PID" >/dev/null &&
+      [[ -z $(bench_podman ps -aq --filter "label=jobman.instance=$instance" 2>/dev/null) ]]; then return 0; fi
     sleep 0.1
   done
   bench_log "warning: the daemon was still busy after ${timeout}s"

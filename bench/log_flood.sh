@@ -173,21 +173,6 @@ stop_sampler() {
   rm -f "$BENCH_TMP/sampler.ready"
 }
 
-# bench_wait_idle returns during jobmand's 2 s gathering window before a batched `rm`
-# (no engine child yet): wait until the private store is empty, so the next run does not
-# share the CPUs with that `rm`.
-wait_no_containers() {
-  [[ $BENCH_STORE == private ]] || return 0
-  local deadline=$((SECONDS + 60))
-  while [[ -n $(bench_podman ps -aq 2>/dev/null) ]]; do
-    ((SECONDS < deadline)) || {
-      bench_log "warning: containers left in the private store after 60 s"
-      return 1
-    }
-    sleep 0.5
-  done
-}
-
 # ---------------------------------------------------------------- warm-up (not measured)
 bench_log "warm-up: catalogue, one job, one raw run"
 bench_jobman images >/dev/null || bench_die "jobman images failed: $(tail -3 "$DAEMON_LOG")"
@@ -214,7 +199,6 @@ print("\n".join(out))')
 [[ $(stat -c %s "$BENCH_TMP/raw.out") == 1000 ]] || bench_die "the image has no working 'busybox yes | busybox head -c'"
 rm -f "$BENCH_TMP/raw.out"
 bench_reset_daemon
-wait_no_containers
 rm -f "$LOGS"/*
 
 # ---------------------------------------------------------------- runs
@@ -258,7 +242,6 @@ flood_jobman() {
   fi
   rm -f "$LOGS"/* # the uncapped log is BYTES
   bench_wait_idle 120
-  wait_no_containers
 }
 
 flood_raw() {
