@@ -115,7 +115,9 @@ def test_wall_time_limit_stops_a_job_that_ignores_sigterm(policy_daemon):
     assert done["state"] == "TIMEOUT"
     assert "time limit of 3s" in done["reason"]
     ran = (done["ended_at"] - done["started_at"]) / 1000
-    assert 3 <= ran <= 3 + 2 + 2, f"ended {ran:.1f} s after it started; limit 3 s + grace 2 s"
+    # Not before its limit; and killed, since it never ends by itself. (No tighter upper
+    # bound: a loaded machine may take its time, and tests assert no wall-clock limits.)
+    assert 3 <= ran < 30, f"ended {ran:.1f} s after it started; limit 3 s + grace 2 s"
 
 
 def test_wall_time_limit_of_a_job_that_stops_on_sigterm(policy_daemon):
@@ -123,7 +125,7 @@ def test_wall_time_limit_of_a_job_that_stops_on_sigterm(policy_daemon):
     policy_daemon.cli("wait", "-j", str(job["id"]), timeout=60)
     done = policy_daemon.cli_json("details", "-j", str(job["id"]))["job"]
     assert done["state"] == "TIMEOUT"
-    assert 3 <= (done["ended_at"] - done["started_at"]) / 1000 <= 3 + 2
+    assert 3 <= (done["ended_at"] - done["started_at"]) / 1000 < 30  # not before its limit; stopped
 
 
 def test_out_of_memory_is_reported_as_such(policy_daemon):
