@@ -14,36 +14,17 @@
 # The daemon's catalogue is limited to this test's own images (a repository prefix of its
 # own), so other tests' images on the same engine do not show up.
 # Exit status: 0 all passed, 1 a check failed, 77 the shell or the engine is missing (skipped).
+# Environment: JOBMAN_TEST_ENGINE_GLOBAL_ARGS / JOBMAN_TEST_ENGINE_RUN_ARGS, as for test_deb.sh.
+# The set-up it shares with test_deb.sh (helpers, images, jobmand, cleanup) is lib.sh.
 set -uo pipefail
 
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 1
 build=${1:?usage: test_completions.sh BUILD_DIR bash|zsh|fish}
 shell=${2:?usage: test_completions.sh BUILD_DIR bash|zsh|fish}
 build=$(cd "$build" && pwd) || exit 1
-src=$(cd "$(dirname "$0")/../.." && pwd)
 here=$src/tests/packaging
-global_args=${JOBMAN_TEST_ENGINE_GLOBAL_ARGS---runtime runc}
-run_args=${JOBMAN_TEST_ENGINE_RUN_ARGS---ulimit nofile=1024:1024 --ulimit nproc=1024:1024}
-read -ra global_argv <<<"$global_args"
-
-passed=0
-failed=0
-skip() {
-    echo "$shell completion test: skipped: $*"
-    exit 77
-}
-pass() {
-    echo "ok: $*"
-    passed=$((passed + 1))
-}
-fail() {
-    echo "FAILED: $*"
-    failed=$((failed + 1))
-}
-finish() {
-    echo "$shell completion test: $passed passed, $failed failed"
-    [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
-    exit $?
-}
+test_name="$shell completion test"
 
 case $shell in
     bash | zsh | fish) ;;
@@ -56,67 +37,45 @@ for tool in podman busybox python3; do
 done
 jobman=$build/cli/jobman
 jobmand=$build/daemon/jobmand
-[ -x "$jobman" ] && [ -x "$jobmand" ] || { fail "build first: $jobman / $jobmand missing"; finish; }
+if ! [ -x "$jobman" ] || ! [ -x "$jobmand" ]; then abort "build first: $jobman / $jobmand missing"; fi
 
-tmp=$(mktemp -d /tmp/jobman-comptest.XXXXXX)
 repo=localhost/jobman-comptest-$$
+make_tmp jobman-comptest
 socket=$tmp/jobman.sock
-daemon_pid=
-cleanup() {
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid"
-        wait "$daemon_pid" 2>/dev/null
-    fi
-    podman "${global_argv[@]}" rmi -f "$repo/tool:1.0" "$repo/tool:2.0" "$repo/other:0.3" >/dev/null 2>&1
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
 
 # --- A daemon with two images (three versions), two flavors and two finished jobs -------------
-mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/etc" "$tmp/bin"
-cp "$(command -v busybox)" "$tmp/rootfs/bin/busybox"
-ln -s busybox "$tmp/rootfs/bin/sh"
-tar -C "$tmp/rootfs" -cf "$tmp/rootfs.tar" .
+make_rootfs
 for image in tool:1.0 tool:2.0 other:0.3; do
-    podman "${global_argv[@]}" import -q --change "LABEL name=${image%%:*}" --change "LABEL version=${image#*:}" \
-        --change 'ENTRYPOINT ["/bin/sh", "-c"]' "$tmp/rootfs.tar" "$repo/$image" >"$tmp/import.log" 2>&1 \
-        || { cat "$tmp/import.log"; fail "podman import $repo/$image"; finish; }
+    import_image "$repo/$image" "${image%%:*}" "${image#*:}"
 done
-python3 - "$tmp" "$repo/" "$global_args" "$run_args" <<'EOF'
-import json, shlex, sys
-tmp, repo, global_args, run_args = sys.argv[1:]
-json.dump({
-    "socket": {"path": f"{tmp}/jobman.sock", "mode": "0600"},
-    "state_dir": f"{tmp}/state",
-    "engine": {"kind": "podman", "binary": "podman",
-               "global_args": shlex.split(global_args), "run_args": shlex.split(run_args)},
-    "images": {"repositories": [repo]},
-    "flavors": [{"name": "small", "cpus": 1, "memory": "256M"}, {"name": "big", "cpus": 2, "memory": "1G"}],
-}, open(f"{tmp}/jobman.json", "w"), indent=2)
-json.dump({"socket": f"{tmp}/jobman.sock"}, open(f"{tmp}/settings.json", "w"))
+write_config "$tmp/jobman.json" <<EOF
+{
+  "socket": {"path": "$socket", "mode": "0600"},
+  "engine": {"kind": "podman", "binary": "podman"},
+  "images": {"repositories": ["$repo/"]},
+  "flavors": [{"name": "small", "cpus": 1, "memory": "256M"}, {"name": "big", "cpus": 2, "memory": "1G"}]
+}
 EOF
-"$jobmand" --config "$tmp/jobman.json" --foreground >"$tmp/jobmand.log" 2>&1 &
-daemon_pid=$!
-for _ in $(seq 200); do
-    kill -0 "$daemon_pid" 2>/dev/null || break
-    [ -S "$socket" ] && "$jobman" --socket "$socket" list >/dev/null 2>&1 && break
-    sleep 0.1
-done
-"$jobman" --socket "$socket" list >/dev/null 2>&1 || { cat "$tmp/jobmand.log"; fail "jobmand did not start"; finish; }
+printf '{"socket": "%s"}' "$socket" >"$tmp/settings.json"
+start_daemon "$jobmand" --config "$tmp/jobman.json" --foreground
+wait_daemon "$jobman" "$socket" || { cat "$tmp/jobmand.log"; abort "jobmand did not start"; }
 for job in alpha:tool:1.0 beta:other; do
     "$jobman" --socket "$socket" submit -i "${job#*:}" -j "${job%%:*}" --wait -- true >"$tmp/submit.log" 2>&1 \
-        || { cat "$tmp/submit.log" "$tmp/jobmand.log"; fail "submit ${job%%:*}"; finish; }
+        || { cat "$tmp/submit.log" "$tmp/jobmand.log"; abort "submit ${job%%:*}"; }
 done
 pass "jobmand with images tool:1.0, tool:2.0, other:0.3, flavors small, big and jobs alpha, beta"
 
 # `jobman` on PATH is the one just built.
+mkdir -p "$tmp/bin"
 ln -s "$jobman" "$tmp/bin/jobman"
 export PATH=$tmp/bin:$PATH
 unset JOBMAN_SOCKET
 
 # --- One completion, per shell ----------------------------------------------------------------
 # complete_bash LINE: COMPREPLY, one per line, for LINE typed with the cursor at its end.
+# (The complete_* functions are called as complete_$shell; their scripts in single quotes
+# expand their own arguments.)
+# shellcheck disable=SC2016,SC2317
 complete_bash() {
     timeout 30 bash --norc --noprofile -c '
         source "$1"
@@ -138,9 +97,11 @@ complete_bash() {
         [[ ${#COMPREPLY[@]} -eq 0 ]] || printf "%s\n" "${COMPREPLY[@]}"
     ' bash "$src/completions/jobman.bash" "$1"
 }
+# shellcheck disable=SC2317
 complete_zsh() {
     timeout 30 zsh -f "$here/zsh_capture.zsh" "$src/completions" "$1"
 }
+# shellcheck disable=SC2016,SC2317
 complete_fish() {
     timeout 30 fish --no-config -c 'source $argv[1]; complete -C -- $argv[2]' "$src/completions/jobman.fish" "$1" | cut -f1
 }
@@ -218,31 +179,29 @@ case $shell in
     bash)
         # As bash-completion's loader would: by command name, with no other completion loaded.
         out=$(bash --norc --noprofile -c 'source "$1" && complete -p jobman' bash "$src/completions/jobman.bash" 2>&1)
-        [ "$out" = "complete -F _jobman jobman" ] && pass "bash: sourcing registers _jobman" || fail "bash: sourcing: $out"
+        if [ "$out" = "complete -F _jobman jobman" ]; then pass "bash: sourcing registers _jobman"; else fail "bash: sourcing: $out"; fi
         # Without COMP_LINE (words given as they are), e.g. a caller that sets only COMP_WORDS.
         out=$(bash --norc --noprofile -c 'source "$1"; COMP_WORDS=(jobman sub); COMP_CWORD=1; _jobman; echo "${COMPREPLY[*]}"' \
             bash "$src/completions/jobman.bash" 2>&1)
-        [ "$out" = submit ] && pass "bash: COMP_WORDS=(jobman sub) without COMP_LINE -> submit" || fail "bash: without COMP_LINE: $out"
+        if [ "$out" = submit ]; then pass "bash: COMP_WORDS=(jobman sub) without COMP_LINE -> submit"; else fail "bash: without COMP_LINE: $out"; fi
         if [ -f /usr/share/bash-completion/bash_completion ]; then
             out=$(bash --norc --noprofile -c 'source /usr/share/bash-completion/bash_completion; source "$1"; COMP_WORDS=(jobman --socket "$2" logs -j ""); COMP_CWORD=5; _jobman; echo "${COMPREPLY[*]}"' \
                 bash "$src/completions/jobman.bash" "$S" 2>&1)
-            [ "$out" = "beta alpha" ] && pass "bash: with the bash-completion package loaded too" || fail "bash: with bash-completion: $out"
+            if [ "$out" = "beta alpha" ]; then pass "bash: with the bash-completion package loaded too"; else fail "bash: with bash-completion: $out"; fi
         fi
         ;;
     zsh)
         out=$(zsh -f -c 'autoload -U compinit; compinit -u -D; source "$1" && echo $_comps[jobman]' zsh "$src/completions/_jobman" 2>&1)
-        [ "$out" = _jobman ] && pass "zsh: sourcing after compinit registers _jobman" || fail "zsh: source: $out"
+        if [ "$out" = _jobman ]; then pass "zsh: sourcing after compinit registers _jobman"; else fail "zsh: source: $out"; fi
         out=$(zsh -f -c 'fpath=("$1" $fpath); autoload -U compinit; compinit -u -D; echo $_comps[jobman]' zsh "$src/completions" 2>&1)
-        [ "$out" = _jobman ] && pass "zsh: compinit finds _jobman on \$fpath" || fail "zsh: fpath: $out"
+        if [ "$out" = _jobman ]; then pass "zsh: compinit finds _jobman on \$fpath"; else fail "zsh: fpath: $out"; fi
         ;;
     fish)
-        out=$(fish -n "$src/completions/jobman.fish" 2>&1) && pass "fish -n: no syntax error" || fail "fish -n: $out"
+        if out=$(fish -n "$src/completions/jobman.fish" 2>&1); then pass "fish -n: no syntax error"; else fail "fish -n: $out"; fi
         ;;
 esac
 
-kill -TERM "$daemon_pid"
-wait "$daemon_pid"
-rc=$?
-daemon_pid=
-[ "$rc" -eq 0 ] && pass "jobmand stopped cleanly" || fail "jobmand exited $rc"
+rc=0
+stop_daemon || rc=$?
+if [ "$rc" -eq 0 ]; then pass "jobmand stopped cleanly"; else fail "jobmand exited $rc"; fi
 finish

@@ -10,46 +10,22 @@
 # this machine needs (default: `--runtime runc` and explicit nofile/nproc ulimits, as in the
 # integration tests); they go into a copy of the installed config, since the packaged one
 # carries none. Exit status: 0 all passed, 1 a check failed, 77 cannot run here (skipped).
+# The set-up it shares with test_completions.sh (helpers, images, jobmand, cleanup) is lib.sh.
+# shellcheck disable=SC2016 # the checks' `sh -c` scripts expand their own "$1", "$2"
 set -uo pipefail
 
+# shellcheck source=lib.sh source-path=SCRIPTDIR
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh" || exit 1
+test_name="deb test"
 build=${1:?usage: test_deb.sh BUILD_DIR}
 build=$(cd "$build" && pwd) || exit 1
-src=$(cd "$(dirname "$0")/../.." && pwd)
-global_args=${JOBMAN_TEST_ENGINE_GLOBAL_ARGS---runtime runc}
-run_args=${JOBMAN_TEST_ENGINE_RUN_ARGS---ulimit nofile=1024:1024 --ulimit nproc=1024:1024}
-read -ra global_argv <<<"$global_args"
 export DEBIAN_FRONTEND=noninteractive
 
-passed=0
-failed=0
-skip() {
-    echo "deb test: skipped: $*"
-    exit 77
-}
-pass() {
-    echo "ok: $*"
-    passed=$((passed + 1))
-}
-fail() {
-    echo "FAILED: $*"
-    failed=$((failed + 1))
-}
 # check DESCRIPTION COMMAND...: one check; the command's output is shown if it fails.
 check() {
     local what=$1 out
     shift
     if out=$("$@" 2>&1); then pass "$what"; else fail "$what"; [ -n "$out" ] && printf '%s\n' "$out" | sed 's/^/    /'; fi
-}
-# finish: the summary line; exit 1 on any failure.
-finish() {
-    echo "deb test: $passed passed, $failed failed"
-    [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
-    exit $?
-}
-# abort WHY: a failure the rest cannot go on from.
-abort() {
-    fail "$*"
-    finish
 }
 
 [ "$(id -u)" -eq 0 ] || skip "must run as root (it installs the package)"
@@ -60,42 +36,25 @@ if dpkg-query -W -f='${Status}' jobman 2>/dev/null | grep -q 'ok installed'; the
     skip "a jobman package is already installed on this machine; this test installs and purges it (dpkg -P jobman first)"
 fi
 
-tmp=$(mktemp -d /tmp/jobman-debtest.XXXXXX)
-chmod 0755 "$tmp" # the test user must reach the socket
 tag=jobman-debtest-$$
 image=localhost/$tag:1.0
-daemon_pid=
 installed=0
 created_groups=()
 for group in jobman jobman-admin; do getent group "$group" >/dev/null || created_groups+=("$group"); done
 user=jobman-debtest
 created_user=0
-
-cleanup() {
-    if [ -n "$daemon_pid" ] && kill -0 "$daemon_pid" 2>/dev/null; then
-        kill -TERM "$daemon_pid" 2>/dev/null
-        wait "$daemon_pid" 2>/dev/null
-    fi
-    # Containers of this test's daemon (a job still running after a failure), then its image.
-    if [ -f "$tmp/state/jobman.db" ]; then
-        local instance
-        local -a names
-        instance=$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("SELECT value FROM meta WHERE key = '"'instance'"'").fetchone()[0])' "$tmp/state/jobman.db" 2>/dev/null)
-        if [ -n "$instance" ]; then
-            mapfile -t names < <(podman "${global_argv[@]}" ps -a --filter "label=jobman.instance=$instance" --format '{{.Names}}' 2>/dev/null)
-            [ ${#names[@]} -eq 0 ] || podman "${global_argv[@]}" rm -f "${names[@]}" >/dev/null 2>&1
-        fi
-    fi
-    podman "${global_argv[@]}" rmi -f "$image" >/dev/null 2>&1
+# At exit, once lib.sh's cleanup has stopped jobmand and removed its containers and the image:
+# the package, and the user and groups this test created.
+# shellcheck disable=SC2317 # called by cleanup
+cleanup_extra() {
     if [ "$installed" -eq 1 ] && dpkg-query -W -f='${Status}' jobman 2>/dev/null | grep -qv 'not-installed'; then
         dpkg -P jobman >/dev/null 2>&1
     fi
     [ "$created_user" -eq 1 ] && userdel "$user" >/dev/null 2>&1
     for group in "${created_groups[@]}"; do getent group "$group" >/dev/null && groupdel "$group" >/dev/null 2>&1; done
-    rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
+make_tmp jobman-debtest
+chmod 0755 "$tmp" # the test user must reach the socket
 
 # --- Build the package ------------------------------------------------------------------
 echo "building in $build"
@@ -160,41 +119,24 @@ check "ExecStart is /usr/sbin/jobmand --config /etc/jobman/jobman.json --foregro
     test "$exec_start" = "/usr/sbin/jobmand --config /etc/jobman/jobman.json --foreground"
 check "KillMode=process (jobs' run clients survive a stop or restart)" grep -qx 'KillMode=process' /lib/systemd/system/jobmand.service
 # The installed config, with this machine's engine args and a state dir of our own.
-python3 - /etc/jobman/jobman.json "$tmp/jobman.json" "$tmp/state" "$global_args" "$run_args" <<'EOF' || abort "writing the test config"
-import json, shlex, sys
-installed, out, state, global_args, run_args = sys.argv[1:]
-config = json.load(open(installed))
-config["state_dir"] = state
-config["engine"]["global_args"] = shlex.split(global_args)
-config["engine"]["run_args"] = shlex.split(run_args)
-json.dump(config, open(out, "w"), indent=2)
-EOF
+write_config "$tmp/jobman.json" </etc/jobman/jobman.json || abort "writing the test config"
 for ((i = 0; i < ${#argv[@]}; i++)); do
     [ "${argv[i]}" = --config ] && argv[i + 1]=$tmp/jobman.json
 done
 socket=$tmp/jobman.sock
-JOBMAN_SOCKET=$socket "${argv[@]}" >"$tmp/jobmand.log" 2>&1 &
-daemon_pid=$!
-jm() { /usr/bin/jobman --socket "$socket" "$@"; }
-for _ in $(seq 200); do
-    kill -0 "$daemon_pid" 2>/dev/null || { cat "$tmp/jobmand.log"; abort "jobmand exited at start"; }
-    [ -S "$socket" ] && jm list >/dev/null 2>&1 && break
-    sleep 0.1
-done
-jm list >/dev/null 2>&1 || { cat "$tmp/jobmand.log"; abort "jobmand did not answer within 20 s"; }
+JOBMAN_SOCKET=$socket start_daemon "${argv[@]}"
+rc=0
+wait_daemon /usr/bin/jobman "$socket" || rc=$?
+case $rc in
+    1) cat "$tmp/jobmand.log"; abort "jobmand exited at start" ;;
+    2) cat "$tmp/jobmand.log"; abort "jobmand did not answer within 20 s" ;;
+esac
 pass "jobmand started as ExecStart and answers"
 check "the socket is 0660, group jobman" test "$(stat -c '%a %G' "$socket")" = "660 jobman"
 
 # A tiny busybox image in the catalogue.
-mkdir -p "$tmp/rootfs/bin" "$tmp/rootfs/etc" "$tmp/rootfs/tmp"
-cp "$(command -v busybox)" "$tmp/rootfs/bin/busybox"
-for applet in sh echo id cat; do ln -s busybox "$tmp/rootfs/bin/$applet"; done
-echo 'root:x:0:0:root:/root:/bin/sh' >"$tmp/rootfs/etc/passwd"
-echo 'root:x:0:' >"$tmp/rootfs/etc/group"
-tar -C "$tmp/rootfs" -cf "$tmp/rootfs.tar" .
-podman "${global_argv[@]}" import -q --change "LABEL name=$tag" --change "LABEL version=1.0" \
-    --change 'ENTRYPOINT ["/bin/sh", "-c"]' "$tmp/rootfs.tar" "$image" >"$tmp/import.log" 2>&1 \
-    || { cat "$tmp/import.log"; abort "podman import $image"; }
+make_rootfs
+import_image "$image" "$tag" 1.0
 check "jobman images lists $tag" sh -c '/usr/bin/jobman --socket "$1" images | grep -qw -- "$2"' sh "$socket" "$tag"
 check "jobman resources-flavors lists the default flavor" sh -c '/usr/bin/jobman --socket "$1" resources-flavors | grep -qw default' sh "$socket"
 
@@ -218,10 +160,8 @@ nobody_out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups /usr/bin/jobm
 nobody_rc=$?
 check "a user outside group jobman cannot use the socket (exit 5: $nobody_out)" test "$nobody_rc" -eq 5
 
-kill -TERM "$daemon_pid"
-wait "$daemon_pid"
-rc=$?
-daemon_pid=
+rc=0
+stop_daemon || rc=$?
 check "jobmand stopped cleanly on SIGTERM" test "$rc" -eq 0
 check "jobmand logged no internal error" sh -c '! grep -qi "internal error" "$1"' sh "$tmp/jobmand.log"
 
