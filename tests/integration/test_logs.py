@@ -85,9 +85,15 @@ def test_a_running_jobs_cut_log_reads_with_its_marker(capped):
 
     job = capped.cli_json("submit", "-i", "jt", "--", "seq 1 200000; echo DONE; sleep 8")["job"]
     log = capped.state / "logs" / f"{job['id']}.log"
+    def settled():
+        """All output written and cut down to the cap (the check runs every 100 ms)."""
+        return (log.exists() and has_holes(log) and capped.cli("logs", "-j", str(job["id"]), "--tail", "1").stdout == "DONE\n"
+                and capped.cli_json("details", "-j", str(job["id"]))["log_bytes"] <= CAP + 4096)
+
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (log.exists() and has_holes(log) and capped.cli("logs", "-j", str(job["id"]), "--tail", "1").stdout == "DONE\n"):
+    while time.monotonic() < deadline and not settled():
         time.sleep(0.1)
+    assert capped.cli_json("details", "-j", str(job["id"]))["job"]["state"] == "RUNNING", "read while the job still runs"
     shown = capped.cli("logs", "-j", str(job["id"])).stdout
     assert shown.startswith("1\n2\n3\n") and shown.endswith("199999\n200000\nDONE\n")
     assert len(MARKER.findall(shown)) == 1
