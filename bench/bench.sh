@@ -47,20 +47,7 @@ bench_raw_run >/dev/null || bench_die "raw podman run failed"
 # A second baseline with jobman's own sandbox flags (--network none, --init, --read-only,
 # --cap-drop ALL, ...): the exact argv jobman would run, from `submit --dry-run`, minus
 # --name/--label, plus --rm. Against it, the ratio is jobman's orchestration cost alone.
-mapfile -t FLAGS_ARGV < <(bench_jobman --json submit --dry-run -i "$IMAGE_NAME" -- true | python3 -c '
-import json, sys
-argv, out, i, seen_run = json.load(sys.stdin)["job"]["argv"], [], 0, False
-while i < len(argv):
-    if argv[i] in ("--name", "--label"):
-        i += 2
-        continue
-    out.append(argv[i])
-    if argv[i] == "run" and not seen_run:
-        out.append("--rm")
-        seen_run = True
-    i += 1
-print("\n".join(out))')
-((${#FLAGS_ARGV[@]} > 3)) || bench_die "could not get jobman's engine argv from submit --dry-run"
+bench_flags_argv "$IMAGE_NAME" true
 bench_flags_run() { "${FLAGS_ARGV[@]}"; }
 bench_flags_run >/dev/null 2>&1 || bench_die "podman run with jobman's flags failed: ${FLAGS_ARGV[*]}"
 bench_reset_daemon

@@ -225,6 +225,26 @@ for row in db.execute(sys.argv[2]):
 PY
 }
 
+# bench_flags_argv IMAGE COMMAND: sets FLAGS_ARGV to the engine argv jobman would run for
+# COMMAND (from `submit --dry-run`), minus --name/--label, plus --rm: the raw baseline
+# with jobman's own flags, so a ratio against it is jobman's orchestration cost alone.
+bench_flags_argv() {
+  mapfile -t FLAGS_ARGV < <(bench_jobman --json submit --dry-run -i "$1" -- "$2" | python3 -c '
+import json, sys
+argv, out, i, seen_run = json.load(sys.stdin)["job"]["argv"], [], 0, False
+while i < len(argv):
+    if argv[i] in ("--name", "--label"):
+        i += 2
+        continue
+    out.append(argv[i])
+    if argv[i] == "run" and not seen_run:
+        out.append("--rm")
+        seen_run = True
+    i += 1
+print("\n".join(out))')
+  ((${#FLAGS_ARGV[@]} > 3)) || bench_die "could not get jobman's engine argv from submit --dry-run"
+}
+
 # bench_wait_idle [TIMEOUT_S]: until no job is active, the daemon has no engine child left
 # and none of its containers is left: the `rm` of a finished job runs after the job is
 # terminal, and only after a 2 s window that gathers removals into one `rm`.

@@ -179,20 +179,7 @@ bench_jobman images >/dev/null || bench_die "jobman images failed: $(tail -3 "$D
 bench_jobman submit -i "$IMAGE_NAME" --wait -- true >/dev/null ||
   bench_die "a trivial job failed; daemon log: $(tail -5 "$DAEMON_LOG")"
 # The raw side: jobman's own argv for the flood job, minus --name/--label, plus --rm.
-mapfile -t FLAGS_ARGV < <(bench_jobman --json submit --dry-run -i "$IMAGE_NAME" -- "$FLOOD_CMD" | python3 -c '
-import json, sys
-argv, out, i, seen_run = json.load(sys.stdin)["job"]["argv"], [], 0, False
-while i < len(argv):
-    if argv[i] in ("--name", "--label"):
-        i += 2
-        continue
-    out.append(argv[i])
-    if argv[i] == "run" and not seen_run:
-        out.append("--rm")
-        seen_run = True
-    i += 1
-print("\n".join(out))')
-((${#FLAGS_ARGV[@]} > 3)) || bench_die "could not get jobman's engine argv from submit --dry-run"
+bench_flags_argv "$IMAGE_NAME" "$FLOOD_CMD"
 [[ ${FLAGS_ARGV[-1]} == "$FLOOD_CMD" ]] || bench_die "unexpected argv from submit --dry-run: ${FLAGS_ARGV[*]}"
 "${FLAGS_ARGV[@]:0:${#FLAGS_ARGV[@]}-1}" 'busybox yes x | busybox head -c 1000' >"$BENCH_TMP/raw.out" 2>"$BENCH_TMP/raw.err" ||
   bench_die "podman run with jobman's flags failed: $(tail -3 "$BENCH_TMP/raw.err")"
