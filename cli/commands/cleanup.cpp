@@ -12,10 +12,7 @@ int cleanup(Client& client, const Global& global, const std::string& older_than,
   if (!older_than.empty()) args["older_than"] = older_than;
   if (dry_run) args["dry_run"] = true;
   json result = client.request("cleanup", args);
-  if (global.json) {
-    print_json(result);
-    return exit_code::ok;
-  }
+  if (printed_as_json(global, result)) return exit_code::ok;
   const char* verb = dry_run ? "Would remove" : "Removed";
   std::cout << fmt::format("{} {} leftover container(s), {} finished job(s) older than {} days with {} log file(s); {} {}\n", verb,
                            result.at("containers_removed").size(), result.value("jobs_removed", 0), result.value("older_than", 0) / 86400,

@@ -3,6 +3,7 @@
 // a table or, with --json, the daemon's result. Returns the process exit code.
 
 #include "cli/client.hpp"
+#include "cli/output.hpp"
 
 #include <string>
 #include <vector>
@@ -12,6 +13,11 @@ namespace jobman::cli::commands {
 struct Global {
   bool json = false;
 };
+// With --json, prints `result` as the daemon sent it and returns true: the command is done.
+inline bool printed_as_json(const Global& global, const json& result) {
+  if (global.json) print_json(result);
+  return global.json;
+}
 
 int images(Client& client, const Global& global);
 int image_details(Client& client, const Global& global, const std::string& image);

@@ -11,10 +11,7 @@ int remove(Client& client, const Global& global, const std::string& job, bool al
   if (all) args["all"] = true;
   else args["job"] = job;
   json result = client.request("delete", args);
-  if (global.json) {
-    print_json(result);
-    return exit_code::ok;
-  }
+  if (printed_as_json(global, result)) return exit_code::ok;
   for (const auto& item : result.at("deleted")) {
     bool active = item.value("was", "") == "QUEUED" || item.value("was", "") == "STARTING" || item.value("was", "") == "RUNNING";
     std::cout << fmt::format("Deleted job {} ({}){}\n", item.value("id", 0), item.value("name", ""), active ? ", cancelling it" : "");

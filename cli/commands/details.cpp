@@ -24,10 +24,7 @@ std::string shell_quote(const std::string& word) {
 
 int details(Client& client, const Global& global, const std::string& reference) {
   json result = client.request("details", {{"job", reference}});
-  if (global.json) {
-    print_json(result);
-    return exit_code::ok;
-  }
+  if (printed_as_json(global, result)) return exit_code::ok;
   Job job = protocol::job_from_json(result.at("job"));
   std::string command;
   for (const auto& word : job.argv) command += (command.empty() ? "" : " ") + shell_quote(word);

@@ -10,10 +10,7 @@ namespace jobman::cli::commands {
 
 int image_details(Client& client, const Global& global, const std::string& image) {
   json result = client.request("image_details", {{"image", image}});
-  if (global.json) {
-    print_json(result);
-    return exit_code::ok;
-  }
+  if (printed_as_json(global, result)) return exit_code::ok;
   auto list = [&](const char* key) { return fmt::format("{}", fmt::join(result.value(key, std::vector<std::string>{}), " ")); };
   std::cout << fmt::format("Name:        {}\nVersion:     {}\nReference:   {}\nId:          {}\nCreated:     {}\nSize:        {}\n"
                            "Entrypoint:  {}\nCmd:         {}\nUser:        {}\nTags:        {}\nDigests:     {}\nLabels:\n",

@@ -8,10 +8,7 @@ namespace jobman::cli::commands {
 
 int images(Client& client, const Global& global) {
   json result = client.request("images", json::object());
-  if (global.json) {
-    print_json(result);
-    return exit_code::ok;
-  }
+  if (printed_as_json(global, result)) return exit_code::ok;
   Table table{{"NAME", "VERSIONS", "DESCRIPTION"}, {}};
   for (const auto& image : result.at("images"))
     table.rows.push_back({image.at("name").get<std::string>(),

@@ -8,10 +8,7 @@ int list(Client& client, const Global& global, const ListOptions& options) {
   if (options.all_users) args["all_users"] = true;
   if (!options.state.empty()) args["state"] = options.state;
   json result = client.request("list", args);
-  if (global.json) {
-    print_json(result);
-    return exit_code::ok;
-  }
+  if (printed_as_json(global, result)) return exit_code::ok;
   Table table{{"ID", "NAME", "IMAGE", "STATE", "EXIT", "SUBMITTED", "RUNTIME"}, {}};
   if (options.all_users) table.header.insert(table.header.begin() + 2, "USER");
   for (const auto& item : result.at("jobs")) {

@@ -8,10 +8,7 @@ namespace jobman::cli::commands {
 
 int queue(Client& client, const Global& global) {
   json result = client.request("queue", json::object());
-  if (global.json) {
-    print_json(result);
-    return exit_code::ok;
-  }
+  if (printed_as_json(global, result)) return exit_code::ok;
   std::cout << fmt::format("{} running of {} slots, {} queued; GPUs {} free of {}\n\n", result.value("running", 0),
                            result.value("max_running", 0), result.value("queued", 0), result.at("gpus").value("free", 0),
                            result.at("gpus").value("total", 0));

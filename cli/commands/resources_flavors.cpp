@@ -10,10 +10,7 @@ namespace jobman::cli::commands {
 
 int resources_flavors(Client& client, const Global& global) {
   json result = client.request("resources_flavors", json::object());
-  if (global.json) {
-    print_json(result);
-    return exit_code::ok;
-  }
+  if (printed_as_json(global, result)) return exit_code::ok;
   Table table{{"NAME", "CPUS", "MEMORY", "SHM", "GPUS", "MAX TIME", "DESCRIPTION"}, {}};
   for (const auto& f : result.at("flavors"))
     table.rows.push_back({f.value("name", "") + (f.value("default", false) ? " (default)" : ""), fmt::format("{:g}", f.value("cpus", 0.0)),
