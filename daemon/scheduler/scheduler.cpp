@@ -245,15 +245,14 @@ void Scheduler::watch_log(JobId id) {
   spawn_logged(m_executor, cap_logs(), "capping logs");
 }
 
-void Scheduler::cap_log(JobId id) {
-  auto it = m_logs.find(id);
-  if (it == m_logs.end() || it->second.failed) return;
-  auto cut = logs::cap_log(it->second.fd.get(), m_config.retention.max_log_bytes);
+void Scheduler::cap_log(JobId id, WatchedLog& log) {
+  if (log.failed) return;
+  auto cut = logs::cap_log(log.fd.get(), m_config.retention.max_log_bytes);
   if (!cut) {
-    it->second.failed = true;
+    log.failed = true;
     log_warn("job {}: {}; its log {} is not capped", id, cut.error().message, log_path(id));
-  } else if (*cut > 0 && !it->second.cut) {
-    it->second.cut = true;
+  } else if (*cut > 0 && !log.cut) {
+    log.cut = true;
     log_info("job {}: its log passed retention.max_log_bytes ({}); keeping its first and last half", id,
              format_size(m_config.retention.max_log_bytes));
   }
@@ -265,16 +264,16 @@ asio::awaitable<void> Scheduler::cap_logs() {
     // At a fixed rate, not 100 ms after each check: a slow round makes the next one sooner.
     timer.expires_at(std::max(timer.expiry(), std::chrono::steady_clock::now() - k_log_cap_interval) + k_log_cap_interval);
     co_await timer.async_wait(asio::use_awaitable);
-    std::vector<JobId> ids;
-    for (const auto& entry : m_logs) ids.push_back(entry.first);
-    for (JobId id : ids) cap_log(id);
+    for (auto& [id, log] : m_logs) cap_log(id, log);
   }
   m_capping_logs = false;
 }
 
 asio::awaitable<void> Scheduler::close_log(JobId id) {
-  cap_log(id); // what it wrote since the last check
-  m_logs.erase(id);
+  if (auto it = m_logs.find(id); it != m_logs.end()) {
+    cap_log(id, it->second); // what it wrote since the last check
+    m_logs.erase(it);
+  }
   auto rewritten = co_await logs::compact_log(log_path(id));
   if (!rewritten) log_warn("job {}: {}", id, rewritten.error().message);
 }

@@ -65,8 +65,13 @@ private:
   asio::awaitable<void> enforce_time_limit(Job job);
   // retention.max_log_bytes: running jobs' logs are checked every k_log_cap_interval
   // (while any runs) and once more when the job ends, then rewritten without the hole.
+  struct WatchedLog {
+    logs::FileDescriptor fd;
+    bool cut = false;    // said so in the daemon's log
+    bool failed = false; // the file system refused; said so once
+  };
   void watch_log(JobId id);
-  void cap_log(JobId id);
+  void cap_log(JobId id, WatchedLog& log);
   asio::awaitable<void> cap_logs();
   asio::awaitable<void> close_log(JobId id);
 
@@ -81,11 +86,6 @@ private:
   std::set<JobId> m_timed_out;
   LastStarts m_last_starts; // for fair turns between users; forgotten at restart
   bool m_shutting_down = false;
-  struct WatchedLog {
-    logs::FileDescriptor fd;
-    bool cut = false;    // said so in the daemon's log
-    bool failed = false; // the file system refused; said so once
-  };
   std::map<JobId, WatchedLog> m_logs; // running jobs' logs
   bool m_capping_logs = false;
 };
