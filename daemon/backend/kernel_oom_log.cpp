@@ -25,20 +25,15 @@ std::vector<std::string> oom_memcgs_in(std::string_view record) {
   return memcgs;
 }
 
-KernelOomLog::KernelOomLog() {
-  m_fd = ::open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (m_fd >= 0) ::lseek(m_fd, 0, SEEK_END);
-}
-
-KernelOomLog::~KernelOomLog() {
-  if (m_fd >= 0) ::close(m_fd);
+KernelOomLog::KernelOomLog() : m_kmsg(::open("/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC)) {
+  if (m_kmsg.get() >= 0) ::lseek(m_kmsg.get(), 0, SEEK_END);
 }
 
 void KernelOomLog::drain() {
-  if (m_fd < 0) return;
+  if (m_kmsg.get() < 0) return;
   char record[8192];
   for (;;) {
-    ssize_t n = ::read(m_fd, record, sizeof record); // one record per read
+    ssize_t n = ::read(m_kmsg.get(), record, sizeof record); // one record per read
     if (n < 0 && errno == EPIPE) continue;            // the ring buffer overtook us: skip ahead
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) return;                               // EAGAIN: nothing more for now

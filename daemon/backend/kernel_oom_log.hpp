@@ -8,6 +8,8 @@
 // and names the container's cgroup, which contains its full id (docker: /docker/<id> or
 // docker-<id>.scope).
 
+#include "common/file_descriptor.hpp"
+
 #include <deque>
 #include <string>
 #include <string_view>
@@ -19,17 +21,14 @@ class KernelOomLog {
 public:
   // Opens /dev/kmsg at its current end; without it (not root, no kmsg) it reports nothing.
   KernelOomLog();
-  ~KernelOomLog();
-  KernelOomLog(const KernelOomLog&) = delete;
-  KernelOomLog& operator=(const KernelOomLog&) = delete;
 
-  bool available() const { return m_fd >= 0; }
+  bool available() const { return m_kmsg.get() >= 0; }
   // Whether the kernel logged an OOM kill in a cgroup of container `full_id` (64 hex chars).
   bool oom_killed(std::string_view full_id);
 
 private:
   void drain();
-  int m_fd = -1;
+  FileDescriptor m_kmsg;
   std::deque<std::string> m_memcgs; // most recent OOM-killed cgroups
 };
 

@@ -18,7 +18,7 @@ asio::awaitable<json> logs(CommandContext& ctx) {
   ctx.args.finish();
 
   const std::string path = ctx.daemon.scheduler.log_path(job.id);
-  logs::FileDescriptor file = logs::open_log(path);
+  FileDescriptor file = logs::open_log(path);
   std::optional<logs::LogReader> reader;
   if (file.get() >= 0) reader.emplace(file.get(), tail > 0 ? logs::tail_offset(file.get(), tail) : 0);
   for (;;) {

@@ -1,6 +1,8 @@
 // The one file that includes Boost.Process: everything else uses engine::CommandRunner.
 #include "daemon/engine/command_runner.hpp"
 
+#include "common/file_descriptor.hpp"
+
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/readable_pipe.hpp>
@@ -68,20 +70,6 @@ ExitStatus decode(int native) {
   return status;
 }
 
-class DevNull {
-public:
-  DevNull() : m_fd(::open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
-  ~DevNull() {
-    if (m_fd >= 0) ::close(m_fd);
-  }
-  DevNull(const DevNull&) = delete;
-  DevNull& operator=(const DevNull&) = delete;
-  int fd() const { return m_fd; }
-
-private:
-  int m_fd;
-};
-
 class BoostRunningProcess final : public RunningProcess {
 public:
   explicit BoostRunningProcess(bp::process process) : m_process(std::move(process)) {}
@@ -113,7 +101,7 @@ public:
     auto exe = resolve(argv);
     if (!exe) co_return exe.error();
     asio::readable_pipe out(m_executor), err(m_executor);
-    DevNull null;
+    FileDescriptor null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     error_code ec;
     bp::process process = [&] {
       asio::writable_pipe out_w(m_executor), err_w(m_executor);
@@ -121,7 +109,7 @@ public:
       if (!ec) asio::connect_pipe(err, err_w, ec);
       if (ec) return bp::process(m_executor);
       return bp::process(m_executor, *exe, std::vector<std::string>(argv.begin() + 1, argv.end()),
-                         bp::process_stdio{null.fd(), out_w, err_w}, ChildSetup{}, ec);
+                         bp::process_stdio{null.get(), out_w, err_w}, ChildSetup{}, ec);
       // the write ends close here, so reads see EOF when the child exits
     }();
     if (ec) co_return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot run {}: {}", argv.front(), ec.message())};
@@ -140,10 +128,10 @@ public:
   Result<std::unique_ptr<RunningProcess>> spawn(const std::vector<std::string>& argv, int output_fd) override {
     auto exe = resolve(argv);
     if (!exe) return exe.error();
-    DevNull null;
+    FileDescriptor null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     error_code ec;
     bp::process process(m_executor, *exe, std::vector<std::string>(argv.begin() + 1, argv.end()),
-                        bp::process_stdio{null.fd(), output_fd, output_fd}, ChildSetup{}, ec);
+                        bp::process_stdio{null.get(), output_fd, output_fd}, ChildSetup{}, ec);
     if (ec) return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot start {}: {}", argv.front(), ec.message())};
     return std::unique_ptr<RunningProcess>(std::make_unique<BoostRunningProcess>(std::move(process)));
   }

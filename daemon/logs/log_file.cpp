@@ -52,24 +52,6 @@ bool write_all(int fd, const std::string& data) {
 }
 } // namespace
 
-FileDescriptor::~FileDescriptor() {
-  if (m_fd >= 0) ::close(m_fd);
-}
-
-FileDescriptor& FileDescriptor::operator=(FileDescriptor&& other) noexcept {
-  if (this != &other) {
-    if (m_fd >= 0) ::close(m_fd);
-    m_fd = other.release();
-  }
-  return *this;
-}
-
-int FileDescriptor::release() {
-  int fd = m_fd;
-  m_fd = -1;
-  return fd;
-}
-
 FileDescriptor open_log(const std::string& path, bool write) {
   return FileDescriptor(::open(path.c_str(), (write ? O_RDWR : O_RDONLY) | O_CLOEXEC | O_NOFOLLOW));
 }

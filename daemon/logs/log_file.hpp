@@ -8,6 +8,7 @@
 // file with that marker in it (`compact_log`).
 
 #include "common/errors.hpp"
+#include "common/file_descriptor.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <cstdint>
@@ -18,23 +19,6 @@
 namespace jobman::daemon::logs {
 
 namespace asio = boost::asio;
-
-// A file descriptor closed on scope exit; -1 when the open failed.
-class FileDescriptor {
-public:
-  FileDescriptor() = default;
-  explicit FileDescriptor(int fd) : m_fd(fd) {}
-  ~FileDescriptor();
-  FileDescriptor(FileDescriptor&& other) noexcept : m_fd(other.release()) {}
-  FileDescriptor& operator=(FileDescriptor&& other) noexcept;
-  FileDescriptor(const FileDescriptor&) = delete;
-  FileDescriptor& operator=(const FileDescriptor&) = delete;
-  int get() const { return m_fd; }
-  int release();
-
-private:
-  int m_fd = -1;
-};
 
 // Opens `path` to read (or, with `write`, also to punch holes), never through a symlink.
 FileDescriptor open_log(const std::string& path, bool write = false);

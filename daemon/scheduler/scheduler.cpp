@@ -234,7 +234,7 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
 }
 
 void Scheduler::watch_log(JobId id) {
-  logs::FileDescriptor fd = logs::open_log(log_path(id), true);
+  FileDescriptor fd = logs::open_log(log_path(id), true);
   if (fd.get() < 0) {
     log_warn("job {}: cannot open its log {} to cap it: {}", id, log_path(id), std::strerror(errno));
     return;

@@ -66,7 +66,7 @@ private:
   // retention.max_log_bytes: running jobs' logs are checked every k_log_cap_interval
   // (while any runs) and once more when the job ends, then rewritten without the hole.
   struct WatchedLog {
-    logs::FileDescriptor fd;
+    FileDescriptor fd;
     bool cut = false;    // said so in the daemon's log
     bool failed = false; // the file system refused; said so once
   };
