@@ -123,7 +123,7 @@ Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
   : io(io_context),
     config(std::move(cfg)),
     store((ensure_private_dir(config.state_dir), ensure_private_dir(config.state_dir + "/logs"), config.state_dir + "/jobman.db")),
-    runner(engine::make_process_runner(io.get_executor())),
+    runner((ensure_private_dir(config.state_dir + "/engine"), engine::make_process_runner(io.get_executor(), config.state_dir + "/engine"))),
     backend(std::make_unique<backend::LocalBackend>(config, *runner)),
     gpus(detect_gpus(io, config, *runner)),
     scheduler(io.get_executor(), config, store, *backend, watch, gpus),

@@ -52,7 +52,9 @@ public:
   virtual Result<std::unique_ptr<RunningProcess>> spawn(const std::vector<std::string>& argv, int output_fd) = 0;
 };
 
-// The real runner, on Boost.Process v2.
-std::unique_ptr<CommandRunner> make_process_runner(asio::any_io_executor executor);
+// The real runner, on Boost.Process v2. Children start in `working_dir`: podman's conmon
+// (2.1, Debian bookworm) drops an `oom` file into its working directory when a container
+// is OOM-killed, and the daemon's own may be / or wherever an admin started it.
+std::unique_ptr<CommandRunner> make_process_runner(asio::any_io_executor executor, std::string working_dir);
 
 } // namespace jobman::daemon::engine

@@ -42,14 +42,19 @@ namespace {
 // - a process group of its own, so a terminal's Ctrl-C or a signal to the daemon's group
 //   does not reach it;
 // - an empty signal mask and default dispositions (SIGPIPE is ignored in the daemon);
+// - the runner's working directory (a failed chdir leaves the daemon's);
 // - every fd from 3 up close-on-exec. Boost 1.81's close_all() compares each whitelist
 //   entry with itself and so leaves open every fd between stderr and its error pipe, and
 //   asio opens sockets without CLOEXEC: without this, engine processes would inherit the
 //   listening socket, client connections and the database.
 // Only async-signal-safe calls here.
 struct ChildSetup {
+  const char* working_dir;
   error_code on_exec_setup(bp::posix::default_launcher&, const std::filesystem::path&, const char* const*) {
     ::setpgid(0, 0);
+    if (::chdir(working_dir) != 0) {
+      // stays where the daemon is
+    }
     ::signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
@@ -95,7 +100,8 @@ private:
 
 class ProcessRunner final : public CommandRunner {
 public:
-  explicit ProcessRunner(asio::any_io_executor executor) : m_executor(std::move(executor)) {}
+  ProcessRunner(asio::any_io_executor executor, std::string working_dir)
+    : m_executor(std::move(executor)), m_working_dir(std::move(working_dir)) {}
 
   asio::awaitable<Result<Captured>> capture(std::vector<std::string> argv, std::size_t max_output) override {
     auto exe = resolve(argv);
@@ -109,7 +115,7 @@ public:
       if (!ec) asio::connect_pipe(err, err_w, ec);
       if (ec) return bp::process(m_executor);
       return bp::process(m_executor, *exe, std::vector<std::string>(argv.begin() + 1, argv.end()),
-                         bp::process_stdio{null.get(), out_w, err_w}, ChildSetup{}, ec);
+                         bp::process_stdio{null.get(), out_w, err_w}, ChildSetup{m_working_dir.c_str()}, ec);
       // the write ends close here, so reads see EOF when the child exits
     }();
     if (ec) co_return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot run {}: {}", argv.front(), ec.message())};
@@ -131,7 +137,7 @@ public:
     FileDescriptor null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     error_code ec;
     bp::process process(m_executor, *exe, std::vector<std::string>(argv.begin() + 1, argv.end()),
-                        bp::process_stdio{null.get(), output_fd, output_fd}, ChildSetup{}, ec);
+                        bp::process_stdio{null.get(), output_fd, output_fd}, ChildSetup{m_working_dir.c_str()}, ec);
     if (ec) return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot start {}: {}", argv.front(), ec.message())};
     return std::unique_ptr<RunningProcess>(std::make_unique<BoostRunningProcess>(std::move(process)));
   }
@@ -159,13 +165,14 @@ private:
   }
 
   asio::any_io_executor m_executor;
+  std::string m_working_dir;
   std::map<std::string, std::filesystem::path> m_paths;
 };
 
 } // namespace
 
-std::unique_ptr<CommandRunner> make_process_runner(asio::any_io_executor executor) {
-  return std::make_unique<ProcessRunner>(std::move(executor));
+std::unique_ptr<CommandRunner> make_process_runner(asio::any_io_executor executor, std::string working_dir) {
+  return std::make_unique<ProcessRunner>(std::move(executor), std::move(working_dir));
 }
 
 } // namespace jobman::daemon::engine

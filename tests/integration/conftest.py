@@ -166,7 +166,7 @@ class Daemon:
 
     def start(self):
         self.proc = subprocess.Popen([str(JOBMAND), "--config", str(self.config_path), "--foreground"],
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT)
+                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, cwd=self.dir)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

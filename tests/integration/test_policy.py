@@ -136,6 +136,9 @@ def test_out_of_memory_is_reported_as_such(policy_daemon):
     assert done["state"] == "OOM_KILLED", done
     assert "32M of flavor 'small'" in done["reason"]
     assert "medium (256M)" in done["reason"]
+    # podman's conmon marks the OOM with a file `oom` in its working directory: jobmand
+    # starts engine processes in <state_dir>/engine, never in its own (here: the test dir).
+    assert not (policy_daemon.dir / "oom").exists()
 
 
 def test_a_job_that_exits_137_itself_is_not_oom(policy_daemon):
