@@ -4,7 +4,12 @@
 # and details, and stops the daemon. As root (jobmand is a root daemon).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh build >/dev/null
+# Quiet unless it fails: then its last lines say why (a compile error, a package apt refused).
+if ! setup_output=$(scripts/setup.sh build 2>&1); then
+  printf '%s\n' "$setup_output" | tail -40 >&2
+  echo "demo: scripts/setup.sh failed" >&2
+  exit 1
+fi
 bin=$PWD/build
 
 work=$(mktemp -d /tmp/jobman-demo.XXXXXX)

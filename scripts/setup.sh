@@ -9,7 +9,7 @@ packages=(
   g++ cmake ninja-build pkg-config
   libcli11-dev libboost1.81-dev libsqlitecpp-dev nlohmann-json3-dev libfmt-dev catch2
   # run and test: a container engine, a busybox rootfs for test images, pytest
-  podman runc busybox-static python3 python3-pytest util-linux passwd
+  podman runc catatonit busybox-static python3 python3-pytest util-linux passwd
   # the same tests against docker: dockerd, /usr/bin/docker, containerd; tini is docker-init (--init)
   docker.io containerd tini
   # packaging and completion tests: cpack's shlibdeps, the package's own dependency, shells
