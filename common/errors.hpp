@@ -66,6 +66,8 @@ public:
   }
   T& operator*() { return value(); }
   T* operator->() { return &value(); }
+  const T& operator*() const { return value(); }
+  const T* operator->() const { return &value(); }
   const ErrorInfo& error() const { return std::get<ErrorInfo>(m_v); }
 
 private:

@@ -1,6 +1,7 @@
 #include "common/config.hpp"
 #include "common/errors.hpp"
 #include "daemon/backend/container_args.hpp"
+#include "daemon/backend/engine_check.hpp"
 #include "daemon/backend/local_backend.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/log.hpp"
@@ -53,6 +54,16 @@ std::vector<std::string> detect_gpus(boost::asio::io_context& io, const Config& 
   auto devices = scheduler::parse_nvidia_smi_list(result->out);
   log_info("nvidia-smi lists {} GPU(s)", devices.size());
   return devices;
+}
+
+// The engine check, run to completion on `io` before anything else is set up.
+backend::EngineReport check_engine(boost::asio::io_context& io, const Config& config, engine::CommandRunner& runner) {
+  std::optional<backend::EngineReport> report;
+  boost::asio::co_spawn(
+    io, [&]() -> boost::asio::awaitable<void> { report = co_await backend::check_engine(config.engine, runner); }, boost::asio::detached);
+  io.run();
+  io.restart();
+  return report.value_or(backend::EngineReport{{{true, "the engine check did not finish"}}, ""});
 }
 
 // A mount template is only as safe as the directory holding its first placeholder: if
@@ -156,7 +167,13 @@ int daemon_main(int argc, char** argv) {
     Config config = load_checked(config_path);
     if (check_only) {
       std::cout << config_to_json(config) << "\n";
-      return 0;
+      boost::asio::io_context io;
+      auto runner = engine::make_process_runner(io.get_executor(), "/");
+      auto report = check_engine(io, config, *runner);
+      for (const auto& problem : report.problems)
+        std::cerr << "jobmand: " << (problem.fatal ? "error" : "warning") << ": engine: " << problem.message << "\n";
+      if (report.ok()) std::cerr << "jobmand: engine ok: " << report.summary << "\n";
+      return report.ok() ? 0 : 1;
     }
     std::signal(SIGPIPE, SIG_IGN);
     warn_about_writable_template_roots(config);
@@ -167,6 +184,14 @@ int daemon_main(int argc, char** argv) {
     // handler sees every SIGTERM/SIGINT/SIGHUP sent to the process.
     boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
     Daemon daemon(io, std::move(config));
+    // Before any job can fail for it: say what is missing (the daemon still serves, and
+    // jobs then fail with the engine's own words).
+    auto engine_report = check_engine(io, daemon.config, *daemon.runner);
+    for (const auto& problem : engine_report.problems) {
+      if (problem.fatal) log_error("engine: {}; jobs will fail until this is fixed", problem.message);
+      else log_warn("engine: {}", problem.message);
+    }
+    if (engine_report.ok()) log_info("engine: {}", engine_report.summary);
     server::Server server(daemon);
     server.start();
     daemon.scheduler.recover();

@@ -9,6 +9,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <optional>
 #include <vector>
 
 namespace jobman::daemon::backend {
@@ -33,10 +34,14 @@ public:
   // process is started; wait() then completes when the container has ended.
   virtual Result<Unit> start(const Job& job, const std::string& log_path) = 0;
   // Completes when the container of `job` has ended: one started by start(), or one that
-  // survived a daemon restart (adopted).
+  // survived a daemon restart (adopted). `log_path` is the job's log: when the container
+  // never ran, it holds the engine's own error, which the exit's message then carries.
   // Coroutines here take the job by value: a caller may spawn them detached, and a
   // coroutine keeps a reference parameter, not what it referred to.
-  virtual asio::awaitable<ContainerExit> wait(Job job) = 0;
+  virtual asio::awaitable<ContainerExit> wait(Job job, std::string log_path) = 0;
+  // Whether the container of `job` has started: true once it has (even if it ended since),
+  // false while it has not, nothing when the engine cannot tell.
+  virtual asio::awaitable<std::optional<bool>> has_started(Job job) = 0;
   // Asks the container to stop: SIGTERM, then SIGKILL after `grace`.
   virtual asio::awaitable<void> stop(Job job, std::chrono::seconds grace) = 0;
   // Removes the ended container of `job` (perhaps later, batched with others).

@@ -1,6 +1,7 @@
 #include "daemon/backend/local_backend.hpp"
 
 #include "daemon/backend/container_args.hpp"
+#include "daemon/backend/engine_error.hpp"
 #include "daemon/log.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -57,7 +58,24 @@ asio::awaitable<std::optional<json>> LocalBackend::inspect(const Job& job) {
   co_return parsed;
 }
 
-asio::awaitable<ContainerExit> LocalBackend::wait(Job job) {
+namespace {
+// The time a container started, as `inspect` says; podman and docker say 0001-01-01 for never.
+bool has_run(const json& state) { return state.value("StartedAt", std::string{}).rfind("0001-01-01", 0) != 0; }
+
+// What the engine printed into the log of a container that never ran (nothing else is in it).
+std::optional<std::string> engine_words(const std::string& log_path) {
+  auto tail = read_tail(log_path, 16 << 10);
+  return tail ? engine_error_line(*tail) : std::nullopt;
+}
+} // namespace
+
+asio::awaitable<std::optional<bool>> LocalBackend::has_started(Job job) {
+  auto inspected = co_await inspect(job);
+  if (!inspected) co_return std::nullopt;
+  co_return has_run((*inspected)["State"]);
+}
+
+asio::awaitable<ContainerExit> LocalBackend::wait(Job job, std::string log_path) {
   ContainerExit exit;
   if (auto it = m_processes.find(job.id); it != m_processes.end()) {
     exit.status = co_await it->second->wait();
@@ -82,13 +100,15 @@ asio::awaitable<ContainerExit> LocalBackend::wait(Job job) {
   if (auto inspected = co_await inspect(job)) {
     const json& s = (*inspected)["State"];
     std::string error = s.value("Error", std::string{});
-    bool ran = s.value("StartedAt", std::string{}).rfind("0001-01-01", 0) != 0;
+    const bool ran = has_run(s);
     // A container that never ran has no exit code of its own (podman says 0).
     if (ran && s.contains("ExitCode") && s["ExitCode"].is_number_integer())
       exit.status = engine::ExitStatus{s["ExitCode"].get<int>(), std::nullopt};
     if (!error.empty() || !ran) {
       exit.engine_failed = true;
-      exit.message = error.empty() ? "the container never started" : error;
+      // The run client's last error line says more than State.Error ("container create failed").
+      auto words = ran ? std::nullopt : engine_words(log_path);
+      exit.message = words ? *words : error.empty() ? "the container never started" : printable_message(error, k_max_engine_message);
     }
     // docker says so itself; podman on cgroup v1 does not, but the kernel log does.
     exit.oom_killed = !exit.status.success() &&
@@ -96,7 +116,8 @@ asio::awaitable<ContainerExit> LocalBackend::wait(Job job) {
                        (exit.status.code == 128 + SIGKILL && m_oom_log.oom_killed(inspected->value("Id", std::string{}))));
   } else if (!exit.status.code || *exit.status.code >= 125) {
     exit.engine_failed = true;
-    exit.message = fmt::format("the engine could not create the container ({})", exit.status.describe());
+    auto words = engine_words(log_path);
+    exit.message = words ? *words : fmt::format("the engine could not create the container ({})", exit.status.describe());
   }
   co_return exit;
 }

@@ -21,7 +21,8 @@ class LocalBackend final : public Backend {
 public:
   LocalBackend(const Config& config, engine::CommandRunner& runner);
   Result<Unit> start(const Job& job, const std::string& log_path) override;
-  asio::awaitable<ContainerExit> wait(Job job) override;
+  asio::awaitable<ContainerExit> wait(Job job, std::string log_path) override;
+  asio::awaitable<std::optional<bool>> has_started(Job job) override;
   asio::awaitable<void> stop(Job job, std::chrono::seconds grace) override;
   asio::awaitable<void> remove(Job job) override;
   asio::awaitable<ContainerPresence> presence(Job job) override;

@@ -22,6 +22,9 @@ constexpr std::chrono::milliseconds k_adopt_retry_delay{500};
 // How often running jobs' logs are held to retention.max_log_bytes: a job writing R
 // bytes/s can overshoot the cap by about R times this before it is cut again.
 constexpr std::chrono::milliseconds k_log_cap_interval{100};
+// How soon, and then at most how far apart, the engine is asked whether a job's container started.
+constexpr std::chrono::milliseconds k_start_poll_first{250};
+constexpr std::chrono::milliseconds k_start_poll_max{2000};
 
 std::string bigger_flavors(const Config& config, const Job& job) {
   std::string names;
@@ -165,7 +168,9 @@ asio::awaitable<void> Scheduler::adopt(Job job) {
     co_return;
   }
   log_info("job {}: re-adopted its {} container", job.id, presence == ContainerPresence::Running ? "running" : "exited");
-  if (job.state == JobState::Starting) job = transition(job.id, JobState::Running, "re-adopted after a daemon restart");
+  // An exited container that was STARTING: finish() tells whether it ever ran.
+  if (job.state == JobState::Starting && presence == ContainerPresence::Running)
+    job = transition(job.id, JobState::Running, "re-adopted after a daemon restart");
   if (job.deleted) cancel(job, "deleted before jobmand restarted"); // the stop may not have reached the engine
   spawn_logged(m_executor, enforce_time_limit(job), fmt::format("time limit of job {}", job.id));
   watch_log(job.id);
@@ -181,9 +186,40 @@ asio::awaitable<void> Scheduler::run(Job job) {
     co_return;
   }
   watch_log(job.id);
-  job = transition(job.id, JobState::Running, "container started");
+  // The job is RUNNING once the engine says its container started (confirm_started, or
+  // finish() for one that ended first): a container the engine failed to create never
+  // was. Its wall time counts from now.
+  job.started_at = now_ms();
+  m_launched_at[job.id] = *job.started_at;
   spawn_logged(m_executor, enforce_time_limit(job), fmt::format("time limit of job {}", job.id));
+  spawn_logged(m_executor, confirm_started(job), fmt::format("start of job {}", job.id));
   co_await follow(std::move(job));
+}
+
+Job Scheduler::mark_running(JobId id) {
+  auto launched = m_launched_at.find(id);
+  return transition(id, JobState::Running, "container started",
+                    store::TransitionFields{std::nullopt, launched != m_launched_at.end() ? launched->second : now_ms()});
+}
+
+asio::awaitable<void> Scheduler::confirm_started(Job job) {
+  auto still_starting = [&] {
+    auto current = m_store.get(job.id);
+    return !m_shutting_down && current && current->state == JobState::Starting;
+  };
+  // Most containers start within a second: look soon, then less and less often.
+  std::chrono::milliseconds delay = k_start_poll_first;
+  while (still_starting()) {
+    asio::steady_timer timer(m_executor, delay);
+    co_await timer.async_wait(asio::use_awaitable);
+    delay = std::min(delay * 2, k_start_poll_max);
+    if (!still_starting()) co_return;
+    auto started = co_await m_backend.has_started(job);
+    if (started && *started && still_starting()) {
+      mark_running(job.id);
+      co_return;
+    }
+  }
 }
 
 asio::awaitable<void> Scheduler::enforce_time_limit(Job job) {
@@ -200,7 +236,7 @@ asio::awaitable<void> Scheduler::enforce_time_limit(Job job) {
 }
 
 asio::awaitable<void> Scheduler::follow(Job job) {
-  auto exit = co_await m_backend.wait(job);
+  auto exit = co_await m_backend.wait(job, log_path(job.id));
   if (m_shutting_down) co_return; // the next daemon re-adopts it
   co_await finish(std::move(job), std::move(exit));
 }
@@ -221,6 +257,15 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
   }
   m_timed_out.erase(job.id);
   if (auto current = m_store.get(job.id)) job = *current; // started_at as recorded
+  // A container that ran, however briefly, was RUNNING; one the engine failed to create never was.
+  if (job.state == JobState::Starting && !exit.engine_failed) {
+    try {
+      job = mark_running(job.id);
+    } catch (const Error& e) {
+      log_warn("job {}: {}", job.id, e.what());
+    }
+  }
+  m_launched_at.erase(job.id);
   Outcome outcome = decide_outcome(job, cause, cancel_reason, exit, m_config);
   co_await close_log(job.id); // before the end is recorded: a daemon dying meanwhile redoes it
   m_gpus.release(job.gpu_devices);

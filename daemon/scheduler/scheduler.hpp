@@ -60,6 +60,9 @@ private:
   asio::awaitable<void> adopt(Job job);
   asio::awaitable<void> remove_leftovers();
   asio::awaitable<void> follow(Job job);
+  // STARTING -> RUNNING once the engine says the container of `job` has started.
+  asio::awaitable<void> confirm_started(Job job);
+  Job mark_running(JobId id);
   asio::awaitable<void> finish(Job job, backend::ContainerExit exit);
   // Stops `job` when its wall time is up (counted from started_at).
   asio::awaitable<void> enforce_time_limit(Job job);
@@ -84,6 +87,7 @@ private:
   std::map<JobId, std::string> m_cancelling; // job -> reason
   std::map<JobId, std::shared_ptr<asio::steady_timer>> m_deadlines;
   std::set<JobId> m_timed_out;
+  std::map<JobId, TimePoint> m_launched_at; // when the engine's run client started, until the job ends
   LastStarts m_last_starts; // for fair turns between users; forgotten at restart
   bool m_shutting_down = false;
   std::map<JobId, WatchedLog> m_logs; // running jobs' logs

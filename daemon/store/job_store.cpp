@@ -295,7 +295,7 @@ Job JobStore::transition(JobId id, JobState to, const std::string& reason, const
   const JobState from = job->state;
   job->state = to;
   job->reason = reason;
-  if (to == JobState::Running) job->started_at = at;
+  if (to == JobState::Running) job->started_at = fields.started_at.value_or(at);
   if (is_terminal(to)) job->ended_at = at;
   if (fields.exit_code) job->exit_code = fields.exit_code;
   SQLite::Statement q(*m_db, "UPDATE jobs SET state = ?, reason = ?, exit_code = ?, started_at = ?, ended_at = ? WHERE id = ?");

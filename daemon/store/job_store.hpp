@@ -49,6 +49,7 @@ struct ListFilter {
 // Extra fields a transition may set.
 struct TransitionFields {
   std::optional<int> exit_code;
+  std::optional<TimePoint> started_at; // to RUNNING: when its wall time began (default: now)
 };
 
 class JobStore {

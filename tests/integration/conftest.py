@@ -144,8 +144,10 @@ def users():
 
 
 class Daemon:
-    def __init__(self, tmp: Path, extra_config=None):
+    def __init__(self, tmp: Path, extra_config=None, env=None):
+        """`env`: jobmand's environment (default: the tests'), which its engine commands inherit."""
         self.dir = tmp
+        self.env = env
         self.dir.chmod(0o755)  # test users must reach the socket
         self.socket = tmp / "jobman.sock"
         self.state = tmp / "state"
@@ -166,7 +168,7 @@ class Daemon:
 
     def start(self):
         self.proc = subprocess.Popen([str(JOBMAND), "--config", str(self.config_path), "--foreground"],
-                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, cwd=self.dir)
+                                     stdout=open(self.log, "ab"), stderr=subprocess.STDOUT, cwd=self.dir, env=self.env)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -73,8 +73,10 @@ field() { dpkg-deb -f "$deb" "$1"; }
 check "Package: jobman" test "$(field Package)" = jobman
 check "Version: $version" test "$(field Version)" = "$version"
 check "Section: admin" test "$(field Section)" = admin
-check "Depends has podman | docker.io, adduser and shared libraries ($(field Depends))" \
-    sh -c 'echo "$1" | grep -q "podman | docker.io" && echo "$1" | grep -q adduser && echo "$1" | grep -q "libc6 ("' sh "$(field Depends)"
+check "Depends has podman | docker.io, catatonit | tini, adduser and shared libraries ($(field Depends))" \
+    sh -c 'echo "$1" | grep -q "podman | docker.io" && echo "$1" | grep -q "catatonit | tini" && echo "$1" | grep -q adduser &&
+           echo "$1" | grep -q "libc6 ("' sh "$(field Depends)"
+check "Recommends runc ($(field Recommends))" test "$(field Recommends)" = runc
 dpkg-deb -e "$deb" "$tmp/control"
 check "conffiles: /etc/jobman/jobman.json and /etc/cron.d/jobman" \
     diff <(sort "$tmp/control/conffiles") <(printf '%s\n' /etc/cron.d/jobman /etc/jobman/jobman.json)
