@@ -2,6 +2,7 @@
 
 #include "cli/client.hpp"
 #include "cli/commands/commands.hpp"
+#include "common/json_depth.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -65,6 +66,8 @@ std::string socket_path(const std::string& flag, const std::string& settings_fil
     if (!in) throw ClientError(ErrorCode::InvalidArgument, fmt::format("cannot read settings file {}", settings_file));
     std::stringstream text;
     text << in.rdbuf();
+    if (auto problem = json_depth_problem(text.str()))
+      throw ClientError(ErrorCode::InvalidArgument, fmt::format("settings file {}: {}", settings_file, *problem));
     auto settings = nlohmann::json::parse(text.str(), nullptr, false);
     if (settings.is_discarded() || !settings.is_object())
       throw ClientError(ErrorCode::InvalidArgument, fmt::format("settings file {} is not a JSON object", settings_file));

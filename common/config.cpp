@@ -1,4 +1,5 @@
 #include "common/config.hpp"
+#include "common/json_depth.hpp"
 
 #include "common/duration.hpp"
 #include "common/errors.hpp"
@@ -177,6 +178,7 @@ const Flavor* Config::find_flavor(std::string_view name) const {
 }
 
 Config parse_config(std::string_view text, std::string_view source) {
+  if (auto problem = json_depth_problem(text)) throw Error(ErrorCode::InvalidArgument, fmt::format("config {}: {}", source, *problem));
   json root = json::parse(text.begin(), text.end(), nullptr, false);
   if (root.is_discarded())
     throw Error(ErrorCode::InvalidArgument, fmt::format("config {}: not valid JSON", source));

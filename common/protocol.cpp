@@ -1,6 +1,7 @@
 #include "common/protocol.hpp"
 
 #include "common/job_json.hpp"
+#include "common/json_depth.hpp"
 
 #include <fmt/format.h>
 
@@ -15,6 +16,7 @@ std::string dump(const json& value) {
 json parse_frame(std::string_view frame, std::size_t max_bytes) {
   if (frame.size() > max_bytes)
     throw Error(ErrorCode::FrameTooLarge, fmt::format("frame of {} bytes exceeds the {} byte limit", frame.size(), max_bytes));
+  if (auto problem = json_depth_problem(frame)) throw Error(ErrorCode::BadRequest, "frame: " + *problem);
   json value = json::parse(frame.begin(), frame.end(), nullptr, false);
   if (value.is_discarded()) throw Error(ErrorCode::BadRequest, "frame is not valid JSON");
   if (!value.is_object()) throw Error(ErrorCode::BadRequest, "frame must be a JSON object");

@@ -1,5 +1,7 @@
 #include "cli/commands/commands.hpp"
 
+#include "common/json_depth.hpp"
+
 #include <fmt/format.h>
 #include <fstream>
 #include <set>
@@ -45,6 +47,7 @@ json read_job_specs(const std::string& path) {
   std::stringstream buffer;
   buffer << in.rdbuf();
   const std::string text = buffer.str();
+  if (auto problem = json_depth_problem(text)) throw ClientError(ErrorCode::InvalidArgument, fmt::format("{}: {}", path, *problem));
   json jobs = json::array();
   auto first = text.find_first_not_of(" \t\r\n");
   if (first != std::string::npos && text[first] == '[') {

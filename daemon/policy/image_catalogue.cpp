@@ -1,5 +1,7 @@
 #include "daemon/policy/image_catalogue.hpp"
 
+#include "common/json_depth.hpp"
+
 #include <algorithm>
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -42,6 +44,9 @@ std::string_view last_component(std::string_view repository) {
 } // namespace
 
 std::vector<ImageInfo> parse_image_inspect(std::string_view json_text) {
+  // Labels come from whoever built the image: their nesting is bounded like a frame's.
+  if (auto problem = json_depth_problem(json_text, 2 * k_max_json_depth))
+    throw Error(ErrorCode::EngineError, "the engine's 'image inspect' output: " + *problem);
   json root = json::parse(json_text.begin(), json_text.end(), nullptr, false);
   if (root.is_discarded() || !root.is_array())
     throw Error(ErrorCode::EngineError, "the engine's 'image inspect' output is not a JSON array");
