@@ -3,7 +3,10 @@
 
   history_db.py load DB N EVENTS_PER_JOB TARGET_UID TARGET_GID TARGET_USER
       Inserts N finished jobs (ids 1..N) and EVENTS_PER_JOB events each into an empty
-      schema-3 database created by jobmand, in one transaction. The daemon must be
+      database created by jobmand, in one transaction. The database must be at the schema
+      version the source tree's daemon/store/migrations.hpp names, and the loader checks the
+      columns it fills against the table (so a migration that only adds indexes or
+      defaulted columns needs nothing here; one that adds a required column fails loudly). The daemon must be
       stopped. Prints `key=value` lines (timings, an old job of TARGET_USER's).
 
   history_db.py sql DB REPS SLOW_REPS TARGET_UID OLD_ID OLD_NAME
@@ -17,13 +20,24 @@ events(), find_by_name(), queue_entries(), count_queued()); keep it in step.
 """
 
 import json
+import os
 import random
+import re
 import sqlite3
 import statistics
 import sys
 import time
 
-SCHEMA_VERSION = 3
+
+def code_schema_version():
+    """k_current_schema_version from the source tree this script is in (JOBMAN_SOURCE_DIR if set)."""
+    source = os.environ.get("JOBMAN_SOURCE_DIR") or os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    header = os.path.join(source, "daemon", "store", "migrations.hpp")
+    with open(header) as f:
+        found = re.search(r"k_current_schema_version\s*=\s*(\d+)", f.read())
+    if not found:
+        sys.exit(f"{header}: no k_current_schema_version")
+    return int(found.group(1))
 
 # ------------------------------------------------------------------ load
 
@@ -63,8 +77,10 @@ def load(db_path, n, events_per_job, target_uid, target_gid, target_user):
     rng = random.Random(20261121)
     con = sqlite3.connect(db_path, isolation_level=None)
     version = con.execute("PRAGMA user_version").fetchone()[0]
-    if version != SCHEMA_VERSION:
-        sys.exit(f"{db_path}: schema version {version}, this loader knows {SCHEMA_VERSION}; update bench/history_db.py")
+    expected = code_schema_version()
+    if version != expected:
+        sys.exit(f"{db_path}: schema version {version}, but the jobmand source here migrates to {expected}: "
+                 "was the database made by another build?")
     if con.execute("SELECT count(*) FROM jobs").fetchone()[0]:
         sys.exit(f"{db_path}: jobs is not empty")
     instance = con.execute("SELECT value FROM meta WHERE key = 'instance'").fetchone()[0]
@@ -72,8 +88,13 @@ def load(db_path, n, events_per_job, target_uid, target_gid, target_user):
     columns = ["id", "name", "uid", "gid", "user", "image", "image_id", "args", "replace_entrypoint", "env", "state",
                "exit_code", "reason", "argv", "container", "submitted_at", "started_at", "ended_at", "deleted_at",
                "flavor", "resources", "mounts", "groups", "gpu_devices", "priority"]
-    # Every NOT NULL column without a default must be filled here: a new one fails loudly.
-    for _, name, _, notnull, default, pk in con.execute("PRAGMA table_info(jobs)"):
+    # Every NOT NULL column without a default must be filled here, and every column filled
+    # must exist: a migration that breaks either fails loudly.
+    table = list(con.execute("PRAGMA table_info(jobs)"))
+    missing = [c for c in columns if c not in {row[1] for row in table}]
+    if missing:
+        sys.exit(f"jobs has no column {', '.join(missing)}: update bench/history_db.py to the current schema")
+    for _, name, _, notnull, default, pk in table:
         if notnull and default is None and not pk and name not in columns:
             sys.exit(f"jobs.{name} is NOT NULL without a default and this loader does not fill it")
 
