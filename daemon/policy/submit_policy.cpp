@@ -13,6 +13,19 @@ ErrorInfo invalid(std::string message) { return {ErrorCode::InvalidArgument, std
 bool has_nul(const std::string& text) { return text.find('\0') != std::string::npos; }
 } // namespace
 
+std::optional<std::string> reserved_env_problem(const std::string& key) {
+  if (key.rfind("JOBMAN_", 0) == 0) return fmt::format("environment variable '{}': names starting with JOBMAN_ are reserved", key);
+  // GPU access follows these wherever an NVIDIA (or AMD, Intel) runtime hook or library
+  // reads them: jobman sets them from the job's allocation, and a user's value, later in
+  // the engine's argv, would win (issue 9, V7: -e NVIDIA_VISIBLE_DEVICES=all).
+  if (key.rfind("NVIDIA_", 0) == 0)
+    return fmt::format("environment variable '{}': names starting with NVIDIA_ are reserved (GPU access is jobman's: use --gpus)", key);
+  for (const char* name : {"CUDA_VISIBLE_DEVICES", "CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY", "ROCR_VISIBLE_DEVICES",
+                           "HIP_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "ZE_AFFINITY_MASK"})
+    if (key == name) return fmt::format("environment variable '{}' is reserved (GPU access is jobman's: use --gpus)", key);
+  return std::nullopt;
+}
+
 Result<Job> build_job(const SubmitContext& context, const Submitter& submitter, const SubmitRequest& request) {
   const Config& config = context.config;
   Job job;
@@ -45,7 +58,7 @@ Result<Job> build_job(const SubmitContext& context, const Submitter& submitter, 
     std::string key = item.substr(0, eq);
     if (!is_valid_env_name(key))
       return invalid(fmt::format("environment variable name '{}' is invalid: use letters, digits and '_', not starting with a digit", key));
-    if (key.rfind("JOBMAN_", 0) == 0) return invalid(fmt::format("environment variable '{}': names starting with JOBMAN_ are reserved", key));
+    if (auto problem = reserved_env_problem(key)) return invalid(*problem);
     if (has_nul(item)) return invalid(fmt::format("environment variable '{}' contains a NUL character", key));
     bytes += item.size();
     // The last value for a key wins, as with the engines' own -e.

@@ -40,6 +40,10 @@ constexpr std::size_t k_max_args = 4096;
 constexpr std::size_t k_max_env = 1024;
 constexpr std::size_t k_max_command_bytes = 256 * 1024;
 
+// Why a user may not set the environment variable `key`: JOBMAN_*, and the variables that
+// steer GPU access (NVIDIA_*, CUDA_VISIBLE_DEVICES, ...). Nothing if they may.
+std::optional<std::string> reserved_env_problem(const std::string& key);
+
 // Validates `request` and returns the job to queue (id 0, argv empty).
 Result<Job> build_job(const SubmitContext& context, const Submitter& submitter, const SubmitRequest& request);
 

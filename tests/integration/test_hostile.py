@@ -55,3 +55,14 @@ def test_v1_deep_nesting_in_submit_args_and_env(daemon, users):
         assert reply["error"]["code"] == "BAD_REQUEST" and "deeper than" in reply["error"]["message"]
     assert jobs_in_db(daemon) == before
     assert_alive(daemon, users)
+
+
+def test_v7_gpu_steering_environment_is_refused(daemon, users):
+    before = jobs_in_db(daemon)
+    for item in ("NVIDIA_VISIBLE_DEVICES=all", "CUDA_VISIBLE_DEVICES=0", "NVIDIA_DRIVER_CAPABILITIES=all"):
+        for how in (["-e", item, "--", "true"], ["--", "true", "--", item]):
+            result = daemon.cli("submit", "-i", "jt", *how, user=users["jmtest1"])
+            assert result.returncode != 0
+            assert "reserved" in result.stderr and item.split("=")[0] in result.stderr, result.stderr
+    assert jobs_in_db(daemon) == before
+    assert_alive(daemon, users)

@@ -118,6 +118,21 @@ TEST_CASE("build_job reserves the JOBMAN_ prefix", "[submit_policy]") {
   CHECK(build_job(catalogue(), k_alice, r).ok());
 }
 
+TEST_CASE("build_job reserves the variables that steer GPU access", "[submit_policy]") {
+  // Issue 9, V7: -e NVIDIA_VISIBLE_DEVICES=all came after jobman's own value and won.
+  auto r = request();
+  for (const char* item : {"NVIDIA_VISIBLE_DEVICES=all", "NVIDIA_DRIVER_CAPABILITIES=all", "NVIDIA_REQUIRE_CUDA=x",
+                           "CUDA_VISIBLE_DEVICES=0,1", "ROCR_VISIBLE_DEVICES=0", "HIP_VISIBLE_DEVICES=0", "ZE_AFFINITY_MASK=0"}) {
+    r.env = {"OK=1", item};
+    std::string key = std::string(item).substr(0, std::string(item).find('='));
+    CHECK_THAT(refused(r), IsErrorInfo(ErrorCode::InvalidArgument, {"'" + key + "'", "reserved", "--gpus"}));
+  }
+  r.env = {"NVIDIA=1", "MY_CUDA_VISIBLE_DEVICES=0", "nvidia_visible_devices=all", "CUDA_HOME=/usr/local/cuda"};
+  auto result = build_job(catalogue(), k_alice, r);
+  REQUIRE(result.ok());
+  CHECK(result->spec.env.size() == 4);
+}
+
 TEST_CASE("build_job keeps the last value of a repeated environment key", "[submit_policy]") {
   SubmitRequest r = request();
   r.env = {"A=1", "B=2", "A=3"};
