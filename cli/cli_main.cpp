@@ -3,6 +3,7 @@
 #include "cli/client.hpp"
 #include "cli/commands/commands.hpp"
 #include "common/json_depth.hpp"
+#include "common/printable.hpp"
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
@@ -82,7 +83,8 @@ std::string socket_path(const std::string& flag, const std::string& settings_fil
   return k_default_socket;
 }
 
-void print_error(const std::string& message) { std::cerr << "jobman: error: " << message << "\n"; }
+// Errors quote what was typed and what jobmand says (names, paths): no escapes reach the terminal.
+void print_error(const std::string& message) { std::cerr << "jobman: error: " << escape_controls(message) << "\n"; }
 
 } // namespace
 
@@ -219,6 +221,7 @@ int cli_main(int argc, char** argv) {
 
   try {
     Client client(socket_path(socket_flag, settings));
+    client.escape_text(!global.json);
     if (app.got_subcommand("images")) return commands::images(client, global);
     if (app.got_subcommand("resources-flavors")) return commands::resources_flavors(client, global);
     if (app.got_subcommand("queue")) return commands::queue(client, global);

@@ -1,5 +1,7 @@
 #include "cli/client.hpp"
 
+#include "common/printable.hpp"
+
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
@@ -80,6 +82,23 @@ std::string Client::read_frame() {
   }
 }
 
+namespace {
+json escaped(const json& value) {
+  if (value.is_string()) return escape_controls(value.get_ref<const std::string&>());
+  if (value.is_array()) {
+    json out = json::array();
+    for (const auto& item : value) out.push_back(escaped(item));
+    return out;
+  }
+  if (value.is_object()) {
+    json out = json::object();
+    for (const auto& [key, item] : value.items()) out[escape_controls(key)] = escaped(item);
+    return out;
+  }
+  return value;
+}
+} // namespace
+
 json Client::request(const std::string& op, const json& args, const std::function<void(const json&)>& on_event) {
   protocol::Request request{m_next_id++, op, args};
   std::string frame = protocol::encode_request(request);
@@ -101,9 +120,9 @@ json Client::request(const std::string& op, const json& args, const std::functio
     if (reply.id != request.id) continue;
     switch (reply.kind) {
     case protocol::Reply::Kind::Event:
-      if (on_event) on_event(reply.body);
+      if (on_event) on_event(m_escape ? escaped(reply.body) : reply.body);
       break;
-    case protocol::Reply::Kind::Result: return reply.body;
+    case protocol::Reply::Kind::Result: return m_escape ? escaped(reply.body) : reply.body;
     case protocol::Reply::Kind::Error: throw ClientError(reply.error.code, reply.error.message);
     }
   }

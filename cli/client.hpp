@@ -43,6 +43,10 @@ public:
   // Throws ClientError with the daemon's code and message on an error reply.
   json request(const std::string& op, const json& args, const std::function<void(const json&)>& on_event = {});
   const json& hello() const { return m_hello; }
+  // With `on`, every string in results and events comes back with control characters
+  // escaped (escape_controls): for people's terminals, where users' args, env, names and
+  // reasons must not carry escape sequences. Off for --json and for job logs.
+  void escape_text(bool on) { m_escape = on; }
 
 private:
   std::string read_frame();
@@ -53,6 +57,7 @@ private:
   std::string m_buffer;
   std::int64_t m_next_id = 1;
   json m_hello;
+  bool m_escape = false;
 };
 
 } // namespace jobman::cli

@@ -1,5 +1,7 @@
 #include "daemon/log.hpp"
 
+#include "common/printable.hpp"
+
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -12,7 +14,10 @@ void log_line(std::string_view level, const std::string& message) {
   ::gmtime_r(&now, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  std::fprintf(stderr, "%s jobmand %.*s: %s\n", stamp, static_cast<int>(level.size()), level.data(), message.c_str());
+  // Messages carry users' words (job names, reasons, directory names): one line each, no
+  // terminal escapes, whatever they contain.
+  const std::string line = escape_controls(message);
+  std::fprintf(stderr, "%s jobmand %.*s: %s\n", stamp, static_cast<int>(level.size()), level.data(), line.c_str());
   std::fflush(stderr);
 }
 

@@ -9,6 +9,8 @@ int logs(Client& client, const Global& global, const LogsOptions& options) {
   json args = {{"job", options.job}};
   if (options.follow) args["follow"] = true;
   if (options.tail > 0) args["tail"] = options.tail;
+  // The job's output as it wrote it, like cat(1): escapes included.
+  client.escape_text(false);
   std::string collected;
   json result = client.request("logs", args, [&](const json& event) {
     const std::string data = event.value("data", std::string{});

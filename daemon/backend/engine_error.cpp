@@ -1,6 +1,7 @@
 #include "daemon/backend/engine_error.hpp"
 
 #include "common/file_descriptor.hpp"
+#include "common/printable.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -29,21 +30,12 @@ std::optional<std::string_view> error_message(std::string_view line) {
   return std::nullopt;
 }
 
-// Length of the valid UTF-8 sequence at `s[i]`, or 0.
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
-  if (n == 0 || i + n > s.size()) return 0;
-  for (std::size_t k = 1; k < n; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) >> 6) != 0x2) return 0;
-  return n;
-}
 } // namespace
 
 std::string printable_message(std::string_view text, std::size_t max) {
   std::string out;
   for (std::size_t i = 0; i < text.size() && out.size() <= max;) {
-    const std::size_t n = utf8_length(text, i);
+    const std::size_t n = utf8_sequence_length(text, i);
     const auto c = static_cast<unsigned char>(text[i]);
     if (n == 0) out += '?';
     else if (n == 1 && (c < 0x20 || c == 0x7f)) out += ' ';

@@ -66,3 +66,20 @@ def test_v7_gpu_steering_environment_is_refused(daemon, users):
             assert "reserved" in result.stderr and item.split("=")[0] in result.stderr, result.stderr
     assert jobs_in_db(daemon) == before
     assert_alive(daemon, users)
+
+
+def test_users_words_reach_an_admins_terminal_escaped(daemon, users):
+    """details/list print users' args and env: escape sequences come out as text."""
+    arg = "echo hi \x1b[2J\x1b]0;owned\x07 \u009b31m"
+    job = daemon.cli_json("submit", "-i", "jt", "-e", "NOTE=a\x1bb", "--", arg, user=users["jmtest1"])["job"]
+    daemon.wait_state(job["id"], {"SUCCEEDED", "FAILED"}, user=users["jmtest1"])  # how busybox sh takes it does not matter
+    details = daemon.cli("details", "-j", str(job["id"]), user=users["jmadmin"])
+    assert details.returncode == 0, details.stderr
+    assert "\x1b" not in details.stdout and "\x07" not in details.stdout and "\u009b" not in details.stdout
+    assert "\\e[2J" in details.stdout and "NOTE=a\\eb" in details.stdout
+    # --json keeps the exact bytes (JSON escapes them itself); logs show the job's output as written.
+    raw_details = daemon.cli_json("details", "-j", str(job["id"]), user=users["jmadmin"])
+    assert raw_details["job"]["args"] == [arg]
+    # Errors that quote what was typed are escaped too.
+    missing = daemon.cli("details", "-j", "no\x1b[2Jsuch", user=users["jmtest1"])
+    assert missing.returncode != 0 and "\x1b" not in missing.stderr and "\\e[2J" in missing.stderr, missing.stderr
