@@ -22,8 +22,10 @@ constexpr std::chrono::milliseconds k_adopt_retry_delay{500};
 // How often running jobs' logs are held to retention.max_log_bytes: a job writing R
 // bytes/s can overshoot the cap by about R times this before it is cut again.
 constexpr std::chrono::milliseconds k_log_cap_interval{100};
-// How soon, and then at most how far apart, the engine is asked whether a job's container started.
+// How often the engine is asked whether a job's container started: every 250 ms for the
+// first 3 s (a loaded machine takes that long), then less and less often, up to every 2 s.
 constexpr std::chrono::milliseconds k_start_poll_first{250};
+constexpr std::chrono::milliseconds k_start_poll_steady_for{3000};
 constexpr std::chrono::milliseconds k_start_poll_max{2000};
 
 std::string bigger_flavors(const Config& config, const Job& job) {
@@ -207,12 +209,12 @@ asio::awaitable<void> Scheduler::confirm_started(Job job) {
     auto current = m_store.get(job.id);
     return !m_shutting_down && current && current->state == JobState::Starting;
   };
-  // Most containers start within a second: look soon, then less and less often.
   std::chrono::milliseconds delay = k_start_poll_first;
+  const auto back_off_from = std::chrono::steady_clock::now() + k_start_poll_steady_for;
   while (still_starting()) {
     asio::steady_timer timer(m_executor, delay);
     co_await timer.async_wait(asio::use_awaitable);
-    delay = std::min(delay * 2, k_start_poll_max);
+    if (std::chrono::steady_clock::now() >= back_off_from) delay = std::min(delay * 2, k_start_poll_max);
     if (!still_starting()) co_return;
     auto started = co_await m_backend.has_started(job);
     if (started && *started && still_starting()) {
