@@ -4,6 +4,7 @@
 #include "common/json_depth.hpp"
 
 #include <fmt/format.h>
+#include <limits>
 
 namespace jobman::protocol {
 
@@ -122,8 +123,11 @@ std::int64_t Args::optional_int(const char* key, std::int64_t fallback, std::int
   if (!value) return fallback;
   if (!value->is_number_integer())
     throw Error(ErrorCode::BadRequest, fmt::format("{}: argument \"{}\" must be an integer", m_op, key));
-  auto n = value->get<std::int64_t>();
-  if (n < min || n > max)
+  // 2^64-1 parses as unsigned and would wrap to -1 as int64 (issue 9: priority).
+  const bool too_big =
+    value->is_number_unsigned() && value->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  auto n = too_big ? std::int64_t{0} : value->get<std::int64_t>();
+  if (too_big || n < min || n > max)
     throw Error(ErrorCode::InvalidArgument, fmt::format("{}: argument \"{}\" must be between {} and {}", m_op, key, min, max));
   return n;
 }

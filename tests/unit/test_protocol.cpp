@@ -300,6 +300,16 @@ TEST_CASE("Args::optional_int checks its range inclusively with InvalidArgument"
                        IsError(ErrorCode::InvalidArgument, {"list", "\"high\"", "between 0 and 1000"}));
 }
 
+TEST_CASE("Args::optional_int refuses integers past int64 instead of wrapping them", "[protocol][args]") {
+  // Issue 9: a priority of 2^64-1 became -1.
+  const json raw = json::parse(R"({"p": 18446744073709551615, "q": 9223372036854775808, "r": -9223372036854775808})");
+  Args args(raw, "submit");
+  CHECK_THROWS_MATCHES(args.optional_int("p", 0, -1000, 1000), Error, IsError(ErrorCode::InvalidArgument, {"\"p\"", "between"}));
+  CHECK_THROWS_MATCHES(args.optional_int("q", 0, std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::int64_t>::max()),
+                       Error, IsError(ErrorCode::InvalidArgument, {"\"q\""}));
+  CHECK_THROWS_MATCHES(args.optional_int("r", 0, -1000, 1000), Error, IsError(ErrorCode::InvalidArgument, {"\"r\""}));
+}
+
 TEST_CASE("Args::finish detects an argument nobody asked for", "[protocol][args]") {
   const json raw = {{"image", "app"}, {"colour", "blue"}};
   Args args(raw, "submit");
