@@ -1,8 +1,14 @@
 #include "cli/commands/commands.hpp"
 
+#include "common/file_descriptor.hpp"
 #include "common/json_depth.hpp"
 
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -41,12 +47,37 @@ json to_submit_args(const json& spec, const std::string& where) {
 
 } // namespace
 
+namespace {
+// --from FILE: a regular file of at most this many bytes (the request it becomes must fit
+// in one frame, protocol::k_max_frame_bytes, anyway). A FIFO or /dev/zero would read forever.
+constexpr std::size_t k_max_spec_file_bytes = 16 << 20;
+
+std::string read_spec_file(const std::string& path) {
+  auto fail = [&](const std::string& problem) { return ClientError(ErrorCode::InvalidArgument, fmt::format("--from {}: {}", path, problem)); };
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY));
+  if (fd.get() < 0) throw fail(fmt::format("cannot open it: {}", std::strerror(errno)));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw fail(std::strerror(errno));
+  if (!S_ISREG(st.st_mode))
+    throw fail(S_ISDIR(st.st_mode) ? "is a directory" : "is not a regular file (a FIFO, socket or device); give a file of job specs");
+  if (static_cast<std::uint64_t>(st.st_size) > k_max_spec_file_bytes)
+    throw fail(fmt::format("is {} bytes; at most {} (split it into several files)", st.st_size, k_max_spec_file_bytes));
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t done = 0;
+  while (done < text.size()) {
+    ssize_t n = ::read(fd.get(), text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) throw fail(std::strerror(errno));
+    if (n == 0) break; // shrank meanwhile
+    done += static_cast<std::size_t>(n);
+  }
+  text.resize(done);
+  return text;
+}
+} // namespace
+
 json read_job_specs(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ClientError(ErrorCode::InvalidArgument, fmt::format("cannot read {}", path));
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  const std::string text = buffer.str();
+  const std::string text = read_spec_file(path);
   if (auto problem = json_depth_problem(text)) throw ClientError(ErrorCode::InvalidArgument, fmt::format("{}: {}", path, *problem));
   json jobs = json::array();
   auto first = text.find_first_not_of(" \t\r\n");

@@ -83,3 +83,24 @@ def test_users_words_reach_an_admins_terminal_escaped(daemon, users):
     # Errors that quote what was typed are escaped too.
     missing = daemon.cli("details", "-j", "no\x1b[2Jsuch", user=users["jmtest1"])
     assert missing.returncode != 0 and "\x1b" not in missing.stderr and "\\e[2J" in missing.stderr, missing.stderr
+
+
+def test_submit_from_a_device_a_fifo_or_a_huge_file_is_refused(daemon, users, tmp_path):
+    import os
+    import subprocess
+    before = jobs_in_db(daemon)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.json"
+    with open(huge, "wb") as f:
+        f.truncate(17 << 20)
+    cases = {"/dev/zero": "not a regular file", str(fifo): "not a regular file", str(tmp_path): "is a directory",
+             str(huge): "at most 16777216", str(tmp_path / "missing"): "cannot open it"}
+    for path, words in cases.items():
+        try:
+            result = daemon.cli("submit", "--from", path, timeout=10)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"--from {path} hangs")
+        assert result.returncode != 0 and words in result.stderr, (path, result.stderr)
+    assert jobs_in_db(daemon) == before
+    assert_alive(daemon, users)
