@@ -1,12 +1,16 @@
 #include "daemon/store/job_store.hpp"
 
 #include "common/errors.hpp"
+#include "common/file_descriptor.hpp"
+#include "common/job_json.hpp"
 #include "daemon/store/migrations.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
 #include <fmt/format.h>
-#include "common/job_json.hpp"
-
+#include <sys/stat.h>
 #include <map>
 #include <nlohmann/json.hpp>
 
@@ -86,8 +90,26 @@ void add_event(SQLite::Database& db, JobId id, std::optional<JobState> from, Job
 
 } // namespace
 
-JobStore::JobStore(const std::string& path)
-  : m_db(std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX)) {
+namespace {
+// The database holds every user's jobs: 0600, and so its -wal and -shm, which SQLite creates
+// with the main file's mode. Created here (never through a symlink) before SQLite opens it;
+// an older one (0644 before issue 9) is tightened.
+std::unique_ptr<SQLite::Database> open_private(const std::string& path) {
+  for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+    const int flags = O_RDWR | O_CLOEXEC | O_NOFOLLOW | (file == path ? O_CREAT : 0);
+    FileDescriptor fd(::open(file.c_str(), flags, 0600));
+    if (fd.get() < 0) {
+      if (errno == ENOENT && file != path) continue;
+      throw Error(ErrorCode::Unavailable, fmt::format("cannot open {}: {}", file, std::strerror(errno)));
+    }
+    if (::fchmod(fd.get(), 0600) != 0)
+      throw Error(ErrorCode::Unavailable, fmt::format("cannot make {} private: {}", file, std::strerror(errno)));
+  }
+  return std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX);
+}
+} // namespace
+
+JobStore::JobStore(const std::string& path) : m_db(open_private(path)) {
   m_db->setBusyTimeout(5000);
   m_db->exec("PRAGMA journal_mode = WAL");
   m_db->exec("PRAGMA synchronous = NORMAL");

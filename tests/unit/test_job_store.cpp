@@ -7,6 +7,9 @@
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace jobman;
 using namespace jobman::daemon::store;
@@ -29,6 +32,32 @@ std::vector<JobId> ids(const std::vector<Job>& jobs) {
 }
 
 } // namespace
+
+TEST_CASE("the database and its -wal and -shm are private to root", "[job_store]") {
+  // Issue 9: they were 0644 (only the directory, 0700, kept them from other users).
+  TempDir dir;
+  const std::string path = dir.file("jobman.db");
+  auto mode = [](const std::string& p) {
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+  };
+  {
+    ::umask(022);
+    JobStore store(path);
+    store.insert(new_job(1001), fake_argv);
+    CHECK(mode(path) == 0600);
+    CHECK(mode(path + "-wal") == 0600);
+    CHECK(mode(path + "-shm") == 0600);
+  }
+  // One left 0644 by an older jobmand is tightened when opened.
+  REQUIRE(::chmod(path.c_str(), 0644) == 0);
+  JobStore again(path);
+  CHECK(mode(path) == 0600);
+  // A symlink in the database's place is refused, not followed.
+  REQUIRE(::symlink(path.c_str(), dir.file("link.db").c_str()) == 0);
+  CHECK_THROWS_MATCHES(JobStore(dir.file("link.db")), Error, IsError(ErrorCode::Unavailable, {"link.db"}));
+}
 
 TEST_CASE("each database gets its own instance id, kept across reopening", "[job_store]") {
   TempDir dir;
