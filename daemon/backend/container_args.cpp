@@ -39,6 +39,14 @@ std::vector<std::string> gpu_flags(EngineKind kind, const std::vector<std::strin
   return flags;
 }
 
+std::string tmp_mount(EngineKind kind, std::uint32_t uid, std::uint32_t gid) {
+  // runc 1.1 (Debian bookworm) chmods a tmpfs to the mode of the image's directory under
+  // it, whatever mode= says: a 0755 root /tmp stayed unwritable. So the tmpfs is the
+  // submitter's own: podman's U chowns it to --user, docker passes uid=/gid= to the mount.
+  if (kind == EngineKind::Podman) return "/tmp:rw,nosuid,nodev,mode=1777,U";
+  return fmt::format("/tmp:rw,nosuid,nodev,mode=1777,uid={},gid={}", uid, gid);
+}
+
 std::vector<std::string> container_argv(const Config& config, const Job& job) {
   std::vector<std::string> argv = engine_command(config.engine, {"run"});
   argv.insert(argv.end(), config.engine.run_args.begin(), config.engine.run_args.end());
@@ -53,7 +61,7 @@ std::vector<std::string> container_argv(const Config& config, const Job& job) {
     "--security-opt", "no-new-privileges",
     "--user", fmt::format("{}:{}", job.uid, job.gid),
     "--read-only",
-    "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777",
+    "--tmpfs", tmp_mount(config.engine.kind, job.uid, job.gid),
     "--pids-limit", std::to_string(config.limits.pids),
     "--init",
     "--pull", "never",

@@ -20,6 +20,9 @@ std::vector<std::string> container_argv(const Config& config, const Job& job);
 // devices `NVIDIA_VISIBLE_DEVICES=void` so an NVIDIA runtime hook exposes none.
 std::vector<std::string> gpu_flags(EngineKind kind, const std::vector<std::string>& devices);
 
+// The `--tmpfs` value for the job's /tmp: writable by the submitter `uid`:`gid` on `kind`.
+std::string tmp_mount(EngineKind kind, std::uint32_t uid, std::uint32_t gid);
+
 // Prefix of every engine command: binary and global args.
 std::vector<std::string> engine_command(const EngineConfig& engine, std::initializer_list<std::string> subcommand);
 

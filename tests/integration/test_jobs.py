@@ -238,3 +238,16 @@ def test_a_terminal_gets_progress_and_colored_states_pipes_get_plain_text(daemon
     assert ESC not in daemon.cli("list").stdout
     status, shown, _ = on_tty(daemon, "--json", "list")
     assert status == 0 and ESC not in shown
+
+
+def test_tmp_is_a_writable_tmpfs_for_the_submitter(daemon, users):
+    """The test image's /tmp is root's, mode 0755 (as many images have it): the job's /tmp is
+    still a tmpfs the submitter can write (runc 1.1 applies the image dir's mode to it)."""
+    alice = users["jmtest1"]
+    result = daemon.cli("submit", "-i", "jt", "--wait", "--",
+                        "echo data > /tmp/f && cat /tmp/f && grep ' /tmp ' /proc/mounts | cut -d' ' -f3 && "
+                        "ls -ldn /tmp | tr -s ' ' | cut -d' ' -f3", user=alice)
+    assert result.returncode == 0, result.stdout + result.stderr
+    job = result.stdout.split()[2]
+    logs = daemon.cli("logs", "-j", job, user=alice).stdout.split()
+    assert logs == ["data", "tmpfs", str(alice.pw_uid)], logs

@@ -66,7 +66,7 @@ TEST_CASE("container_argv for podman is exactly the documented command line", "[
     "--security-opt", "no-new-privileges",
     "--user", "1001:1001",
     "--read-only",
-    "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777",
+    "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777,U",
     "--pids-limit", "512",
     "--init",
     "--pull", "never",
@@ -100,7 +100,7 @@ TEST_CASE("container_argv forces every sandbox flag before the image", "[contain
   CHECK(has_flag_pair(argv, "--cap-drop", "ALL", image));
   CHECK(has_flag_pair(argv, "--security-opt", "no-new-privileges", image));
   CHECK(has_flag_pair(argv, "--user", "1001:1001", image));
-  CHECK(has_flag_pair(argv, "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777", image));
+  CHECK(has_flag_pair(argv, "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777,U", image));
   CHECK(has_flag_pair(argv, "--pids-limit", "512", image));
   CHECK(has_flag_pair(argv, "--pull", "never", image));
   CHECK(has_flag_pair(argv, "--log-driver", "none", image));
@@ -313,7 +313,7 @@ TEST_CASE("container_argv with resources, groups, mounts and GPUs is exactly thi
     "--security-opt", "no-new-privileges",
     "--user", "1001:1001",
     "--read-only",
-    "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777",
+    "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777,U",
     "--pids-limit", "512",
     "--init",
     "--pull", "never",
@@ -361,7 +361,7 @@ TEST_CASE("container_argv with resources and GPUs is exactly this on docker", "[
     "--security-opt", "no-new-privileges",
     "--user", "1001:1001",
     "--read-only",
-    "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777",
+    "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777,uid=1001,gid=1001",
     "--pids-limit", "1024",
     "--init",
     "--pull", "never",
