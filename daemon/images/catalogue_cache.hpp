@@ -1,16 +1,19 @@
 #pragma once
 // The image catalogue, cached: building it costs two engine calls, submitting must not.
 // Refreshed when older than images.refresh, or on demand when a reference is not found.
+// Loads are coalesced: whoever needs one while another runs waits for it and shares its
+// result (ten clients naming an unknown image at once cost one engine listing, not ten).
 
 #include "common/config.hpp"
 #include "daemon/backend/backend.hpp"
 #include "daemon/policy/image_catalogue.hpp"
 
 #include <boost/asio/awaitable.hpp>
-
-#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <vector>
 
 namespace jobman::daemon::images {
 
@@ -26,10 +29,16 @@ public:
   void invalidate() { m_catalogue.reset(); }
 
 private:
+  // Waits for the load in flight; its outcome is in m_catalogue / m_error.
+  asio::awaitable<void> join_load();
+
   const ImagesConfig& m_config;
   backend::Backend& m_backend;
   std::shared_ptr<const policy::Catalogue> m_catalogue;
   std::chrono::steady_clock::time_point m_loaded_at;
+  bool m_loading = false;
+  std::optional<ErrorInfo> m_error;                       // of the last load, if it failed
+  std::vector<std::shared_ptr<asio::steady_timer>> m_waiting; // woken (cancelled) when a load ends
 };
 
 } // namespace jobman::daemon::images

@@ -1,0 +1,41 @@
+#pragma once
+// A Backend whose image listing is scripted: each call takes `list_delay` on the loop and
+// returns `images` or `error`; calls are counted. Everything else does nothing.
+
+#include "daemon/backend/backend.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace jobman::test {
+
+namespace asio = boost::asio;
+using daemon::backend::ContainerExit;
+using daemon::backend::ContainerPresence;
+
+class FakeBackend final : public daemon::backend::Backend {
+public:
+  std::vector<daemon::policy::ImageInfo> images;
+  std::optional<ErrorInfo> error;
+  std::chrono::milliseconds list_delay{20};
+  int list_calls = 0;
+
+  Result<Unit> start(const Job&, const std::string&) override { return Unit{}; }
+  asio::awaitable<ContainerExit> wait(Job, std::string) override { co_return ContainerExit{}; }
+  asio::awaitable<std::optional<bool>> has_started(Job) override { co_return true; }
+  asio::awaitable<void> stop(Job, std::chrono::seconds) override { co_return; }
+  asio::awaitable<void> remove(Job) override { co_return; }
+  asio::awaitable<ContainerPresence> presence(Job) override { co_return ContainerPresence::Missing; }
+  asio::awaitable<Result<std::vector<daemon::policy::ImageInfo>>> list_images() override {
+    ++list_calls;
+    asio::steady_timer timer(co_await asio::this_coro::executor, list_delay);
+    co_await timer.async_wait(asio::use_awaitable);
+    if (error) co_return *error;
+    co_return images;
+  }
+  asio::awaitable<Result<std::vector<std::string>>> list_containers(const std::string&) override { co_return std::vector<std::string>{}; }
+  void detach_all() override {}
+};
+
+} // namespace jobman::test
