@@ -48,9 +48,10 @@ struct Resources {
 
 // A host directory bound into the job, resolved and checked at submit.
 struct Mount {
-  std::string source;
+  std::string source; // the host path the engine is given (a staging path once the job started)
   std::string target;
   bool read_only = true;
+  std::string origin; // once staged: the user's directory mounted at `source`, as it really was
 };
 
 // What a user asked for, after policy validated and resolved it.

@@ -14,12 +14,16 @@ void from_json(const nlohmann::json& in, Resources& r) {
   r.time_limit = in.value("time_limit", std::int64_t{0});
 }
 
-void to_json(nlohmann::json& out, const Mount& m) { out = {{"source", m.source}, {"target", m.target}, {"read_only", m.read_only}}; }
+void to_json(nlohmann::json& out, const Mount& m) {
+  out = {{"source", m.source}, {"target", m.target}, {"read_only", m.read_only}};
+  if (!m.origin.empty()) out["origin"] = m.origin;
+}
 
 void from_json(const nlohmann::json& in, Mount& m) {
   m.source = in.at("source").get<std::string>();
   m.target = in.at("target").get<std::string>();
   m.read_only = in.value("read_only", true);
+  m.origin = in.value("origin", std::string{});
 }
 
 } // namespace jobman

@@ -39,8 +39,14 @@ int details(Client& client, const Global& global, const std::string& reference) 
   std::cout << fmt::format("Flavor:      {} ({:g} CPUs, {} memory, {} shm, {} GPU(s))\nTime limit:  {}\n", job.spec.flavor, r.cpus,
                            format_size(r.memory), format_size(r.shm), r.gpus, format_duration(std::chrono::seconds(r.time_limit)));
   if (!job.gpu_devices.empty()) std::cout << fmt::format("GPUs:        {}\n", fmt::join(job.gpu_devices, ", "));
-  for (const auto& m : job.spec.mounts)
-    std::cout << fmt::format("Mount:       {} -> {} ({})\n", m.source, m.target, m.read_only ? "read-only" : "read-write");
+  for (const auto& m : job.spec.mounts) {
+    // Once started: what was really mounted (`origin`), pinned at a staging path.
+    if (m.origin.empty())
+      std::cout << fmt::format("Mount:       {} -> {} ({})\n", m.source, m.target, m.read_only ? "read-only" : "read-write");
+    else
+      std::cout << fmt::format("Mount:       {} -> {} ({}, pinned at {})\n", m.origin, m.target, m.read_only ? "read-only" : "read-write",
+                               m.source);
+  }
   std::cout << fmt::format("Command:     {}\nEvents:\n", command);
   for (const auto& event : result.value("events", json::array()))
     std::cout << fmt::format("  {}  {:<10} {}\n", format_time(event.value("at", TimePoint{0})), event.value("to", ""),

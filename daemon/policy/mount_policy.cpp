@@ -26,12 +26,6 @@ std::string template_root(const std::string& source) {
   return slash == std::string::npos ? source : source.substr(0, slash);
 }
 
-std::optional<std::string> real_path(const std::string& path) {
-  char buffer[PATH_MAX];
-  if (!::realpath(path.c_str(), buffer)) return std::nullopt;
-  return std::string(buffer);
-}
-
 bool is_within(const std::string& path, const std::string& root) {
   return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 && (root == "/" || path[root.size()] == '/'));
 }
@@ -46,21 +40,6 @@ Submitter submitter_of(const Job& job) {
   passwd* found = nullptr;
   if (::getpwuid_r(job.uid, &pw, buffer.data(), buffer.size(), &found) == 0 && found) s.home = pw.pw_dir;
   return s;
-}
-
-bool access_as(const std::string& path, const Submitter& submitter, int mode) {
-  std::vector<gid_t> groups(submitter.groups.begin(), submitter.groups.end());
-  pid_t pid = ::fork();
-  if (pid < 0) return false;
-  if (pid == 0) {
-    // Child: only async-signal-safe calls. Order matters: groups and gid before uid.
-    if (::setgroups(groups.size(), groups.data()) != 0 || ::setgid(submitter.gid) != 0 || ::setuid(submitter.uid) != 0) ::_exit(2);
-    ::_exit(::access(path.c_str(), mode) == 0 ? 0 : 1);
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 std::string expand_template(const std::string& text, const Submitter& submitter, const std::string& source) {
@@ -94,39 +73,71 @@ bool is_plain_path(const std::string& path) {
   return !path.empty() && path.front() == '/' && path.find_first_of(",\n\r") == std::string::npos && path.find("/../") == std::string::npos;
 }
 
-Result<std::vector<Mount>> resolve_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter,
-                                          const AccessCheck& can_access) {
-  std::vector<Mount> mounts;
+Result<std::vector<OpenedMount>> open_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter,
+                                             const SourceOpener& open) {
+  struct Wanted {
+    const MountTemplate* t;
+    std::string source;
+    std::string target;
+    std::string root;
+  };
+  std::vector<Wanted> wanted;
+  std::vector<mounts::SourceRequest> requests;
   for (const auto& t : templates) {
-    const std::string source = expand_template(t.source, submitter);
-    const std::string target = expand_template(t.target, submitter, source);
-    if (!is_plain_path(source) || !is_plain_path(target))
-      return ErrorInfo{ErrorCode::InvalidArgument,
-                       fmt::format("mount source '{}' (target '{}') is not a plain path: no ',', '..' or line breaks; ask the platform admin", source, target)};
-    struct stat st {};
-    if (::stat(source.c_str(), &st) != 0) {
-      if (t.optional) continue;
-      return ErrorInfo{ErrorCode::InvalidArgument,
-                       fmt::format("mount source {} does not exist ({}); create it or ask the platform admin", source, std::strerror(errno))};
-    }
-    const std::string root = expand_template(template_root(t.source), submitter);
-    auto real_source = real_path(source);
-    auto real_root = real_path(root);
-    if (!real_source || !real_root || !is_within(*real_source, *real_root))
-      return ErrorInfo{ErrorCode::PermissionDenied,
-                       fmt::format("mount source {} resolves to {}, outside {}: symlinks may not lead out of it", source,
-                                   real_source.value_or("?"), root)};
-    // The engine gets the resolved path: it must be as plain as the one checked, or a
-    // symlink to "x,type=volume,..." would add options to --mount.
-    if (!is_plain_path(*real_source))
-      return ErrorInfo{ErrorCode::PermissionDenied, fmt::format("mount source {} resolves to '{}', which is not a plain path", source, *real_source)};
-    const int mode = (S_ISDIR(st.st_mode) ? R_OK | X_OK : R_OK) | (t.read_only ? 0 : W_OK);
-    if (!can_access(*real_source, submitter, mode))
-      return ErrorInfo{ErrorCode::PermissionDenied,
-                       fmt::format("you ({}) cannot {} {}; jobs only get what you can access yourself", submitter.user,
-                                   t.read_only ? "read" : "read and write", source)};
-    mounts.push_back({*real_source, target, t.read_only});
+    Wanted w{&t, expand_template(t.source, submitter), "", expand_template(template_root(t.source), submitter)};
+    w.target = expand_template(t.target, submitter, w.source);
+    if (!is_plain_path(w.source) || !is_plain_path(w.target))
+      return ErrorInfo{ErrorCode::InvalidArgument, fmt::format("mount source '{}' (target '{}') is not a plain path: no ',', '..' or "
+                                                               "line breaks; ask the platform admin",
+                                                               w.source, w.target)};
+    requests.push_back({w.root, w.source, !t.read_only});
+    wanted.push_back(std::move(w));
   }
+  auto opened = open(requests, mounts::Opener{submitter.uid, submitter.gid, submitter.groups});
+  if (!opened) return opened.error();
+  if (opened->size() != wanted.size()) return ErrorInfo{ErrorCode::Internal, "the mount check answered for the wrong number of mounts"};
+  std::vector<OpenedMount> result;
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    const Wanted& w = wanted[i];
+    mounts::OpenedSource& o = (*opened)[i];
+    const bool missing = o.error == ENOENT && o.step != mounts::OpenStep::Access;
+    if (missing && w.t->optional) continue;
+    if (missing)
+      return ErrorInfo{ErrorCode::InvalidArgument,
+                       fmt::format("mount source {} does not exist; create it or ask the platform admin", w.source)};
+    const std::string verb = w.t->read_only ? "read" : "read and write";
+    if (o.step == mounts::OpenStep::Access)
+      return ErrorInfo{ErrorCode::PermissionDenied, fmt::format("you ({}) cannot {} {}; jobs only get what you can access yourself",
+                                                                submitter.user, verb, w.source)};
+    if (o.error == EACCES || o.error == EPERM)
+      return ErrorInfo{ErrorCode::PermissionDenied, fmt::format("you ({}) cannot reach {}; jobs only get what you can access yourself",
+                                                                submitter.user, w.source)};
+    if (o.error == ELOOP || o.error == EXDEV)
+      return ErrorInfo{ErrorCode::PermissionDenied,
+                       fmt::format("mount source {} goes through a link jobman does not follow (a loop or /proc/.../fd)", w.source)};
+    if (o.error != 0)
+      return ErrorInfo{ErrorCode::InvalidArgument, fmt::format("mount source {}: {}", w.source, std::strerror(o.error))};
+    // Where the descriptors really are, as the kernel names them now: the user could only
+    // open what they may see, and only what lies inside the root is mounted.
+    const std::string real_source = mounts::path_of(o.fd.get());
+    const std::string real_root = mounts::path_of(o.root.get());
+    if (real_source.empty() || real_root.empty() || !is_within(real_source, real_root))
+      return ErrorInfo{ErrorCode::PermissionDenied,
+                       fmt::format("mount source {} leads outside {}: symlinks may not lead out of it", w.source, w.root)};
+    // The engine is given a path to this (a staging path at start): it must be plain, or a
+    // directory named "x,type=volume,..." would add options to --mount.
+    if (!is_plain_path(real_source))
+      return ErrorInfo{ErrorCode::PermissionDenied, fmt::format("mount source {} resolves to something that is not a plain path (a ',' or a line break in a name)", w.source)};
+    result.push_back({Mount{real_source, w.target, w.t->read_only}, std::move(o.fd), o.is_directory});
+  }
+  return result;
+}
+
+Result<std::vector<Mount>> resolve_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter, const SourceOpener& open) {
+  auto opened = open_mounts(templates, submitter, open);
+  if (!opened) return opened.error();
+  std::vector<Mount> mounts;
+  for (auto& m : *opened) mounts.push_back(std::move(m.mount));
   return mounts;
 }
 

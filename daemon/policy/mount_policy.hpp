@@ -5,7 +5,9 @@
 
 #include "common/config.hpp"
 #include "common/errors.hpp"
+#include "common/file_descriptor.hpp"
 #include "common/job.hpp"
+#include "daemon/mounts/source_opener.hpp"
 
 #include <functional>
 #include <string>
@@ -25,21 +27,30 @@ struct Submitter {
 // The submitter of `job` as the system knows them now (home from the passwd database).
 Submitter submitter_of(const Job& job);
 
-// Whether `submitter` may access `path` with `mode` (R_OK, W_OK, X_OK, as access(2)).
-using AccessCheck = std::function<bool(const std::string& path, const Submitter& submitter, int mode)>;
-
-// The real check: a forked child takes the submitter's uid, gid and groups and calls
-// access(2), so permissions, ACLs and root-squashed NFS answer as they would for them.
-bool access_as(const std::string& path, const Submitter& submitter, int mode);
+// Opens mount sources as the submitter (mounts::open_sources; tests may substitute).
+using SourceOpener =
+  std::function<Result<std::vector<mounts::OpenedSource>>(const std::vector<mounts::SourceRequest>&, const mounts::Opener&)>;
 
 // "{user}", "{uid}", "{home}" (and "{source}" in targets) replaced.
 std::string expand_template(const std::string& text, const Submitter& submitter, const std::string& source = {});
 
-// Expands and checks every template: the source must exist (unless optional), resolve
-// inside the template's root (the path up to its first placeholder's component: a user's
-// symlink cannot lead elsewhere), and be readable (and writable for read-write mounts)
-// by the submitter. The engine gets the resolved path.
+// A mount whose source the submitter opened: `fd` is what gets mounted (O_PATH).
+struct OpenedMount {
+  Mount mount; // source: where `fd` really is, as the kernel names it
+  FileDescriptor fd;
+  bool is_directory = false;
+};
+
+// Expands every template and opens its source as the submitter (`open`): the source must
+// exist (unless optional), be reachable, readable (and writable for read-write templates)
+// by the submitter, and lie inside the template's root (the path up to its first
+// placeholder's component), wherever its symlinks lead. Errors say only what the
+// submitter could have found out themselves.
+Result<std::vector<OpenedMount>> open_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter,
+                                             const SourceOpener& open = mounts::open_sources);
+
+// open_mounts, for checking: the mounts, their descriptors closed.
 Result<std::vector<Mount>> resolve_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter,
-                                          const AccessCheck& can_access = access_as);
+                                          const SourceOpener& open = mounts::open_sources);
 
 } // namespace jobman::daemon::policy

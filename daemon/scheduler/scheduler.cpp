@@ -5,6 +5,7 @@
 #include "common/size.hpp"
 #include "daemon/backend/container_args.hpp"
 #include "daemon/log.hpp"
+#include "daemon/mounts/staging.hpp"
 #include "daemon/policy/mount_policy.hpp"
 
 #include <boost/asio/redirect_error.hpp>
@@ -99,14 +100,21 @@ bool Scheduler::launch(Job job) {
     return false;
   }
   // Check the mounts again: a queued job may start long after submit, and the user could
-  // have changed their directories meanwhile (e.g. swapped one for a symlink).
-  auto mounts = policy::resolve_mounts(m_config.mounts, policy::submitter_of(job));
-  if (!mounts) {
+  // have changed their directories meanwhile (e.g. swapped one for a symlink). What the
+  // submitter opens now is pinned under the state dir; the engine mounts only that.
+  auto opened = policy::open_mounts(m_config.mounts, policy::submitter_of(job));
+  if (!opened) {
     m_gpus.release(*devices);
-    transition(id, JobState::Failed, "mount check at start: " + mounts.error().message);
+    transition(id, JobState::Failed, "mount check at start: " + opened.error().message);
     return false;
   }
-  job.spec.mounts = std::move(*mounts);
+  auto staged = mounts::stage(m_config.state_dir, id, std::move(*opened));
+  if (!staged) {
+    m_gpus.release(*devices);
+    transition(id, JobState::Failed, "mounts at start: " + staged.error().message);
+    return false;
+  }
+  job.spec.mounts = std::move(*staged);
   // The final command line is known only now: it names the GPUs just allocated.
   job.gpu_devices = *devices;
   job = m_store.set_launch(id, job.spec.mounts, *devices, backend::container_argv(m_config, job));
@@ -115,6 +123,10 @@ bool Scheduler::launch(Job job) {
 }
 
 void Scheduler::recover() {
+  std::set<JobId> started;
+  for (const Job& job : m_store.active())
+    if (job.state != JobState::Queued) started.insert(job.id);
+  mounts::sweep(m_config.state_dir, started); // of jobs that ended while no jobmand ran
   for (const Job& job : m_store.active()) {
     if (job.state == JobState::Queued) continue;
     m_gpus.reserve(job.gpu_devices);
@@ -163,6 +175,7 @@ asio::awaitable<void> Scheduler::adopt(Job job) {
   }
   if (unsure(presence)) {
     m_gpus.release(job.gpu_devices);
+    mounts::unstage(m_config.state_dir, job.id);
     transition(job.id, JobState::Lost, presence == ContainerPresence::Missing
                                          ? "its container disappeared while jobmand was not running"
                                          : "the engine could not tell what became of its container");
@@ -183,6 +196,7 @@ asio::awaitable<void> Scheduler::run(Job job) {
   auto started = m_backend.start(job, log_path(job.id));
   if (!started) {
     m_gpus.release(job.gpu_devices);
+    mounts::unstage(m_config.state_dir, job.id);
     transition(job.id, JobState::Failed, started.error().message);
     schedule();
     co_return;
@@ -270,6 +284,7 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
   m_launched_at.erase(job.id);
   Outcome outcome = decide_outcome(job, cause, cancel_reason, exit, m_config);
   co_await close_log(job.id); // before the end is recorded: a daemon dying meanwhile redoes it
+  mounts::unstage(m_config.state_dir, job.id);
   m_gpus.release(job.gpu_devices);
   try {
     transition(job.id, outcome.state, outcome.reason, store::TransitionFields{exit.status.code});

@@ -1,0 +1,34 @@
+#pragma once
+// A job's mounts, pinned: each source the submitter opened (policy::open_mounts) is
+// bind-mounted from its descriptor (/proc/self/fd/N) onto a root-owned staging path,
+// <state_dir>/mounts/<job id>/<n>, and the engine is given that path. Swapping the user's
+// directory for a symlink after the check changes nothing that is mounted (issue 9, V2;
+// Kubernetes' fix for subPath, CVE-2017-1002101). The staging mounts live in jobmand's
+// mount namespace (the host's, which dockerd shares) until the job ends: unstage() then,
+// and sweep() at start for jobs that ended while no jobmand ran.
+
+#include "common/errors.hpp"
+#include "common/job.hpp"
+#include "daemon/policy/mount_policy.hpp"
+
+#include <set>
+#include <string>
+#include <vector>
+
+namespace jobman::daemon::mounts {
+
+// <state_dir>/mounts/<id>.
+std::string staging_dir(const std::string& state_dir, JobId id);
+
+// Bind-mounts each of `opened` under staging_dir (read-only ones remounted read-only) and
+// returns the mounts for the engine: `source` is the staging path, `origin` what it holds.
+// On failure nothing stays mounted.
+Result<std::vector<Mount>> stage(const std::string& state_dir, JobId id, std::vector<policy::OpenedMount> opened);
+
+// Unmounts and removes staging_dir(state_dir, `id`), if there is one. Errors are logged.
+void unstage(const std::string& state_dir, JobId id);
+
+// Unstages every job under <state_dir>/mounts that is not in `active`.
+void sweep(const std::string& state_dir, const std::set<JobId>& active);
+
+} // namespace jobman::daemon::mounts
