@@ -61,7 +61,24 @@ void Client::write_all(const std::string& data) {
   while (done < data.size()) {
     ssize_t n = ::send(m_fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) throw ClientError(ErrorCode::Unavailable, fmt::format("lost the connection to jobmand: {}", std::strerror(errno)));
+    if (n <= 0) {
+      const int err = errno;
+      // jobmand may have refused the connection (too many, or idle) and closed it before
+      // reading: its reason is waiting to be read.
+      char chunk[65536];
+      ssize_t got = ::recv(m_fd, chunk, sizeof chunk, MSG_DONTWAIT);
+      if (got > 0) m_buffer.append(chunk, static_cast<std::size_t>(got));
+      if (auto nl = m_buffer.find('\n'); nl != std::string::npos) {
+        try {
+          protocol::Reply reply = protocol::parse_reply(m_buffer.substr(0, nl));
+          if (reply.kind == protocol::Reply::Kind::Error) throw ClientError(reply.error.code, reply.error.message);
+        } catch (const ClientError&) {
+          throw;
+        } catch (const Error&) {
+        }
+      }
+      throw ClientError(ErrorCode::Unavailable, fmt::format("lost the connection to jobmand: {}", std::strerror(err)));
+    }
     done += static_cast<std::size_t>(n);
   }
 }

@@ -299,7 +299,17 @@ Config parse_config(std::string_view text, std::string_view source) {
   {
     Section s = top.child("server");
     s.integer("max_connections", config.server.max_connections, 1, 65536);
+    s.integer("max_connections_per_user", config.server.max_connections_per_user, 1, 65536);
+    s.integer("admin_reserve", config.server.admin_reserve, 0, 65535);
     s.duration("idle_timeout", config.server.idle_timeout, std::chrono::seconds(1));
+    s.duration("frame_timeout", config.server.frame_timeout, std::chrono::seconds(1));
+    if (config.server.admin_reserve >= config.server.max_connections) {
+      // The default (16) gives way to a small max_connections; a reserve the admin set may not.
+      const bool given = root.contains("server") && root["server"].is_object() && root["server"].contains("admin_reserve");
+      if (given)
+        s.fail("admin_reserve", fmt::format("must be below max_connections ({}), or users could never connect", config.server.max_connections));
+      config.server.admin_reserve = config.server.max_connections / 4;
+    }
     s.finish();
   }
   top.finish();
@@ -322,7 +332,12 @@ std::string config_to_json(const Config& c) {
     {"engine", {{"kind", to_string(c.engine.kind)}, {"binary", c.engine.binary}, {"global_args", c.engine.global_args}, {"run_args", c.engine.run_args}}},
     {"images", {{"repositories", c.images.repositories}, {"required_labels", c.images.required_labels}, {"refresh", c.images.refresh.count()}}},
     {"limits", {{"max_running", c.limits.max_running}, {"pids", c.limits.pids}, {"kill_grace", c.limits.kill_grace.count()}}},
-    {"server", {{"max_connections", c.server.max_connections}, {"idle_timeout", c.server.idle_timeout.count()}}},
+    {"server",
+     {{"max_connections", c.server.max_connections},
+      {"max_connections_per_user", c.server.max_connections_per_user},
+      {"admin_reserve", c.server.admin_reserve},
+      {"idle_timeout", c.server.idle_timeout.count()},
+      {"frame_timeout", c.server.frame_timeout.count()}}},
     {"default_flavor", c.default_flavor},
   };
   out["retention"] = {{"days", c.retention.days}, {"max_log_bytes", c.retention.max_log_bytes == 0 ? json(0) : json(format_size(c.retention.max_log_bytes))}};

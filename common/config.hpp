@@ -77,7 +77,10 @@ struct RetentionConfig {
 
 struct ServerConfig {
   int max_connections = 256;
-  std::chrono::seconds idle_timeout{60};
+  int max_connections_per_user = 32; // one user's share; root and admins are not capped
+  int admin_reserve = 16;            // of max_connections, only root and admins may use
+  std::chrono::seconds idle_timeout{60};  // between requests
+  std::chrono::seconds frame_timeout{10}; // for a frame (and the first hello) to arrive whole
 };
 
 struct Config {

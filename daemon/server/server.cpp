@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <grp.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -63,7 +64,82 @@ asio::awaitable<void> hello(Socket& socket, const PeerIdentity& peer, const prot
     throw boost::system::system_error(asio::error::broken_pipe);
 }
 
+// Reads one frame (up to '\n') into `frame`. The first byte may take up to `wait_for_start`;
+// once a frame has begun, the whole of it must arrive within `frame_timeout`. Returns an
+// error to send (the connection then closes), or nothing with `frame` set; `gone` when
+// the client closed or reset the connection.
+struct ReadOutcome {
+  std::optional<ErrorInfo> error;
+  bool gone = false;
+};
+asio::awaitable<ReadOutcome> read_frame(Socket& socket, std::string& buffer, std::string& frame, std::chrono::steady_clock::duration wait_for_start,
+                                        std::chrono::steady_clock::duration frame_timeout, const char* waiting_for) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(socket.get_executor());
+  const auto started = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> frame_began;
+  if (!buffer.empty()) frame_began = started;
+  for (;;) {
+    if (auto nl = buffer.find('\n'); nl != std::string::npos) {
+      frame = buffer.substr(0, nl);
+      buffer.erase(0, nl + 1);
+      co_return ReadOutcome{};
+    }
+    if (buffer.size() > protocol::k_max_frame_bytes)
+      co_return ReadOutcome{ErrorInfo{ErrorCode::FrameTooLarge,
+                                      fmt::format("frame exceeds the {} byte limit; connection closed", protocol::k_max_frame_bytes)}};
+    timer.expires_at(frame_began ? *frame_began + frame_timeout : started + wait_for_start);
+    char chunk[16384];
+    error_code ec;
+    auto read = co_await (socket.async_read_some(asio::buffer(chunk), asio::redirect_error(asio::use_awaitable, ec)) ||
+                          timer.async_wait(asio::use_awaitable));
+    if (read.index() == 1) {
+      const std::string what = frame_began ? fmt::format("a frame did not arrive whole within {} s (server.frame_timeout)",
+                                                          std::chrono::duration_cast<std::chrono::seconds>(frame_timeout).count())
+                                           : fmt::format("no {} within {} s", waiting_for,
+                                                         std::chrono::duration_cast<std::chrono::seconds>(wait_for_start).count());
+      co_return ReadOutcome{ErrorInfo{ErrorCode::Unavailable, what + "; connection closed"}};
+    }
+    if (ec) co_return ReadOutcome{std::nullopt, true}; // EOF or reset: the client went away
+    const std::size_t n = std::get<0>(read);
+    if (n > 0 && !frame_began) frame_began = std::chrono::steady_clock::now();
+    buffer.append(chunk, n);
+  }
+}
+
+// Completes when the client closes its end while a request is served (a stream such as
+// `wait` then stops within k_peer_check instead of holding the connection until the job
+// changes). A timer, not a wait on the socket: asio cannot cancel a reactor wait on a
+// Unix socket here, and `||` waits for the cancelled branch. Data from the client (a
+// request sent ahead) is left for the next read.
+constexpr std::chrono::milliseconds k_peer_check{200};
+asio::awaitable<void> until_peer_closes(Socket& socket) {
+  asio::steady_timer timer(socket.get_executor());
+  for (;;) {
+    timer.expires_after(k_peer_check);
+    co_await timer.async_wait(asio::use_awaitable); // cancelled (throws) when the request ends
+    char byte;
+    const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) co_return;
+  }
+}
+
 } // namespace
+
+std::optional<std::string> Server::admit(const PeerIdentity& peer) {
+  const auto& limits = m_daemon.config.server;
+  const int total = static_cast<int>(m_connections->size()); // this one included
+  const int mine = (*m_per_uid)[peer.uid];
+  if (!peer.admin && total > limits.max_connections - limits.admin_reserve)
+    return fmt::format("jobmand has too many open connections ({} of {}; the last {} are kept for administrators); try again shortly",
+                       total - 1, limits.max_connections, limits.admin_reserve);
+  if (!peer.admin && mine >= limits.max_connections_per_user)
+    return fmt::format("you ({}) have {} connections open to jobmand, the most one user may (server.max_connections_per_user); "
+                       "close some",
+                       peer.user, mine);
+  ++(*m_per_uid)[peer.uid];
+  return std::nullopt;
+}
 
 Server::Server(Daemon& daemon) : m_daemon(daemon), m_acceptor(daemon.io) {}
 
@@ -135,33 +211,38 @@ asio::awaitable<void> Server::serve(Socket socket) {
   auto identity = peer_identity(socket.native_handle(), m_daemon.config.admin_group);
   if (!identity) co_return;
   const PeerIdentity& peer = *identity;
+  // GCC 12 destroys a temporary twice when an `if`-declared variable is used in a co_await
+  // in its body (a double free, seen here): named locals only.
+  const std::optional<std::string> refused = admit(peer);
+  if (refused) {
+    const std::string frame = protocol::encode_error(0, ErrorInfo{ErrorCode::LimitExceeded, *refused});
+    co_await send(socket, frame);
+    co_return;
+  }
+  struct Uncount {
+    std::shared_ptr<std::map<std::uint32_t, int>> per_uid;
+    std::uint32_t uid;
+    ~Uncount() {
+      if (--(*per_uid)[uid] <= 0) per_uid->erase(uid);
+    }
+  } uncount{m_per_uid, peer.uid};
 
   using namespace asio::experimental::awaitable_operators;
   std::string buffer;
   bool greeted = false;
-  asio::steady_timer idle(socket.get_executor());
   for (;;) {
-    // Read one frame, or give up on an idle client.
-    idle.expires_after(m_daemon.config.server.idle_timeout);
-    error_code ec;
-    auto dynamic = asio::dynamic_buffer(buffer, protocol::k_max_frame_bytes + 1);
-    auto read = co_await (asio::async_read_until(socket, dynamic, '\n', asio::redirect_error(asio::use_awaitable, ec)) ||
-                          idle.async_wait(asio::use_awaitable));
-    if (read.index() == 1) {
-      const std::string frame = protocol::encode_error(0, ErrorInfo{ErrorCode::Unavailable, "idle for too long; connection closed"});
-      co_await send(socket, frame);
+    // A new client must say hello promptly; a greeted one may sit idle between requests.
+    const auto& limits = m_daemon.config.server;
+    std::string frame;
+    auto read = co_await read_frame(socket, buffer, frame, greeted ? std::chrono::steady_clock::duration(limits.idle_timeout)
+                                                                   : std::chrono::steady_clock::duration(limits.frame_timeout),
+                                    limits.frame_timeout, greeted ? "request" : "hello");
+    if (read.gone) co_return;
+    if (read.error) {
+      const std::string error_frame = protocol::encode_error(0, *read.error);
+      co_await send(socket, error_frame);
       co_return;
     }
-    if (ec == asio::error::not_found) {
-      const std::string frame = protocol::encode_error(
-        0, ErrorInfo{ErrorCode::FrameTooLarge, fmt::format("frame exceeds the {} byte limit; connection closed", protocol::k_max_frame_bytes)});
-      co_await send(socket, frame);
-      co_return;
-    }
-    if (ec) co_return; // EOF or reset: the client went away
-    std::size_t length = std::get<0>(read);
-    std::string frame = buffer.substr(0, length - 1);
-    buffer.erase(0, length);
 
     std::int64_t id = 0;
     std::optional<ErrorInfo> failure;
@@ -185,7 +266,19 @@ asio::awaitable<void> Server::serve(Socket socket) {
                                      if (!co_await send(socket, protocol::encode_event(id, event)))
                                        throw boost::system::system_error(asio::error::broken_pipe);
                                    }};
-      json result = co_await command->handler(ctx);
+      // `||` waits for one branch to *succeed*: the handler's errors come back as a value,
+      // or a failing request would wait for the client to leave.
+      auto guarded = [](const commands::Command* c, commands::CommandContext& context) -> asio::awaitable<std::pair<json, std::exception_ptr>> {
+        try {
+          co_return std::pair<json, std::exception_ptr>{co_await c->handler(context), nullptr};
+        } catch (...) {
+          co_return std::pair<json, std::exception_ptr>{json{}, std::current_exception()};
+        }
+      };
+      auto served = co_await (guarded(command, ctx) || until_peer_closes(socket));
+      if (served.index() == 1) co_return; // the client left mid-request (a stream)
+      auto& [result, error] = std::get<0>(served);
+      if (error) std::rethrow_exception(error);
       if (!co_await send(socket, protocol::encode_result(id, result))) co_return;
     } catch (const Error& e) {
       failure = e.info();

@@ -2,6 +2,12 @@
 jobs, and a daemon that still answers another user (issue 9)."""
 import json
 import socket
+import subprocess
+import time
+
+import pytest
+
+from conftest import Daemon
 
 from test_daemon import raw
 
@@ -104,3 +110,120 @@ def test_submit_from_a_device_a_fifo_or_a_huge_file_is_refused(daemon, users, tm
         assert result.returncode != 0 and words in result.stderr, (path, result.stderr)
     assert jobs_in_db(daemon) == before
     assert_alive(daemon, users)
+
+
+# --- V3: one user cannot lock others out -------------------------------------------------
+
+LIMITS = {"max_connections": 24, "max_connections_per_user": 4, "admin_reserve": 4, "idle_timeout": "30s", "frame_timeout": "2s"}
+
+
+@pytest.fixture
+def limited(images, users, daemon_dir, request):
+    limits = dict(LIMITS, **getattr(request, "param", {}))
+    d = Daemon(daemon_dir, {"server": limits}).start()
+    d.limits = limits
+    yield d
+    rc = d.stop()
+    d.remove_containers()
+    assert rc == 0, d.log.read_text()
+
+
+def hold_connections(daemon, user, n, payload):
+    """`n` connections from `user` (its own process: the peer credentials are the process's)
+    that each send `payload` and stay open until the returned process's stdin closes."""
+    script = ("import socket,sys\n"
+              "ss=[]\n"
+              f"for _ in range({n}):\n"
+              "    s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); s.sendall(bytes.fromhex(sys.argv[2])); ss.append(s)\n"
+              "print('open', flush=True)\n"
+              "sys.stdin.read()\n")
+    proc = subprocess.Popen(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups",
+                             "/usr/bin/python3", "-c", script, str(daemon.socket), payload.hex()],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "open"
+    time.sleep(0.3)  # the daemon has accepted them
+    return proc
+
+
+def release(proc):
+    proc.stdin.close()
+    proc.wait(timeout=10)
+
+
+def until_accepted(daemon, user, seconds, why):
+    deadline = time.monotonic() + seconds
+    while daemon.cli("list", user=user).returncode != 0:
+        assert time.monotonic() < deadline, why
+        time.sleep(0.2)
+
+
+def test_v3_closed_wait_streams_free_their_connections_at_once(limited, users):
+    alice = users["jmtest1"]
+    job = limited.cli_json("submit", "-i", "jt", "--", "sleep 60", user=alice)["job"]
+    wait = HELLO + json.dumps({"id": 2, "op": "wait", "args": {"job": str(job["id"])}}).encode() + b"\n"
+    holder = hold_connections(limited, alice, limited.limits["max_connections_per_user"], wait)
+    try:
+        refused = limited.cli("list", user=alice)
+        assert refused.returncode != 0 and "max_connections_per_user" in refused.stderr, refused.stderr
+        assert_alive(limited, users)  # bob
+        assert limited.cli("list").returncode == 0  # root
+    finally:
+        release(holder)
+    # The job has not changed state: only noticing the closed peers frees the slots.
+    until_accepted(limited, alice, 3, "closed wait streams still hold alice's connections")
+    assert limited.cli_json("details", "-j", str(job["id"]))["job"]["state"] in ("STARTING", "RUNNING")
+    limited.cli("delete", "-j", str(job["id"]))
+
+
+def test_v3_half_sent_frames_before_hello_are_capped_and_dropped(limited, users):
+    alice = users["jmtest1"]
+    holder = hold_connections(limited, alice, limited.limits["max_connections_per_user"], b'{"id":1,"op":"hel')
+    try:
+        assert limited.cli("list", user=alice).returncode != 0  # at her cap
+        assert_alive(limited, users)
+        # Within server.frame_timeout (2 s) the daemon closes them; alice may connect again.
+        until_accepted(limited, alice, 6, "half frames held their connections past server.frame_timeout")
+    finally:
+        release(holder)
+
+
+def test_v3_a_frame_trickled_slower_than_frame_timeout_is_cut_off(limited, users):
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(10)
+    s.connect(str(limited.socket))
+    s.sendall(HELLO)
+    assert json.loads(s.recv(65536))["ok"] is True
+    started = time.monotonic()
+    reply = b""
+    try:
+        for byte in b'{"id":2,"op":"list"}':  # one byte every 0.5 s: 10 s for the frame
+            s.sendall(bytes([byte]))
+            time.sleep(0.5)
+            s.setblocking(False)
+            try:
+                reply += s.recv(65536)
+            except BlockingIOError:
+                pass
+            s.setblocking(True)
+            if reply:
+                break
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    s.close()
+    assert b"server.frame_timeout" in reply, reply
+    assert time.monotonic() - started < 6
+    assert_alive(limited, users)
+
+
+@pytest.mark.parametrize("limited", [{"max_connections": 8, "max_connections_per_user": 8, "admin_reserve": 2}], indirect=True)
+def test_v3_root_and_admins_keep_a_reserve(limited, users):
+    alice, bob = users["jmtest1"], users["jmtest2"]
+    holder = hold_connections(limited, alice, 6, b"")  # all that users may have together (8 - 2)
+    try:
+        refused = limited.cli("list", user=bob)
+        assert refused.returncode != 0 and "kept for administrators" in refused.stderr, refused.stderr
+        assert limited.cli("list").returncode == 0
+        assert limited.cli("list", user=users["jmadmin"]).returncode == 0
+    finally:
+        release(holder)
+    until_accepted(limited, bob, 3, "bob still refused after alice left")

@@ -57,7 +57,12 @@ TEST_CASE("parse_config of {} gives the documented defaults", "[config]") {
   CHECK(c.limits.pids == 1024);
   CHECK(c.limits.kill_grace == 10s);
   CHECK(c.server.max_connections == 256);
+  CHECK(c.server.max_connections_per_user == 32);
+  CHECK(c.server.admin_reserve == 16);
   CHECK(c.server.idle_timeout == 60s);
+  CHECK(c.server.frame_timeout == 10s);
+  // The default reserve gives way to a small max_connections.
+  CHECK(parse(R"({"server":{"max_connections":8}})").server.admin_reserve == 2);
   CHECK(c.retention.days == 30);
   CHECK(c.retention.max_log_bytes == 1LL << 30);
 }
@@ -149,6 +154,10 @@ TEST_CASE("parse_config errors name the offending key", "[config]") {
   SECTION("negative duration") { fails(R"({"limits":{"kill_grace":-5}})", {"limits.kill_grace", "duration"}); }
   SECTION("fractional duration") { fails(R"({"limits":{"kill_grace":1.5}})", {"limits.kill_grace", "duration"}); }
   SECTION("duration below minimum") { fails(R"({"server":{"idle_timeout":"0s"}})", {"server.idle_timeout", "at least 1s"}); }
+  SECTION("a reserve that leaves users nothing") {
+    fails(R"({"server":{"max_connections":8,"admin_reserve":8}})", {"server.admin_reserve", "below max_connections (8)"});
+  }
+  SECTION("frame_timeout below a second") { fails(R"({"server":{"frame_timeout":"0s"}})", {"server.frame_timeout", "at least 1s"}); }
   SECTION("log cap too small") { fails(R"({"retention":{"max_log_bytes":"1K"}})", {"retention.max_log_bytes", "at least 64K"}); }
   SECTION("log cap not a size") { fails(R"({"retention":{"max_log_bytes":"lots"}})", {"retention.max_log_bytes", "size like", "0: none"}); }
   SECTION("log cap negative") { fails(R"({"retention":{"max_log_bytes":-1}})", {"retention.max_log_bytes", "size like"}); }
