@@ -145,6 +145,7 @@ int cli_main(int argc, char** argv) {
   list->add_flag("--all-users", list_options.all_users, "Everyone's jobs (root and the admin group)");
   list->add_option("--state", list_options.state, "Only jobs in this state (e.g. RUNNING, FAILED)");
   list->add_option("--limit", list_options.limit, "At most this many jobs")->check(CLI::Range(1, 10000))->capture_default_str();
+  list->add_option("--before", list_options.before, "Only jobs older than this id (the next page)")->check(CLI::PositiveNumber);
 
   std::string job_ref;
   auto* details = app.add_subcommand("details", "Everything known about a job, including its exact container command");

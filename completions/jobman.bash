@@ -144,10 +144,10 @@ _jobman()
                 esac
                 ;;
             list)
-                opts="--all-users --state --limit"
+                opts="--all-users --state --limit --before"
                 case $option in
                     --state) live=states ;;
-                    --limit) live=none ;;
+                    --limit|--before) live=none ;;
                 esac
                 ;;
             details | wait)

@@ -117,6 +117,7 @@ complete -c jobman -n __jobman_job_args -F
 complete -c jobman -n '__jobman_in list' -l all-users -d "Everyone's jobs (root and the admin group)"
 complete -c jobman -n '__jobman_in list' -l state -x -a '(__jobman_live states)' -d 'Only jobs in this state'
 complete -c jobman -n '__jobman_in list' -l limit -x -d 'At most this many jobs'
+complete -c jobman -n '__jobman_in list' -l before -x -d 'Only jobs older than this id (the next page)'
 
 # details, logs, delete, wait
 complete -c jobman -n '__jobman_in details logs delete wait' -s j -l job -x -a '(__jobman_live jobs)' -d 'Job name or id'

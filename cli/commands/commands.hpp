@@ -43,6 +43,7 @@ struct ListOptions {
   bool all_users = false;
   std::string state;
   int limit = 50;
+  std::int64_t before = 0; // only jobs with a smaller id (0: from the newest)
 };
 int list(Client& client, const Global& global, const ListOptions& options);
 int details(Client& client, const Global& global, const std::string& job);

@@ -1,12 +1,16 @@
 #include "cli/commands/commands.hpp"
 #include "cli/output.hpp"
 
+#include <fmt/format.h>
+#include <iostream>
+
 namespace jobman::cli::commands {
 
 int list(Client& client, const Global& global, const ListOptions& options) {
   json args = {{"limit", options.limit}};
   if (options.all_users) args["all_users"] = true;
   if (!options.state.empty()) args["state"] = options.state;
+  if (options.before > 0) args["before"] = options.before;
   json result = client.request("list", args);
   if (printed_as_json(global, result)) return exit_code::ok;
   Table table{{"ID", "NAME", "IMAGE", "STATE", "EXIT", "SUBMITTED", "RUNTIME"}, {}};
@@ -19,6 +23,10 @@ int list(Client& client, const Global& global, const ListOptions& options) {
     table.rows.push_back(std::move(row));
   }
   table.print();
+  // jobmand stopped early (its reply size cap) or there may be more: say how to go on.
+  if (result.contains("next_before") && result.at("jobs").size() < static_cast<std::size_t>(options.limit))
+    std::cerr << fmt::format("jobman: {} jobs shown (jobmand's reply size limit); older ones: jobman list --before {}\n",
+                             result.at("jobs").size(), result.at("next_before").get<std::int64_t>());
   return exit_code::ok;
 }
 

@@ -2,14 +2,23 @@
 #include "daemon/daemon.hpp"
 
 #include <fmt/format.h>
+#include <limits>
 
 namespace jobman::daemon::commands {
+
+namespace {
+// A list reply stops growing past this many bytes of jobs (issue 9, V4: 200 jobs with
+// 256 KiB of args each made a 105 MB reply, built on the daemon's thread and held in
+// memory for every client that did not read it). The rest is a `before` page away.
+constexpr std::size_t k_max_list_bytes = 4 << 20;
+} // namespace
 
 asio::awaitable<json> list(CommandContext& ctx) {
   const bool all_users = ctx.args.optional_bool("all_users");
   const std::string state = ctx.args.optional_string("state");
   store::ListFilter filter;
   filter.limit = static_cast<int>(ctx.args.optional_int("limit", 50, 1, 10000));
+  if (auto before = ctx.args.optional_int("before", 0, 0, std::numeric_limits<std::int64_t>::max()); before > 0) filter.before = before;
   ctx.args.finish();
   if (all_users && !ctx.peer.admin)
     throw Error(ErrorCode::PermissionDenied, "--all-users is for root and the admin group; without it you see your own jobs");
@@ -21,8 +30,20 @@ asio::awaitable<json> list(CommandContext& ctx) {
                   fmt::format("unknown state '{}'; one of QUEUED, STARTING, RUNNING, SUCCEEDED, FAILED, CANCELLED, TIMEOUT, OOM_KILLED, LOST", state));
   }
   json jobs = json::array();
-  for (const auto& job : ctx.daemon.store.list(filter)) jobs.push_back(protocol::job_to_json(job));
-  co_return json{{"jobs", jobs}};
+  std::size_t bytes = 0;
+  const auto listed = ctx.daemon.store.list(filter);
+  for (std::size_t i = 0; i < listed.size(); ++i) {
+    json item = protocol::job_to_json(listed[i]);
+    item.erase("argv"); // `details` has it; it repeats args and env
+    bytes += item.dump(-1, ' ', false, json::error_handler_t::replace).size();
+    if (bytes > k_max_list_bytes && !jobs.empty()) {
+      co_return json{{"jobs", std::move(jobs)}, {"next_before", listed[i - 1].id}};
+    }
+    jobs.push_back(std::move(item));
+  }
+  json result{{"jobs", std::move(jobs)}};
+  if (static_cast<int>(listed.size()) == filter.limit && !listed.empty()) result["next_before"] = listed.back().id;
+  co_return result;
 }
 
 } // namespace jobman::daemon::commands

@@ -276,7 +276,9 @@ std::vector<Job> JobStore::list(const ListFilter& filter) const {
   std::string where = "deleted_at IS NULL";
   if (filter.uid) where += " AND uid = :uid";
   if (filter.state) where += " AND state = :state";
+  if (filter.before) where += " AND id < :before";
   SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE {} ORDER BY id DESC LIMIT :limit", k_columns, where));
+  if (filter.before) q.bind(":before", *filter.before);
   if (filter.uid) q.bind(":uid", static_cast<std::int64_t>(*filter.uid));
   if (filter.state) q.bind(":state", std::string(to_string(*filter.state)));
   q.bind(":limit", filter.limit);

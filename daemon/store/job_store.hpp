@@ -43,6 +43,7 @@ struct QueueEntry {
 struct ListFilter {
   std::optional<std::uint32_t> uid; // nothing: all users
   std::optional<JobState> state;
+  std::optional<JobId> before; // only jobs with a smaller id (the next page)
   int limit = 50;
 };
 

@@ -227,3 +227,30 @@ def test_v3_root_and_admins_keep_a_reserve(limited, users):
     finally:
         release(holder)
     until_accepted(limited, bob, 3, "bob still refused after alice left")
+
+
+# --- V4: replies stay small ----------------------------------------------------------------
+
+def test_v4_list_of_jobs_with_huge_args_is_paged_not_one_huge_reply(daemon, users):
+    alice = users["jmtest1"]
+    blocker = daemon.cli_json("submit", "-i", "jt", "--", "sleep 120", user=alice)["job"]
+    big = ["x" * (120 << 10), "y" * (120 << 10)]  # 240 KiB of args per job
+    ids = []
+    for _ in range(20):  # ~4.7 MiB of args in all; queued behind the blocker, never run
+        job = daemon.cli_json("submit", "-i", "jt", "--after", str(blocker["id"]), "--", *big, user=alice)["job"]
+        ids.append(job["id"])
+    result = daemon.cli("--json", "list", "--limit", "100", user=alice)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout) < (4 << 20) + (512 << 10), len(result.stdout)
+    first = json.loads(result.stdout)
+    assert 1 <= len(first["jobs"]) < 21 and "next_before" in first
+    assert all("argv" not in j for j in first["jobs"])
+    seen = [j["id"] for j in first["jobs"]]
+    while "next_before" in first and len(seen) < 21:
+        first = daemon.cli_json("list", "--limit", "100", "--before", str(first["next_before"]), user=alice)
+        seen += [j["id"] for j in first["jobs"]]
+    assert sorted(seen) == sorted(ids + [blocker["id"]])
+    human = daemon.cli("list", "--limit", "100", user=alice)
+    assert human.returncode == 0 and "jobman list --before" in human.stderr
+    daemon.cli("delete", "--all", user=alice)
+    assert_alive(daemon, users)
