@@ -236,6 +236,8 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.duration("default_time", config.limits.default_time, std::chrono::seconds(1));
     s.integer("max_running_per_user", config.limits.max_running_per_user, 0, 100000);
     s.integer("max_queued_per_user", config.limits.max_queued_per_user, 1, 10000000);
+    s.size("max_stored_bytes_per_user", config.limits.max_stored_bytes_per_user, 1LL << 20);
+    s.size("min_free_disk", config.limits.min_free_disk, 1, true);
     s.finish();
   }
   for_each_item(top, "flavors", "flavors", source, [&](Section& s) {
@@ -344,6 +346,8 @@ std::string config_to_json(const Config& c) {
   out["limits"]["default_time"] = c.limits.default_time.count();
   out["limits"]["max_running_per_user"] = c.limits.max_running_per_user;
   out["limits"]["max_queued_per_user"] = c.limits.max_queued_per_user;
+  out["limits"]["max_stored_bytes_per_user"] = format_size(c.limits.max_stored_bytes_per_user);
+  out["limits"]["min_free_disk"] = format_size(c.limits.min_free_disk);
   out["flavors"] = json::array();
   for (const auto& f : c.flavors)
     out["flavors"].push_back({{"name", f.name}, {"description", f.description}, {"cpus", f.cpus}, {"memory", format_size(f.memory)},

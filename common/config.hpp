@@ -40,6 +40,8 @@ struct LimitsConfig {
   std::chrono::seconds default_time{3600}; // wall time when submit gives none (capped by the flavor)
   int max_running_per_user = 0;            // 0: no limit besides max_running
   int max_queued_per_user = 10000;
+  std::int64_t max_stored_bytes_per_user = 1LL << 30; // args, env and argv of a user's jobs in the database
+  std::int64_t min_free_disk = 256LL << 20;           // submits are refused below this much free on state_dir
 };
 
 // A resource flavor users pick with `submit -r NAME`.

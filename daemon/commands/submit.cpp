@@ -1,4 +1,5 @@
 #include "common/names.hpp"
+#include "common/size.hpp"
 #include "daemon/backend/container_args.hpp"
 #include "daemon/commands/command.hpp"
 #include "daemon/commands/job_ref.hpp"
@@ -7,6 +8,7 @@
 #include "daemon/scheduler/queue_plan.hpp"
 
 #include <fmt/format.h>
+#include <sys/statvfs.h>
 #include <map>
 
 namespace jobman::daemon::commands {
@@ -93,6 +95,37 @@ asio::awaitable<std::shared_ptr<const policy::Catalogue>> catalogue_with(Command
   co_return catalogue;
 }
 
+// Issue 9, V6: one user's stored args (twice: args and the argv) could fill the state
+// disk at ~23 MB/s. Each user's rows are held to limits.max_stored_bytes_per_user, and no
+// submit is taken when the state disk is below limits.min_free_disk.
+void check_storage_room(CommandContext& ctx, const std::vector<const Job*>& jobs) {
+  const auto& limits = ctx.daemon.config.limits;
+  std::int64_t adding = 0;
+  for (const Job* job : jobs) {
+    // As stored: args and env as JSON, and the argv, which holds them again.
+    std::int64_t spec_bytes = 0;
+    for (const auto& arg : job->spec.args) spec_bytes += static_cast<std::int64_t>(arg.size()) + 3;
+    for (const auto& [key, value] : job->spec.env) spec_bytes += static_cast<std::int64_t>(key.size() + value.size()) + 6;
+    adding += 2 * spec_bytes + 4096; // and the forced flags
+  }
+  const std::int64_t stored = ctx.daemon.store.stored_bytes(ctx.peer.uid);
+  if (stored + adding > limits.max_stored_bytes_per_user)
+    throw Error(ErrorCode::LimitExceeded,
+                fmt::format("your jobs' arguments and environment take {} in jobmand's database and this would add {}, past the {} "
+                            "each user may have (limits.max_stored_bytes_per_user); ended jobs are purged after retention.days ({}) "
+                            "or by an admin's 'jobman cleanup'",
+                            format_size(stored), format_size(adding), format_size(limits.max_stored_bytes_per_user),
+                            ctx.daemon.config.retention.days));
+  struct statvfs fs {};
+  if (limits.min_free_disk > 0 && ::statvfs(ctx.daemon.config.state_dir.c_str(), &fs) == 0) {
+    const auto free_bytes = static_cast<std::int64_t>(fs.f_bavail) * static_cast<std::int64_t>(fs.f_frsize);
+    if (free_bytes < limits.min_free_disk)
+      throw Error(ErrorCode::Unavailable, fmt::format("jobmand's state disk has {} free, below limits.min_free_disk ({}); no jobs are "
+                                                      "taken until the platform admin frees space",
+                                                      format_size(free_bytes), format_size(limits.min_free_disk)));
+  }
+}
+
 void check_not_shutting_down(CommandContext& ctx) {
   if (ctx.daemon.scheduler.is_shutting_down()) throw Error(ErrorCode::Unavailable, "jobmand is shutting down; submit again in a moment");
 }
@@ -120,6 +153,7 @@ asio::awaitable<json> submit(CommandContext& ctx) {
     co_return json{{"dry_run", true}, {"job", protocol::job_to_json(job)}};
   }
   check_queue_room(ctx, 1);
+  check_storage_room(ctx, {&job});
   Job queued = ctx.daemon.store.insert(std::move(job), argv_for);
   ctx.daemon.scheduler.schedule();
   co_return json{{"job", protocol::job_to_json(ctx.daemon.store.get(queued.id).value_or(queued))}};
@@ -159,6 +193,9 @@ asio::awaitable<json> submit_batch(CommandContext& ctx) {
   }
   check_queue_room(ctx, jobs.size());
   if (dry_run) co_return json{{"dry_run", true}, {"count", jobs.size()}};
+  std::vector<const Job*> pointers;
+  for (const auto& job : jobs) pointers.push_back(&job);
+  check_storage_room(ctx, pointers);
   const Config& config = ctx.daemon.config;
   auto inserted = ctx.daemon.store.insert_batch(std::move(jobs), [&config](const Job& j) { return backend::container_argv(config, j); });
   ctx.daemon.scheduler.schedule();

@@ -241,6 +241,12 @@ std::vector<QueueEntry> JobStore::queue_entries() const {
   return entries;
 }
 
+std::int64_t JobStore::stored_bytes(std::uint32_t uid) const {
+  SQLite::Statement q(*m_db, "SELECT stored_bytes FROM user_usage WHERE uid = ?");
+  q.bind(1, static_cast<std::int64_t>(uid));
+  return q.executeStep() ? q.getColumn(0).getInt64() : 0;
+}
+
 int JobStore::count_queued(std::uint32_t uid) const {
   SQLite::Statement q(*m_db, "SELECT COUNT(*) FROM jobs WHERE uid = ? AND state = 'QUEUED'");
   q.bind(1, static_cast<std::int64_t>(uid));

@@ -83,6 +83,8 @@ public:
   // The same, light: what scheduling decisions need, with queued jobs' dependencies.
   std::vector<QueueEntry> queue_entries() const;
   int count_queued(std::uint32_t uid) const;
+  // Bytes of args, env and argv the rows of `uid`'s jobs take (deleted ones too, until purged).
+  std::int64_t stored_bytes(std::uint32_t uid) const;
   std::vector<JobEvent> events(JobId id) const;
 
   // Moves job `id` to `to`; throws Error(Conflict) if the state machine forbids it.

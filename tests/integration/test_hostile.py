@@ -254,3 +254,47 @@ def test_v4_list_of_jobs_with_huge_args_is_paged_not_one_huge_reply(daemon, user
     assert human.returncode == 0 and "jobman list --before" in human.stderr
     daemon.cli("delete", "--all", user=alice)
     assert_alive(daemon, users)
+
+
+# --- V6: the state disk cannot be filled -------------------------------------------------
+
+@pytest.fixture
+def quota_daemon(images, users, daemon_dir, request):
+    limits = {"max_running": 1, "kill_grace": "2s", **getattr(request, "param", {})}
+    d = Daemon(daemon_dir, {"limits": limits}).start()
+    yield d
+    rc = d.stop()
+    d.remove_containers()
+    assert rc == 0, d.log.read_text()
+
+
+@pytest.mark.parametrize("quota_daemon", [{"max_stored_bytes_per_user": "1M"}], indirect=True)
+def test_v6_one_users_stored_args_are_capped(quota_daemon, users):
+    alice, bob = users["jmtest1"], users["jmtest2"]
+    blocker = quota_daemon.cli_json("submit", "-i", "jt", "--", "sleep 120", user=alice)["job"]
+    big = ["x" * (100 << 10)]  # stored twice (args and argv): ~200 KiB a job
+    accepted, refused = 0, None
+    for _ in range(10):
+        result = quota_daemon.cli("submit", "-i", "jt", "--after", str(blocker["id"]), "--", *big, user=alice)
+        if result.returncode != 0:
+            refused = result
+            break
+        accepted += 1
+    assert refused is not None and 2 <= accepted <= 5, accepted
+    assert "limits.max_stored_bytes_per_user" in refused.stderr, refused.stderr
+    before = jobs_in_db(quota_daemon)
+    assert quota_daemon.cli("submit", "-i", "jt", "--", *big, user=alice).returncode != 0
+    assert jobs_in_db(quota_daemon) == before  # nothing stored
+    # Another user is not held back by alice's quota.
+    other = quota_daemon.cli("submit", "-i", "jt", "--", "true", user=bob)
+    assert other.returncode == 0, other.stderr
+    quota_daemon.cli("delete", "--all", user=alice)
+
+
+@pytest.mark.parametrize("quota_daemon", [{"min_free_disk": "1000T"}], indirect=True)
+def test_v6_no_submit_is_taken_when_the_state_disk_is_low(quota_daemon, users):
+    before = jobs_in_db(quota_daemon)
+    result = quota_daemon.cli("submit", "-i", "jt", "--", "true", user=users["jmtest1"])
+    assert result.returncode != 0 and "limits.min_free_disk" in result.stderr, result.stderr
+    assert jobs_in_db(quota_daemon) == before
+    assert_alive(quota_daemon, users)

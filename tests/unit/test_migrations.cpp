@@ -187,3 +187,35 @@ TEST_CASE("looking a job up by name across users uses an index, not a scan", "[m
   CHECK(steps.find("USING INDEX jobs_name") != std::string::npos);
   CHECK(steps.find("SCAN jobs\n") == std::string::npos);
 }
+
+TEST_CASE("migration 5 counts each user's stored bytes, and triggers keep the count", "[migrations]") {
+  // Issue 9, V6: limits.max_stored_bytes_per_user reads user_usage.
+  TempDir dir;
+  const std::string path = dir.file("jobman.db");
+  create_v1_database(path);
+  JobStore store(path);
+  auto bytes_of_rows = [&](std::uint32_t uid) {
+    SQLite::Database db(path);
+    SQLite::Statement q(db, "SELECT COALESCE(SUM(length(args) + length(env) + length(argv)), 0) FROM jobs WHERE uid = ?");
+    q.bind(1, static_cast<std::int64_t>(uid));
+    q.executeStep();
+    return q.getColumn(0).getInt64();
+  };
+  // The old rows were counted by the migration itself.
+  CHECK(store.stored_bytes(1001) > 0);
+  CHECK(store.stored_bytes(1001) == bytes_of_rows(1001));
+  Job big = new_job(1001, "big");
+  big.spec.args = Argv(100, std::string(1000, 'x'));
+  Job inserted = store.insert(big, fake_argv);
+  CHECK(store.stored_bytes(1001) == bytes_of_rows(1001));
+  CHECK(store.stored_bytes(1001) > 100000);
+  store.insert(new_job(2002, "other"), fake_argv);
+  CHECK(store.stored_bytes(2002) == bytes_of_rows(2002));
+  store.transition(inserted.id, JobState::Starting, "a slot is free");
+  store.set_launch(inserted.id, {}, {}, Argv(200, std::string(500, 'y'))); // the final argv
+  CHECK(store.stored_bytes(1001) == bytes_of_rows(1001));
+  store.remove_jobs({inserted.id});
+  CHECK(store.stored_bytes(1001) == bytes_of_rows(1001));
+  CHECK(store.stored_bytes(1001) < 100000);
+  CHECK(store.stored_bytes(4242) == 0); // a user with no jobs
+}
