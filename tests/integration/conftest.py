@@ -222,12 +222,23 @@ class Daemon:
         raise AssertionError(f"job {job} did not reach {states} within {timeout} s")
 
 
+def unmount_under(path: Path):
+    """Detaches every mount under `path`, deepest first: a daemon killed mid-test leaves its
+    jobs' staging mounts (binds of users' directories) behind, and removing the tree
+    through them would delete what they point to."""
+    with open("/proc/self/mountinfo") as f:
+        targets = [line.split()[4] for line in f]
+    for target in sorted((t for t in targets if t.startswith(f"{path}/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", target], check=False)
+
+
 @pytest.fixture
 def daemon_dir():
     """A temp dir the test users can traverse (pytest's own tmp root is 0700)."""
     path = Path(tempfile.mkdtemp(prefix="jobman-it-"))
     path.chmod(0o755)
     yield path
+    unmount_under(path)
     shutil.rmtree(path, ignore_errors=True)
 
 
