@@ -16,6 +16,7 @@ namespace jobman::daemon::commands {
 namespace {
 
 constexpr std::size_t k_max_batch = 10000;
+constexpr std::size_t k_max_after = 100; // jobs one job may run after
 constexpr int k_max_admin_priority = 1000;
 
 struct SubmitArgs {
@@ -35,6 +36,9 @@ SubmitArgs read_submit_args(protocol::Args& args) {
   s.request.time = args.optional_string("time");
   if (auto gpus = args.optional_int("gpus", -1, -1, 64); gpus >= 0) s.request.gpus = static_cast<int>(gpus);
   s.after = args.optional_string_list("after");
+  // Each is a lookup on the daemon's thread and a row: a frame could name 200,000.
+  if (s.after.size() > k_max_after)
+    throw Error(ErrorCode::InvalidArgument, fmt::format("--after names {} jobs; at most {}", s.after.size(), k_max_after));
   s.priority = static_cast<int>(args.optional_int("priority", 0, -k_max_admin_priority, k_max_admin_priority));
   return s;
 }

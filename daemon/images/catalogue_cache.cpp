@@ -1,5 +1,7 @@
 #include "daemon/images/catalogue_cache.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -17,23 +19,12 @@ asio::awaitable<void> CatalogueCache::join_load() {
   co_await timer->async_wait(asio::redirect_error(asio::use_awaitable, ec)); // cancelled when the load ends
 }
 
-asio::awaitable<std::shared_ptr<const policy::Catalogue>> CatalogueCache::get(bool force_refresh) {
-  auto now = std::chrono::steady_clock::now();
-  if (m_catalogue && !force_refresh && now - m_loaded_at < m_config.refresh) co_return m_catalogue;
-  if (m_loading) {
-    // A load started before this request: for a forced refresh it may just miss an image
-    // added in between; the next refresh (or images.refresh) sees it.
-    co_await join_load();
-    if (m_error) throw Error(m_error->code, m_error->message);
-    if (!m_catalogue) throw Error(ErrorCode::EngineError, "the image catalogue could not be loaded");
-    co_return m_catalogue;
-  }
-  m_loading = true;
+asio::awaitable<void> CatalogueCache::load() {
   try {
     auto images = co_await m_backend.list_images();
     if (images) {
       m_catalogue = std::make_shared<const policy::Catalogue>(policy::build_catalogue(m_config, std::move(*images)));
-      m_loaded_at = now;
+      m_loaded_at = std::chrono::steady_clock::now();
       m_error.reset();
     } else {
       m_error = images.error();
@@ -45,7 +36,23 @@ asio::awaitable<std::shared_ptr<const policy::Catalogue>> CatalogueCache::get(bo
   m_loading = false;
   for (auto& timer : m_waiting) timer->cancel();
   m_waiting.clear();
+}
+
+asio::awaitable<std::shared_ptr<const policy::Catalogue>> CatalogueCache::get(bool force_refresh) {
+  auto now = std::chrono::steady_clock::now();
+  if (m_catalogue && !force_refresh && now - m_loaded_at < m_config.refresh) co_return m_catalogue;
+  if (!m_loading) {
+    // The load runs on its own, not in this request: a client that leaves (and so cancels
+    // its request) must not fail everyone else waiting for the same load.
+    m_loading = true;
+    asio::co_spawn(co_await asio::this_coro::executor, load(), asio::detached);
+  }
+  // A load that started before this request may just miss an image added in between; the
+  // next refresh (or images.refresh) sees it.
+  co_await join_load();
+  if (m_loading) throw Error(ErrorCode::Unavailable, "the request was cancelled"); // woken by its own cancellation
   if (m_error) throw Error(m_error->code, m_error->message);
+  if (!m_catalogue) throw Error(ErrorCode::EngineError, "the image catalogue could not be loaded");
   co_return m_catalogue;
 }
 

@@ -29,6 +29,8 @@ public:
   void invalidate() { m_catalogue.reset(); }
 
 private:
+  // Loads the catalogue into m_catalogue / m_error, then wakes the waiters.
+  asio::awaitable<void> load();
   // Waits for the load in flight; its outcome is in m_catalogue / m_error.
   asio::awaitable<void> join_load();
 

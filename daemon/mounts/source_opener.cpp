@@ -64,7 +64,7 @@ int open_no_magic(const char* path, std::uint64_t extra_flags) {
   // the socket to the parent becomes fd 3 and everything above it is closed.
   if (::dup2(sock, 3) < 0) ::_exit(3);
   sock = 3;
-  ::syscall(SYS_close_range, 4U, ~0U, 0U);
+  if (::syscall(SYS_close_range, 4U, ~0U, 0U) != 0) ::_exit(3); // never run as the user with the daemon's files
   if (switch_identity) {
     // Groups and gid before uid: after setuid there is no way back.
     if (::setgroups(n_groups, groups) != 0 || ::setgid(who.gid) != 0 || ::setuid(who.uid) != 0) ::_exit(2);
@@ -131,6 +131,20 @@ bool receive_answer(int sock, OpenedSource& out, std::chrono::steady_clock::time
   return true;
 }
 
+// Children that did not die when killed (stuck in a user's FUSE request), reaped later.
+std::vector<pid_t>& unreaped() {
+  static std::vector<pid_t> pids;
+  return pids;
+}
+
+void reap_earlier() {
+  auto& pids = unreaped();
+  std::erase_if(pids, [](pid_t p) {
+    int status = 0;
+    return ::waitpid(p, &status, WNOHANG) != 0;
+  });
+}
+
 } // namespace
 
 Result<std::vector<OpenedSource>> open_sources(const std::vector<SourceRequest>& sources, const Opener& who) {
@@ -149,11 +163,16 @@ Result<std::vector<OpenedSource>> open_sources(const std::vector<SourceRequest>&
   const auto deadline = std::chrono::steady_clock::now() + k_open_timeout;
   std::size_t answered = 0;
   while (answered < sources.size() && receive_answer(parent_end.get(), opened[answered], deadline)) ++answered;
-  if (answered < sources.size()) ::kill(pid, SIGKILL);
+  // Always killed, never waited for: the child runs as the user, who may stop it
+  // (SIGSTOP) or hang it in their own FUSE file system, where even SIGKILL waits for the
+  // answer. One that does not die at once is reaped by a later call.
+  ::kill(pid, SIGKILL);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (answered < sources.size() && WIFEXITED(status) && WEXITSTATUS(status) == 2)
+  pid_t reaped = 0;
+  for (int i = 0; i < 20 && (reaped = ::waitpid(pid, &status, WNOHANG)) == 0; ++i) ::usleep(250); // at most 5 ms
+  if (reaped == 0) unreaped().push_back(pid);
+  reap_earlier();
+  if (answered < sources.size() && reaped == pid && WIFEXITED(status) && WEXITSTATUS(status) == 2)
     return ErrorInfo{ErrorCode::Internal, fmt::format("cannot check mounts as uid {}: setuid failed", who.uid)};
   for (std::size_t i = answered; i < sources.size(); ++i) opened[i] = OpenedSource{OpenStep::Path, ETIMEDOUT, {}, {}, false};
   return opened;

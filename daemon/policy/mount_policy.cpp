@@ -26,6 +26,13 @@ std::string template_root(const std::string& source) {
   return slash == std::string::npos ? source : source.substr(0, slash);
 }
 
+// Where the admin's part of a mount source really is (symlinks resolved, as root).
+std::optional<std::string> admin_root_path(const std::string& root) {
+  char buffer[PATH_MAX];
+  if (!::realpath(root.c_str(), buffer)) return std::nullopt;
+  return std::string(buffer);
+}
+
 bool is_within(const std::string& path, const std::string& root) {
   return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 && (root == "/" || path[root.size()] == '/'));
 }
@@ -121,6 +128,14 @@ Result<std::vector<OpenedMount>> open_mounts(const std::vector<MountTemplate>& t
     // open what they may see, and only what lies inside the root is mounted.
     const std::string real_source = mounts::path_of(o.fd.get());
     const std::string real_root = mounts::path_of(o.root.get());
+    // The root the user opened must be the admin's root itself, where it is now: a root
+    // the user detached meanwhile (a lazy unmount of their own FUSE mount) reads as "/",
+    // and everything would be "inside" it. The root is the admin's part of the path, so
+    // resolving it here, as root, follows only the admin's links.
+    const auto expected_root = admin_root_path(w.root);
+    if (!expected_root || real_root != *expected_root)
+      return ErrorInfo{ErrorCode::PermissionDenied,
+                       fmt::format("mount source {}: {} changed while it was checked; try again", w.source, w.root)};
     if (real_source.empty() || real_root.empty() || !is_within(real_source, real_root))
       return ErrorInfo{ErrorCode::PermissionDenied,
                        fmt::format("mount source {} leads outside {}: symlinks may not lead out of it", w.source, w.root)};

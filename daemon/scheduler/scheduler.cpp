@@ -117,7 +117,18 @@ bool Scheduler::launch(Job job) {
   job.spec.mounts = std::move(*staged);
   // The final command line is known only now: it names the GPUs just allocated.
   job.gpu_devices = *devices;
-  job = m_store.set_launch(id, job.spec.mounts, *devices, backend::container_argv(m_config, job));
+  try {
+    job = m_store.set_launch(id, job.spec.mounts, *devices, backend::container_argv(m_config, job));
+  } catch (const std::exception& e) { // the database refused (disk full): nothing may stay held
+    mounts::unstage(m_config.state_dir, id);
+    m_gpus.release(*devices);
+    log_error("job {}: cannot record its start: {}", id, e.what());
+    try {
+      transition(id, JobState::Failed, "jobmand could not record its start; see jobmand's log");
+    } catch (const std::exception&) {
+    }
+    return false;
+  }
   spawn_logged(m_executor, run(std::move(job)), fmt::format("job {}", id));
   return true;
 }
@@ -277,7 +288,7 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
   if (job.state == JobState::Starting && !exit.engine_failed) {
     try {
       job = mark_running(job.id);
-    } catch (const Error& e) {
+    } catch (const std::exception& e) {
       log_warn("job {}: {}", job.id, e.what());
     }
   }
@@ -288,7 +299,7 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
   m_gpus.release(job.gpu_devices);
   try {
     transition(job.id, outcome.state, outcome.reason, store::TransitionFields{exit.status.code});
-  } catch (const Error& e) {
+  } catch (const std::exception& e) { // Error, or the database's own (disk full, locked)
     log_warn("job {}: {}", job.id, e.what());
   }
   schedule();

@@ -19,6 +19,7 @@ PeerIdentity identity_of(uid_t uid, gid_t gid, pid_t pid, const std::string& adm
   if (::getpwuid_r(uid, &pw, buffer.data(), buffer.size(), &found) == 0 && found) {
     peer.user = pw.pw_name;
     peer.home = pw.pw_dir;
+    peer.known = true;
     int count = 64;
     std::vector<gid_t> groups(static_cast<std::size_t>(count));
     if (::getgrouplist(pw.pw_name, gid, groups.data(), &count) < 0) {

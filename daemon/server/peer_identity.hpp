@@ -19,6 +19,7 @@ struct PeerIdentity {
   std::string home;          // home directory ("" without a passwd entry)
   std::vector<gid_t> groups; // primary and supplementary
   bool admin = false;        // root, or member of admin_group
+  bool known = false;        // the uid has a passwd entry
 };
 
 // Reads the credentials of the peer of connected Unix socket `fd`.

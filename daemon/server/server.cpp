@@ -18,6 +18,7 @@
 #include <filesystem>
 #include <fmt/format.h>
 #include <grp.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -37,10 +38,21 @@ bool is_live_socket(asio::any_io_executor executor, const std::string& path) {
   return !ec;
 }
 
-// Writes one frame; false when the client is gone.
+// How long a client may take to read one frame: one that never reads must not hold its
+// reply (and its connection) for ever.
+constexpr std::chrono::seconds k_write_timeout{60};
+
+// Writes one frame; false when the client is gone or did not read it in time.
 asio::awaitable<bool> send(Socket& socket, const std::string& frame) {
+  using namespace asio::experimental::awaitable_operators;
+  asio::steady_timer timer(socket.get_executor(), k_write_timeout);
   error_code ec;
-  co_await asio::async_write(socket, asio::buffer(frame), asio::redirect_error(asio::use_awaitable, ec));
+  auto written = co_await (asio::async_write(socket, asio::buffer(frame), asio::redirect_error(asio::use_awaitable, ec)) ||
+                           timer.async_wait(asio::use_awaitable));
+  if (written.index() == 1) {
+    socket.close(ec);
+    co_return false;
+  }
   co_return !ec;
 }
 
@@ -118,9 +130,10 @@ asio::awaitable<void> until_peer_closes(Socket& socket) {
   for (;;) {
     timer.expires_after(k_peer_check);
     co_await timer.async_wait(asio::use_awaitable); // cancelled (throws) when the request ends
-    char byte;
-    const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) co_return;
+    // POLLHUP: the peer closed both directions. A client that only shut down its writing
+    // side (socat, nc after stdin ends) still reads its reply; unread data changes nothing.
+    pollfd p{socket.native_handle(), POLLIN, 0};
+    if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR))) co_return;
   }
 }
 
@@ -128,8 +141,13 @@ asio::awaitable<void> until_peer_closes(Socket& socket) {
 
 std::optional<std::string> Server::admit(const PeerIdentity& peer) {
   const auto& limits = m_daemon.config.server;
+  // Every limit is per user: a uid with no account (a user namespace's subordinate uids,
+  // say) would be a fresh user for each of them.
+  if (!peer.known && peer.uid != 0)
+    return fmt::format("uid {} has no account on this host (no passwd entry); jobmand serves only local users", peer.uid);
   const int total = static_cast<int>(m_connections->size()); // this one included
-  const int mine = (*m_per_uid)[peer.uid];
+  const auto counted = m_per_uid->find(peer.uid);
+  const int mine = counted == m_per_uid->end() ? 0 : counted->second;
   if (!peer.admin && total > limits.max_connections - limits.admin_reserve)
     return fmt::format("jobmand has too many open connections ({} of {}; the last {} are kept for administrators); try again shortly",
                        total - 1, limits.max_connections, limits.admin_reserve);

@@ -75,22 +75,23 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
     CREATE INDEX jobs_name ON jobs(name) WHERE deleted_at IS NULL;
   )sql",
   // 5: what each user's rows take (args, env, argv), for limits.max_stored_bytes_per_user;
-  // kept by triggers, so every writer (and the benchmarks' loader) keeps it right.
+  // kept by triggers, so every writer (and the benchmarks' loader) keeps it right. In bytes:
+  // length() of TEXT counts characters.
   R"sql(
     CREATE TABLE user_usage (uid INTEGER PRIMARY KEY, stored_bytes INTEGER NOT NULL DEFAULT 0);
     INSERT INTO user_usage (uid, stored_bytes)
-      SELECT uid, SUM(length(args) + length(env) + length(argv)) FROM jobs GROUP BY uid;
+      SELECT uid, SUM(length(CAST(args AS BLOB)) + length(CAST(env AS BLOB)) + length(CAST(argv AS BLOB))) FROM jobs GROUP BY uid;
     CREATE TRIGGER jobs_usage_insert AFTER INSERT ON jobs BEGIN
       INSERT INTO user_usage (uid, stored_bytes) VALUES (NEW.uid, 0) ON CONFLICT (uid) DO NOTHING;
-      UPDATE user_usage SET stored_bytes = stored_bytes + length(NEW.args) + length(NEW.env) + length(NEW.argv) WHERE uid = NEW.uid;
+      UPDATE user_usage SET stored_bytes = stored_bytes + length(CAST(NEW.args AS BLOB)) + length(CAST(NEW.env AS BLOB)) + length(CAST(NEW.argv AS BLOB)) WHERE uid = NEW.uid;
     END;
     CREATE TRIGGER jobs_usage_update AFTER UPDATE OF args, env, argv ON jobs BEGIN
-      UPDATE user_usage SET stored_bytes = stored_bytes - length(OLD.args) - length(OLD.env) - length(OLD.argv)
-                                                       + length(NEW.args) + length(NEW.env) + length(NEW.argv)
+      UPDATE user_usage SET stored_bytes = stored_bytes - length(CAST(OLD.args AS BLOB)) - length(CAST(OLD.env AS BLOB)) - length(CAST(OLD.argv AS BLOB))
+                                                       + length(CAST(NEW.args AS BLOB)) + length(CAST(NEW.env AS BLOB)) + length(CAST(NEW.argv AS BLOB))
         WHERE uid = NEW.uid;
     END;
     CREATE TRIGGER jobs_usage_delete AFTER DELETE ON jobs BEGIN
-      UPDATE user_usage SET stored_bytes = stored_bytes - length(OLD.args) - length(OLD.env) - length(OLD.argv) WHERE uid = OLD.uid;
+      UPDATE user_usage SET stored_bytes = stored_bytes - length(CAST(OLD.args AS BLOB)) - length(CAST(OLD.env AS BLOB)) - length(CAST(OLD.argv AS BLOB)) WHERE uid = OLD.uid;
     END;
   )sql",
 };

@@ -196,7 +196,7 @@ TEST_CASE("migration 5 counts each user's stored bytes, and triggers keep the co
   JobStore store(path);
   auto bytes_of_rows = [&](std::uint32_t uid) {
     SQLite::Database db(path);
-    SQLite::Statement q(db, "SELECT COALESCE(SUM(length(args) + length(env) + length(argv)), 0) FROM jobs WHERE uid = ?");
+    SQLite::Statement q(db, "SELECT COALESCE(SUM(length(CAST(args AS BLOB)) + length(CAST(env AS BLOB)) + length(CAST(argv AS BLOB))), 0) FROM jobs WHERE uid = ?");
     q.bind(1, static_cast<std::int64_t>(uid));
     q.executeStep();
     return q.getColumn(0).getInt64();
@@ -206,6 +206,7 @@ TEST_CASE("migration 5 counts each user's stored bytes, and triggers keep the co
   CHECK(store.stored_bytes(1001) == bytes_of_rows(1001));
   Job big = new_job(1001, "big");
   big.spec.args = Argv(100, std::string(1000, 'x'));
+  big.spec.args.push_back("日本語の引数"); // counted in bytes, not characters
   Job inserted = store.insert(big, fake_argv);
   CHECK(store.stored_bytes(1001) == bytes_of_rows(1001));
   CHECK(store.stored_bytes(1001) > 100000);
