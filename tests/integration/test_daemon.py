@@ -11,15 +11,16 @@ import pytest
 from conftest import JOBMAN, JOBMAND, Daemon, containers, wait_for_container
 
 
-def raw(daemon, payload: bytes, read=True):
+def raw(daemon, payload: bytes, read=True, lines=1, timeout=5):
+    """Sends `payload` on a new connection; returns what came back until `lines` whole lines."""
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(5)
+    s.settimeout(timeout)
     s.connect(str(daemon.socket))
     s.sendall(payload)
     data = b""
     if read:
         try:
-            while not data.endswith(b"\n"):
+            while data.count(b"\n") < lines or not data.endswith(b"\n"):
                 chunk = s.recv(65536)
                 if not chunk:
                     break

@@ -26,20 +26,7 @@ def assert_alive(daemon, users):
 
 def session(daemon, *frames: bytes):
     """Sends hello and then `frames` on one connection; returns the reply lines."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(str(daemon.socket))
-    s.sendall(HELLO + b"".join(frames))
-    data = b""
-    try:
-        while data.count(b"\n") < 1 + len(frames):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    except (socket.timeout, ConnectionResetError):
-        pass
-    s.close()
+    data = raw(daemon, HELLO + b"".join(frames), lines=1 + len(frames), timeout=10)
     return [json.loads(line) for line in data.splitlines() if line]
 
 
