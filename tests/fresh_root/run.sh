@@ -62,6 +62,7 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+trap 'exit 143' TERM INT HUP # a killed run cleans up too
 
 log "debootstrap --variant=minbase bookworm $root $(mirror)"
 debootstrap --variant=minbase bookworm "$root" "$(mirror)" >"$root.debootstrap.log" 2>&1 ||

@@ -134,7 +134,7 @@ expect "jobman --json l" list logs
 expect "jobman -" -h --help -s --settings --socket --json -v --version
 expect "jobman --socket $S logs -" -h --help -j --job -f --follow --tail
 expect "jobman --socket $S delete -" -h --help -j --job --all
-expect "jobman --socket $S list --" --help --all-users --state --limit
+expect "jobman --socket $S list --" --help --all-users --state --limit --before
 expect "jobman --socket $S submit --d" --dry-run
 expect "jobman --socket $S submit -j " # a new name: nothing to offer
 # Live values: images and versions, flavors, your jobs, states.
