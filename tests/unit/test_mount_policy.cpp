@@ -308,6 +308,15 @@ TEST_CASE("open_mounts keeps the descriptor of what it checked", "[mount_policy]
   CHECK(mounts::path_of(m.fd.get()) == tmp / "alice/moved");
 }
 
+// The [root] tests change uid in a child: as another user they are reported skipped.
+#define SKIP_UNLESS_ROOT()                                   \
+  do {                                                       \
+    if (::geteuid() != 0) {                                  \
+      WARN("SKIPPED: the mount opener needs root to change uid"); \
+      return;                                                \
+    }                                                        \
+  } while (false)
+
 namespace {
 mounts::Opener opener_of(const Submitter& s) { return {s.uid, s.gid, s.groups}; }
 mounts::OpenedSource open_one(const std::string& path, const Submitter& who, bool write = false) {
@@ -319,10 +328,7 @@ mounts::OpenedSource open_one(const std::string& path, const Submitter& who, boo
 } // namespace
 
 TEST_CASE("open_sources opens with the submitter's own uid", "[mount_policy][root]") {
-  if (::geteuid() != 0) {
-    WARN("SKIPPED: open_sources needs root to change uid");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   OpenTempDir tmp;
   fs::create_directories(tmp / "private/inner");
   fs::create_directories(tmp / "public");
@@ -348,10 +354,7 @@ TEST_CASE("open_sources opens with the submitter's own uid", "[mount_policy][roo
 }
 
 TEST_CASE("open_sources applies the submitter's supplementary and primary groups", "[mount_policy][root]") {
-  if (::geteuid() != 0) {
-    WARN("SKIPPED: open_sources needs root to change uid");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   OpenTempDir tmp;
   const std::string shared = tmp / "group-shared";
   fs::create_directories(shared);
@@ -368,10 +371,7 @@ TEST_CASE("open_sources applies the submitter's supplementary and primary groups
 }
 
 TEST_CASE("the opening child holds none of the daemon's descriptors", "[mount_policy][root]") {
-  if (::geteuid() != 0) {
-    WARN("SKIPPED: open_sources needs root to change uid");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   // A root-only file the daemon has open (as jobman.db): a magic link would reach it
   // whatever the path's permissions; and the child does not even hold it.
   OpenTempDir tmp;
@@ -388,10 +388,7 @@ TEST_CASE("the opening child holds none of the daemon's descriptors", "[mount_po
 }
 
 TEST_CASE("resolve_mounts with the real access check refuses a directory only root can read", "[mount_policy][root]") {
-  if (::geteuid() != 0) {
-    WARN("SKIPPED: access_as needs root to change uid");
-    return;
-  }
+  SKIP_UNLESS_ROOT();
   OpenTempDir tmp;
   fs::create_directories(tmp / "nobody/datasets");
   fs::create_directories(tmp / "nobody/open");
