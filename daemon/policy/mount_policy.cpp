@@ -1,17 +1,13 @@
 #include "daemon/policy/mount_policy.hpp"
 
 #include <cerrno>
-#include <optional>
-#include <utility>
-#include <cstring>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <fmt/format.h>
-#include <grp.h>
+#include <optional>
 #include <pwd.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <utility>
 
 namespace jobman::daemon::policy {
 
@@ -143,7 +139,7 @@ Result<std::vector<OpenedMount>> open_mounts(const std::vector<MountTemplate>& t
     // directory named "x,type=volume,..." would add options to --mount.
     if (!is_plain_path(real_source))
       return ErrorInfo{ErrorCode::PermissionDenied, fmt::format("mount source {} resolves to something that is not a plain path (a ',' or a line break in a name)", w.source)};
-    result.push_back({Mount{real_source, w.target, w.t->read_only}, std::move(o.fd), o.is_directory});
+    result.push_back({Mount{real_source, w.target, w.t->read_only, {}}, std::move(o.fd), o.is_directory});
   }
   return result;
 }
