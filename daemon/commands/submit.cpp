@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <sys/statvfs.h>
 #include <map>
+#include <span>
 
 namespace jobman::daemon::commands {
 
@@ -102,14 +103,14 @@ asio::awaitable<std::shared_ptr<const policy::Catalogue>> catalogue_with(Command
 // Issue 9, V6: one user's stored args (twice: args and the argv) could fill the state
 // disk at ~23 MB/s. Each user's rows are held to limits.max_stored_bytes_per_user, and no
 // submit is taken when the state disk is below limits.min_free_disk.
-void check_storage_room(CommandContext& ctx, const std::vector<const Job*>& jobs) {
+void check_storage_room(CommandContext& ctx, std::span<const Job> jobs) {
   const auto& limits = ctx.daemon.config.limits;
   std::int64_t adding = 0;
-  for (const Job* job : jobs) {
+  for (const Job& job : jobs) {
     // As stored: args and env as JSON, and the argv, which holds them again.
     std::int64_t spec_bytes = 0;
-    for (const auto& arg : job->spec.args) spec_bytes += static_cast<std::int64_t>(arg.size()) + 3;
-    for (const auto& [key, value] : job->spec.env) spec_bytes += static_cast<std::int64_t>(key.size() + value.size()) + 6;
+    for (const auto& arg : job.spec.args) spec_bytes += static_cast<std::int64_t>(arg.size()) + 3;
+    for (const auto& [key, value] : job.spec.env) spec_bytes += static_cast<std::int64_t>(key.size() + value.size()) + 6;
     adding += 2 * spec_bytes + 4096; // and the forced flags
   }
   const std::int64_t stored = ctx.daemon.store.stored_bytes(ctx.peer.uid);
@@ -157,7 +158,7 @@ asio::awaitable<json> submit(CommandContext& ctx) {
     co_return json{{"dry_run", true}, {"job", protocol::job_to_json(job)}};
   }
   check_queue_room(ctx, 1);
-  check_storage_room(ctx, {&job});
+  check_storage_room(ctx, {&job, 1});
   Job queued = ctx.daemon.store.insert(std::move(job), argv_for);
   ctx.daemon.scheduler.schedule();
   co_return json{{"job", protocol::job_to_json(ctx.daemon.store.get(queued.id).value_or(queued))}};
@@ -197,9 +198,7 @@ asio::awaitable<json> submit_batch(CommandContext& ctx) {
   }
   check_queue_room(ctx, jobs.size());
   if (dry_run) co_return json{{"dry_run", true}, {"count", jobs.size()}};
-  std::vector<const Job*> pointers;
-  for (const auto& job : jobs) pointers.push_back(&job);
-  check_storage_room(ctx, pointers);
+  check_storage_room(ctx, jobs);
   const Config& config = ctx.daemon.config;
   auto inserted = ctx.daemon.store.insert_batch(std::move(jobs), [&config](const Job& j) { return backend::container_argv(config, j); });
   ctx.daemon.scheduler.schedule();
