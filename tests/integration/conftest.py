@@ -184,6 +184,15 @@ class Daemon:
             self.proc.wait(timeout=20)
         return self.proc.returncode
 
+    def finish(self):
+        """Stops the daemon, removes what its jobs left on the engine, and checks that it
+        exited 0 (a fixture's teardown). Returns its log."""
+        rc = self.stop()
+        self.remove_containers()
+        log = self.log.read_text()
+        assert rc == 0, f"jobmand exited {rc}:\n{log}"
+        return log
+
     def cli(self, *args, user=None, timeout=120, env=None):
         cmd = [str(JOBMAN), "--socket", str(self.socket), *args]
         if user is not None:
@@ -246,10 +255,7 @@ def daemon_dir():
 def daemon(images, users, daemon_dir):
     d = Daemon(daemon_dir).start()
     yield d
-    rc = d.stop()
-    d.remove_containers()
-    log = d.log.read_text()
-    assert rc == 0, f"jobmand exited {rc}:\n{log}"
+    log = d.finish()
     assert "internal error" not in log.lower(), log
 
 

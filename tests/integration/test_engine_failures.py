@@ -68,9 +68,7 @@ def test_job_on_a_broken_engine_fails_with_the_engines_words(tmp_path, daemon_di
         assert reason_words in d.log.read_text(), "the daemon's log says why too"
         assert "never" not in d.cli("logs", "-j", "broken").stdout
     finally:
-        rc = d.stop()
-        d.remove_containers()
-    assert rc == 0, d.log.read_text()
+        d.finish()
 
 
 def test_a_job_that_runs_goes_through_running(daemon):

@@ -110,9 +110,7 @@ def limited(images, users, daemon_dir, request):
     d = Daemon(daemon_dir, {"server": limits}).start()
     d.limits = limits
     yield d
-    rc = d.stop()
-    d.remove_containers()
-    assert rc == 0, d.log.read_text()
+    d.finish()
 
 
 def hold_connections(daemon, user, n, payload):
@@ -250,9 +248,7 @@ def quota_daemon(images, users, daemon_dir, request):
     limits = {"max_running": 1, "kill_grace": "2s", **getattr(request, "param", {})}
     d = Daemon(daemon_dir, {"limits": limits}).start()
     yield d
-    rc = d.stop()
-    d.remove_containers()
-    assert rc == 0, d.log.read_text()
+    d.finish()
 
 
 @pytest.mark.parametrize("quota_daemon", [{"max_stored_bytes_per_user": "1M"}], indirect=True)

@@ -17,9 +17,7 @@ MARKER = re.compile(r"^\[jobman: (\d+(?:\.\d)? (?:B|KiB|MiB|GiB)) truncated\]$",
 def capped(images, users, daemon_dir):
     d = Daemon(daemon_dir, extra_config={"retention": {"days": 30, "max_log_bytes": "256K"}}).start()
     yield d
-    rc = d.stop()
-    d.remove_containers()
-    assert rc == 0, d.log.read_text()
+    d.finish()
 
 
 def allocated(path):

@@ -45,9 +45,7 @@ def policy_daemon(images, users, daemon_dir):
     d = Daemon(daemon_dir, extra_config=config).start()
     d.data = data
     yield d
-    rc = d.stop()
-    d.remove_containers()
-    assert rc == 0, d.log.read_text()
+    d.finish()
 
 
 def dry_run(daemon, *args, user=None):
