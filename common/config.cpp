@@ -238,6 +238,7 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.integer("max_queued_per_user", config.limits.max_queued_per_user, 1, 10000000);
     s.size("max_stored_bytes_per_user", config.limits.max_stored_bytes_per_user, 1LL << 20);
     s.size("min_free_disk", config.limits.min_free_disk, 1, true);
+    s.size("max_log_bytes_per_user", config.limits.max_log_bytes_per_user, 1LL << 20);
     s.finish();
   }
   for_each_item(top, "flavors", "flavors", source, [&](Section& s) {
@@ -348,6 +349,7 @@ std::string config_to_json(const Config& c) {
   out["limits"]["max_queued_per_user"] = c.limits.max_queued_per_user;
   out["limits"]["max_stored_bytes_per_user"] = format_size(c.limits.max_stored_bytes_per_user);
   out["limits"]["min_free_disk"] = format_size(c.limits.min_free_disk);
+  out["limits"]["max_log_bytes_per_user"] = format_size(c.limits.max_log_bytes_per_user);
   out["flavors"] = json::array();
   for (const auto& f : c.flavors)
     out["flavors"].push_back({{"name", f.name}, {"description", f.description}, {"cpus", f.cpus}, {"memory", format_size(f.memory)},

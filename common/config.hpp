@@ -42,6 +42,7 @@ struct LimitsConfig {
   int max_queued_per_user = 10000;
   std::int64_t max_stored_bytes_per_user = 1LL << 30; // args, env and argv of a user's jobs in the database
   std::int64_t min_free_disk = 256LL << 20;           // submits are refused below this much free on state_dir
+  std::int64_t max_log_bytes_per_user = 10LL << 30;   // all of a user's job logs on state_dir
 };
 
 // A resource flavor users pick with `submit -r NAME`.

@@ -121,6 +121,15 @@ void check_storage_room(CommandContext& ctx, std::span<const Job> jobs) {
                             "or by an admin's 'jobman cleanup'",
                             format_size(stored), format_size(adding), format_size(limits.max_stored_bytes_per_user),
                             ctx.daemon.config.retention.days));
+  // Logs: running jobs share what is left (the scheduler cuts their middles); none is
+  // taken once the user's ended jobs' logs have reached the total.
+  const std::int64_t logged = ctx.daemon.store.log_bytes(ctx.peer.uid);
+  if (logged >= limits.max_log_bytes_per_user)
+    throw Error(ErrorCode::LimitExceeded,
+                fmt::format("your jobs' logs take {} on jobmand's state disk, the most each user may have "
+                            "(limits.max_log_bytes_per_user, {}); ended jobs and their logs are purged after retention.days ({}) "
+                            "or by an admin's 'jobman cleanup'",
+                            format_size(logged), format_size(limits.max_log_bytes_per_user), ctx.daemon.config.retention.days));
   struct statvfs fs {};
   if (limits.min_free_disk > 0 && ::statvfs(ctx.daemon.config.state_dir.c_str(), &fs) == 0) {
     const auto free_bytes = static_cast<std::int64_t>(fs.f_bavail) * static_cast<std::int64_t>(fs.f_frsize);

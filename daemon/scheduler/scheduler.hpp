@@ -66,15 +66,21 @@ private:
   asio::awaitable<void> finish(Job job, backend::ContainerExit exit);
   // Stops `job` when its wall time is up (counted from started_at).
   asio::awaitable<void> enforce_time_limit(Job job);
-  // retention.max_log_bytes: running jobs' logs are checked every k_log_cap_interval
-  // (while any runs) and once more when the job ends, then rewritten without the hole.
+  // retention.max_log_bytes, and limits.max_log_bytes_per_user shared by a user's running
+  // jobs: running jobs' logs are checked every k_log_cap_interval (while any runs) and once
+  // more when the job ends, then rewritten without the hole and their size recorded.
   struct WatchedLog {
     FileDescriptor fd;
+    std::uint32_t uid = 0;
     bool cut = false;    // said so in the daemon's log
     bool failed = false; // the file system refused; said so once
   };
-  void watch_log(JobId id);
-  void cap_log(JobId id, WatchedLog& log);
+  void watch_log(const Job& job);
+  // The cap for each running log of `uid` now: retention.max_log_bytes, or less when the
+  // user's ended jobs' logs and these running ones would pass limits.max_log_bytes_per_user.
+  std::int64_t log_cap_for(std::uint32_t uid, std::size_t running_logs) const;
+  void cap_log(JobId id, WatchedLog& log, std::int64_t cap);
+  void cap_all_logs();
   asio::awaitable<void> cap_logs();
   asio::awaitable<void> close_log(JobId id);
 

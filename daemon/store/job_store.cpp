@@ -247,6 +247,19 @@ std::int64_t JobStore::stored_bytes(std::uint32_t uid) const {
   return q.executeStep() ? q.getColumn(0).getInt64() : 0;
 }
 
+std::int64_t JobStore::log_bytes(std::uint32_t uid) const {
+  SQLite::Statement q(*m_db, "SELECT log_bytes FROM user_usage WHERE uid = ?");
+  q.bind(1, static_cast<std::int64_t>(uid));
+  return q.executeStep() ? q.getColumn(0).getInt64() : 0;
+}
+
+void JobStore::set_log_bytes(JobId id, std::int64_t bytes) {
+  SQLite::Statement q(*m_db, "UPDATE jobs SET log_bytes = ? WHERE id = ?");
+  q.bind(1, bytes);
+  q.bind(2, id);
+  q.exec();
+}
+
 int JobStore::count_queued(std::uint32_t uid) const {
   SQLite::Statement q(*m_db, "SELECT COUNT(*) FROM jobs WHERE uid = ? AND state = 'QUEUED'");
   q.bind(1, static_cast<std::int64_t>(uid));

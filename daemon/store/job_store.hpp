@@ -85,6 +85,10 @@ public:
   int count_queued(std::uint32_t uid) const;
   // Bytes of args, env and argv the rows of `uid`'s jobs take (deleted ones too, until purged).
   std::int64_t stored_bytes(std::uint32_t uid) const;
+  // Bytes the logs of `uid`'s ended jobs take (deleted ones too, until purged).
+  std::int64_t log_bytes(std::uint32_t uid) const;
+  // Records the size of job `id`'s log once it has ended (and been compacted).
+  void set_log_bytes(JobId id, std::int64_t bytes);
   std::vector<JobEvent> events(JobId id) const;
 
   // Moves job `id` to `to`; throws Error(Conflict) if the state machine forbids it.

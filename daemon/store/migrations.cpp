@@ -94,6 +94,20 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
       UPDATE user_usage SET stored_bytes = stored_bytes - length(CAST(OLD.args AS BLOB)) - length(CAST(OLD.env AS BLOB)) - length(CAST(OLD.argv AS BLOB)) WHERE uid = OLD.uid;
     END;
   )sql",
+  // 6: what each ended job's log takes on disk, and each user's total, for
+  // limits.max_log_bytes_per_user. Logs of jobs that ended before it count from their next
+  // change (none: they are only ever removed), so they are not counted.
+  R"sql(
+    ALTER TABLE jobs ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE user_usage ADD COLUMN log_bytes INTEGER NOT NULL DEFAULT 0;
+    CREATE TRIGGER jobs_log_usage_update AFTER UPDATE OF log_bytes ON jobs BEGIN
+      INSERT INTO user_usage (uid) VALUES (NEW.uid) ON CONFLICT (uid) DO NOTHING;
+      UPDATE user_usage SET log_bytes = log_bytes - OLD.log_bytes + NEW.log_bytes WHERE uid = NEW.uid;
+    END;
+    CREATE TRIGGER jobs_log_usage_delete AFTER DELETE ON jobs BEGIN
+      UPDATE user_usage SET log_bytes = log_bytes - OLD.log_bytes WHERE uid = OLD.uid;
+    END;
+  )sql",
 };
 } // namespace
 

@@ -281,3 +281,34 @@ def test_v6_no_submit_is_taken_when_the_state_disk_is_low(quota_daemon, users):
     assert result.returncode != 0 and "limits.min_free_disk" in result.stderr, result.stderr
     assert jobs_in_db(quota_daemon) == before
     assert_alive(quota_daemon, users)
+
+
+@pytest.mark.parametrize("quota_daemon", [{"max_log_bytes_per_user": "1M"}], indirect=True)
+def test_v6_one_users_logs_are_capped_in_total(quota_daemon, users):
+    alice, bob = users["jmtest1"], users["jmtest2"]
+    # One job writes 3 MB: well under retention.max_log_bytes (1G), three times alice's total.
+    first = quota_daemon.cli_json("submit", "--wait", "-i", "jt", "--", "yes 0123456789abcdef | head -c 3000000; echo LAST-LINE",
+                                  user=alice)["job"]
+    assert first["state"] == "SUCCEEDED", first
+    log = quota_daemon.cli("logs", "-j", str(first["id"]), user=alice).stdout
+    assert len(log) < 1_100_000, len(log)
+    assert "truncated]" in log and log.rstrip().endswith("LAST-LINE"), log[-200:]
+    with quota_daemon.db() as db:
+        recorded = db.execute("SELECT log_bytes FROM jobs WHERE id = ?", (first["id"],)).fetchone()[0]
+        total = db.execute("SELECT log_bytes FROM user_usage WHERE uid = ?", (alice.pw_uid,)).fetchone()[0]
+    assert 900_000 < recorded < 1_100_000 and total == recorded, (recorded, total)
+    # Small jobs are taken until the total is reached, then refused with the numbers.
+    refused = None
+    for _ in range(4):
+        result = quota_daemon.cli("submit", "--wait", "-i", "jt", "--", "head -c 100000 /dev/zero | tr '\\0' x", user=alice)
+        if result.returncode != 0 and "limits.max_log_bytes_per_user" in result.stderr:
+            refused = result
+            break
+    assert refused is not None, "alice's logs passed limits.max_log_bytes_per_user and her submits were still taken"
+    before = jobs_in_db(quota_daemon)
+    assert quota_daemon.cli("submit", "-i", "jt", "--", "true", user=alice).returncode != 0
+    assert jobs_in_db(quota_daemon) == before
+    # Another user is not held back by alice's logs.
+    other = quota_daemon.cli("submit", "--wait", "-i", "jt", "--", "echo hi", user=bob)
+    assert other.returncode == 0, other.stderr
+    assert_alive(quota_daemon, users)

@@ -65,6 +65,9 @@ TEST_CASE("parse_config of {} gives the documented defaults", "[config]") {
   CHECK(parse(R"({"server":{"max_connections":8}})").server.admin_reserve == 2);
   CHECK(c.retention.days == 30);
   CHECK(c.retention.max_log_bytes == 1LL << 30);
+  CHECK(c.limits.max_stored_bytes_per_user == 1LL << 30);
+  CHECK(c.limits.min_free_disk == 256LL << 20);
+  CHECK(c.limits.max_log_bytes_per_user == 10LL << 30);
 }
 
 TEST_CASE("parse_config reads the example config", "[config]") {
@@ -161,6 +164,15 @@ TEST_CASE("parse_config errors name the offending key", "[config]") {
   SECTION("log cap too small") { fails(R"({"retention":{"max_log_bytes":"1K"}})", {"retention.max_log_bytes", "at least 64K"}); }
   SECTION("log cap not a size") { fails(R"({"retention":{"max_log_bytes":"lots"}})", {"retention.max_log_bytes", "size like", "0: none"}); }
   SECTION("log cap negative") { fails(R"({"retention":{"max_log_bytes":-1}})", {"retention.max_log_bytes", "size like"}); }
+  SECTION("per-user log total too small") {
+    fails(R"({"limits":{"max_log_bytes_per_user":"64K"}})", {"limits.max_log_bytes_per_user", "at least 1M"});
+  }
+  SECTION("per-user log total 0 (there is no 'none')") {
+    fails(R"({"limits":{"max_log_bytes_per_user":0}})", {"limits.max_log_bytes_per_user", "size like"});
+  }
+  SECTION("per-user log total past int64") {
+    fails(R"({"limits":{"max_log_bytes_per_user":"99999999999999999999"}})", {"limits.max_log_bytes_per_user"});
+  }
   SECTION("retention.days 0") { fails(R"({"retention":{"days":0}})", {"retention.days", "not 0"}); }
 }
 

@@ -220,3 +220,28 @@ TEST_CASE("migration 5 counts each user's stored bytes, and triggers keep the co
   CHECK(store.stored_bytes(1001) < 100000);
   CHECK(store.stored_bytes(4242) == 0); // a user with no jobs
 }
+
+TEST_CASE("migration 6 counts each user's ended jobs' logs, and triggers keep the count", "[migrations]") {
+  // Issue 9, V6: limits.max_log_bytes_per_user reads user_usage.log_bytes.
+  TempDir dir;
+  const std::string path = dir.file("jobman.db");
+  create_v1_database(path);
+  JobStore store(path);
+  CHECK(store.log_bytes(1001) == 0); // logs from before schema 6 are not known
+  Job a = store.insert(new_job(1001, "a"), fake_argv);
+  Job b = store.insert(new_job(1001, "b"), fake_argv);
+  Job c = store.insert(new_job(2002, "c"), fake_argv);
+  store.set_log_bytes(a.id, 1000);
+  store.set_log_bytes(b.id, 250);
+  store.set_log_bytes(c.id, 7);
+  CHECK(store.log_bytes(1001) == 1250);
+  CHECK(store.log_bytes(2002) == 7);
+  store.set_log_bytes(a.id, 400); // set again (a second end, after recovery): replaced, not added
+  CHECK(store.log_bytes(1001) == 650);
+  store.mark_deleted(b.id); // deleted jobs' logs stay until purged, and count
+  CHECK(store.log_bytes(1001) == 650);
+  store.remove_jobs({a.id, b.id});
+  CHECK(store.log_bytes(1001) == 0);
+  CHECK(store.log_bytes(2002) == 7);
+  CHECK(store.log_bytes(4242) == 0); // a user with no jobs
+}
