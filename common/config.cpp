@@ -216,6 +216,7 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.string("binary", config.engine.binary);
     s.string_list("global_args", config.engine.global_args);
     s.string_list("run_args", config.engine.run_args);
+    s.duration("command_timeout", config.engine.command_timeout, std::chrono::seconds(1));
     check_no_nul(config.engine.global_args, s, "global_args");
     check_no_nul(config.engine.run_args, s, "run_args");
     s.finish();
@@ -332,7 +333,8 @@ std::string config_to_json(const Config& c) {
     {"socket", {{"path", c.socket.path}, {"mode", fmt::format("{:04o}", c.socket.mode)}, {"group", c.socket.group}}},
     {"admin_group", c.admin_group},
     {"state_dir", c.state_dir},
-    {"engine", {{"kind", to_string(c.engine.kind)}, {"binary", c.engine.binary}, {"global_args", c.engine.global_args}, {"run_args", c.engine.run_args}}},
+    {"engine", {{"kind", to_string(c.engine.kind)}, {"binary", c.engine.binary}, {"global_args", c.engine.global_args}, {"run_args", c.engine.run_args},
+                {"command_timeout", c.engine.command_timeout.count()}}},
     {"images", {{"repositories", c.images.repositories}, {"required_labels", c.images.required_labels}, {"refresh", c.images.refresh.count()}}},
     {"limits", {{"max_running", c.limits.max_running}, {"pids", c.limits.pids}, {"kill_grace", c.limits.kill_grace.count()}}},
     {"server",

@@ -25,6 +25,9 @@ struct EngineConfig {
   std::string binary = "podman";
   std::vector<std::string> global_args; // before the subcommand
   std::vector<std::string> run_args;    // after "run", before jobman's own flags
+  // How long an engine command (inspect, stop, rm, images, ...) and a container's start
+  // may take before jobmand kills it and says the engine did not answer.
+  std::chrono::seconds command_timeout{120};
 };
 
 struct ImagesConfig {

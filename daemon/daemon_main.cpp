@@ -36,7 +36,7 @@ void ensure_private_dir(const std::string& path) {
 // nvidia-smi is missing or fails).
 boost::asio::awaitable<void> capture_into(engine::CommandRunner& runner, std::vector<std::string> argv,
                                           std::optional<Result<engine::Captured>>& out) {
-  out = co_await runner.capture(std::move(argv));
+  out = co_await runner.capture(std::move(argv), std::chrono::seconds(30));
 }
 
 std::vector<std::string> detect_gpus(boost::asio::io_context& io, const Config& config, engine::CommandRunner& runner) {

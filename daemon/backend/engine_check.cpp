@@ -3,8 +3,6 @@
 #include "daemon/backend/container_args.hpp"
 #include "daemon/backend/engine_error.hpp"
 
-#include <boost/asio/experimental/awaitable_operators.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
@@ -191,13 +189,7 @@ boost::asio::awaitable<EngineReport> check_engine(EngineConfig engine, engine::C
   std::vector<std::string> argv = engine.kind == EngineKind::Podman ? engine_command(engine, {"info", "--format", "json"})
                                                                      : engine_command(engine, {"info", "--format", "{{json .}}"});
   // A hung engine (dockerd not answering) must not hold jobmand's start forever.
-  using namespace boost::asio::experimental::awaitable_operators;
-  boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, k_info_timeout);
-  auto raced = co_await (runner.capture(std::move(argv), 4 << 20) || timer.async_wait(boost::asio::use_awaitable));
-  Result<engine::Captured> info = raced.index() == 0
-                                    ? std::get<0>(std::move(raced))
-                                    : Result<engine::Captured>(ErrorInfo{ErrorCode::EngineError, fmt::format("'{} info' did not answer within {} s",
-                                                                                                            engine.binary, k_info_timeout.count())});
+  auto info = co_await runner.capture(std::move(argv), k_info_timeout, 4 << 20);
   co_return judge_engine(engine, info, engine.kind == EngineKind::Podman ? read_containers_conf() : std::vector<std::string>{},
                          is_executable_file);
 }

@@ -50,7 +50,7 @@ Result<Unit> LocalBackend::start(const Job& job, const std::string& log_path) {
 
 asio::awaitable<std::optional<json>> LocalBackend::inspect(const Job& job) {
   auto argv = engine_command(m_config.engine, {"container", "inspect", job.container});
-  auto result = co_await m_runner.capture(std::move(argv));
+  auto result = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
   if (!result || !result->status.success()) co_return std::nullopt;
   json parsed = json::parse(result->out, nullptr, false);
   if (parsed.is_array() && !parsed.empty()) parsed = parsed.front();
@@ -83,7 +83,7 @@ asio::awaitable<ContainerExit> LocalBackend::wait(Job job, std::string log_path)
   } else {
     // Adopted after a daemon restart: the engine's own wait blocks until the container ends.
     auto argv = engine_command(m_config.engine, {"wait", job.container});
-    auto waited = co_await m_runner.capture(std::move(argv));
+    auto waited = co_await m_runner.capture(std::move(argv), std::nullopt); // as long as the job runs
     if (waited && waited->status.success()) {
       try {
         exit.status.code = std::stoi(waited->out);
@@ -128,7 +128,12 @@ asio::awaitable<void> LocalBackend::stop(Job job, std::chrono::seconds grace) {
   // which then starts anyway.
   for (int attempt = 0; attempt < 40; ++attempt) {
     auto argv = engine_command(m_config.engine, {"stop", "--time", std::to_string(grace.count()), job.container});
-    auto result = co_await m_runner.capture(std::move(argv));
+    auto result = co_await m_runner.capture(std::move(argv), grace + m_config.engine.command_timeout);
+    if (!result && result.error().code == ErrorCode::Unavailable) {
+      // The engine did not answer (or is gone): asking again would take as long again.
+      log_warn("job {}: {}; ending its run client instead (its container may be left for jobman cleanup)", job.id, result.error().message);
+      break;
+    }
     if (!m_processes.contains(job.id)) {
       if (result && result->status.success()) co_return; // adopted job: the engine's word is all we have
       if (attempt > 0) co_return;
@@ -136,8 +141,13 @@ asio::awaitable<void> LocalBackend::stop(Job job, std::chrono::seconds grace) {
     co_await sleep_for(std::chrono::milliseconds(250));
     if (!m_processes.contains(job.id)) co_return;
   }
-  // The engine would not stop it: the run client forwards signals to its container.
-  if (auto it = m_processes.find(job.id); it != m_processes.end()) it->second->send_signal(SIGTERM);
+  // The engine would not stop it: the run client forwards signals to its container; one
+  // that does not end within the grace is killed, so the job ends whatever the engine does.
+  auto it = m_processes.find(job.id);
+  if (it == m_processes.end()) co_return;
+  it->second->send_signal(SIGTERM);
+  co_await sleep_for(grace + std::chrono::seconds(1));
+  if (auto still = m_processes.find(job.id); still != m_processes.end()) still->second->send_signal(SIGKILL);
 }
 
 asio::awaitable<void> LocalBackend::remove(Job job) {
@@ -153,13 +163,13 @@ asio::awaitable<void> LocalBackend::remove(Job job) {
   while (!m_to_remove.empty()) {
     std::vector<std::string> batch;
     batch.swap(m_to_remove);
-    auto result = co_await m_runner.capture(remove_command(m_config.engine, batch));
+    auto result = co_await m_runner.capture(remove_command(m_config.engine, batch), m_config.engine.command_timeout);
     if (result && result->status.success()) continue;
     // One bad name must not keep the others: try each on its own. What still fails stays
     // for the next daemon's start or `jobman cleanup`, which remove leftovers.
     for (const auto& name : batch) {
       auto argv = remove_command(m_config.engine, std::vector<std::string>(1, name)); // GCC 12: no braces in co_await
-      auto single = co_await m_runner.capture(std::move(argv));
+      auto single = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
       if (!single) {
         log_warn("cannot remove container {}: {}", name, single.error().message);
       } else if (!single->status.success() && single->err.find("No such container") == std::string::npos) {
@@ -172,7 +182,7 @@ asio::awaitable<void> LocalBackend::remove(Job job) {
 
 asio::awaitable<ContainerPresence> LocalBackend::presence(Job job) {
   auto argv = engine_command(m_config.engine, {"container", "inspect", job.container});
-  auto result = co_await m_runner.capture(std::move(argv));
+  auto result = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
   if (!result) co_return ContainerPresence::Unknown;
   if (!result->status.success()) {
     std::string err = result->err;
@@ -187,7 +197,7 @@ asio::awaitable<ContainerPresence> LocalBackend::presence(Job job) {
 
 asio::awaitable<Result<std::vector<policy::ImageInfo>>> LocalBackend::list_images() {
   auto argv = engine_command(m_config.engine, {"images", "--quiet", "--no-trunc"});
-  auto ids = co_await m_runner.capture(std::move(argv));
+  auto ids = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
   if (!ids) co_return ids.error();
   if (!ids->status.success())
     co_return ErrorInfo{ErrorCode::EngineError, fmt::format("'{} images' failed: {}", m_config.engine.binary, last_line(ids->err))};
@@ -203,7 +213,7 @@ asio::awaitable<Result<std::vector<policy::ImageInfo>>> LocalBackend::list_image
     start = end + 1;
   }
   if (seen.empty()) co_return std::vector<policy::ImageInfo>{};
-  auto inspected = co_await m_runner.capture(std::move(inspect));
+  auto inspected = co_await m_runner.capture(std::move(inspect), m_config.engine.command_timeout);
   if (!inspected) co_return inspected.error();
   if (!inspected->status.success())
     co_return ErrorInfo{ErrorCode::EngineError, fmt::format("'{} image inspect' failed: {}", m_config.engine.binary, last_line(inspected->err))};
@@ -216,7 +226,7 @@ asio::awaitable<Result<std::vector<policy::ImageInfo>>> LocalBackend::list_image
 
 asio::awaitable<Result<std::vector<std::string>>> LocalBackend::list_containers(const std::string& instance) {
   auto argv = engine_command(m_config.engine, {"ps", "--all", "--filter", "label=jobman.instance=" + instance, "--format", "{{.Names}}"});
-  auto result = co_await m_runner.capture(std::move(argv));
+  auto result = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
   if (!result) co_return result.error();
   if (!result->status.success())
     co_return ErrorInfo{ErrorCode::EngineError, fmt::format("'{} ps' failed: {}", m_config.engine.binary, last_line(result->err))};

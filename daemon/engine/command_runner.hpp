@@ -6,6 +6,7 @@
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -46,8 +47,11 @@ class CommandRunner {
 public:
   virtual ~CommandRunner() = default;
   // Runs `argv` to completion with stdin from /dev/null, capturing stdout and stderr
-  // (each up to `max_output` bytes; more is an error).
-  virtual asio::awaitable<Result<Captured>> capture(std::vector<std::string> argv, std::size_t max_output = 64 << 20) = 0;
+  // (each up to `max_output` bytes; more is an error). Past `timeout` (if any) its whole
+  // process group is killed and the result is an error (Unavailable) saying it did not
+  // answer: a hung engine must not hold a job, a stop or a catalogue load forever.
+  virtual asio::awaitable<Result<Captured>> capture(std::vector<std::string> argv, std::optional<std::chrono::milliseconds> timeout,
+                                                    std::size_t max_output = 64 << 20) = 0;
   // Starts `argv` with stdin from /dev/null and stdout and stderr both to `output_fd`.
   virtual Result<std::unique_ptr<RunningProcess>> spawn(const std::vector<std::string>& argv, int output_fd) = 0;
 };

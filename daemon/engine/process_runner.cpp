@@ -1,12 +1,14 @@
 // The one file that includes Boost.Process: everything else uses engine::CommandRunner.
 #include "daemon/engine/command_runner.hpp"
 
+#include "common/duration.hpp"
 #include "common/file_descriptor.hpp"
 
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/readable_pipe.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 // Boost 1.81: process/v2 uses boost::optional and type traits without including them
 // when BOOST_PROCESS_USE_STD_FS is set.
@@ -103,7 +105,8 @@ public:
   ProcessRunner(asio::any_io_executor executor, std::string working_dir)
     : m_executor(std::move(executor)), m_working_dir(std::move(working_dir)) {}
 
-  asio::awaitable<Result<Captured>> capture(std::vector<std::string> argv, std::size_t max_output) override {
+  asio::awaitable<Result<Captured>> capture(std::vector<std::string> argv, std::optional<std::chrono::milliseconds> timeout,
+                                            std::size_t max_output) override {
     auto exe = resolve(argv);
     if (!exe) co_return exe.error();
     asio::readable_pipe out(m_executor), err(m_executor);
@@ -114,18 +117,41 @@ public:
       asio::connect_pipe(out, out_w, ec);
       if (!ec) asio::connect_pipe(err, err_w, ec);
       if (ec) return bp::process(m_executor);
-      return bp::process(m_executor, *exe, std::vector<std::string>(argv.begin() + 1, argv.end()),
-                         bp::process_stdio{null.get(), out_w, err_w}, ChildSetup{m_working_dir.c_str()}, ec);
+      return launch(*exe, argv, bp::process_stdio{null.get(), out_w, err_w}, ec);
       // the write ends close here, so reads see EOF when the child exits
     }();
     if (ec) co_return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot run {}: {}", argv.front(), ec.message())};
 
+    // Past the timeout the child's process group is killed: the pipes then reach EOF and
+    // the child is reaped below as usual. The handler outlives this frame (a destroyed timer
+    // still calls it), so it holds only what it owns; `state->done` keeps it from killing a
+    // group whose leader has been reaped (and whose id may be reused).
+    struct TimeoutState {
+      bool done = false;
+      bool fired = false;
+    };
+    auto state = std::make_shared<TimeoutState>();
+    asio::steady_timer timer(m_executor);
+    if (timeout) {
+      timer.expires_after(*timeout);
+      timer.async_wait([state, group = process.id()](error_code e) {
+        if (e || state->done) return;
+        state->fired = true;
+        ::kill(-group, SIGKILL);
+      });
+    }
     Captured result;
     using namespace asio::experimental::awaitable_operators;
     auto [ec_out, ec_err] = co_await (read_all(out, result.out, max_output) && read_all(err, result.err, max_output));
     error_code wait_ec;
     co_await process.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
+    state->done = true;
+    timer.cancel();
     result.status = decode(process.native_exit_code());
+    if (state->fired)
+      co_return ErrorInfo{ErrorCode::Unavailable,
+                          fmt::format("'{}' did not answer within {}; jobmand killed it", command_words(argv),
+                                      format_duration(std::chrono::duration_cast<std::chrono::seconds>(*timeout)))};
     if (ec_out || ec_err)
       co_return ErrorInfo{ErrorCode::EngineError, fmt::format("{} printed more than {} bytes", argv.front(), max_output)};
     co_return result;
@@ -136,13 +162,31 @@ public:
     if (!exe) return exe.error();
     FileDescriptor null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
     error_code ec;
-    bp::process process(m_executor, *exe, std::vector<std::string>(argv.begin() + 1, argv.end()),
-                        bp::process_stdio{null.get(), output_fd, output_fd}, ChildSetup{m_working_dir.c_str()}, ec);
+    bp::process process = launch(*exe, argv, bp::process_stdio{null.get(), output_fd, output_fd}, ec);
     if (ec) return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot start {}: {}", argv.front(), ec.message())};
     return std::unique_ptr<RunningProcess>(std::make_unique<BoostRunningProcess>(std::move(process)));
   }
 
 private:
+  // Starts `exe` with argv[1...]. Errors (an exec that failed: ENOENT, EACCES) come back in
+  // `ec`: bp::process's own constructors throw them (and an error_code given to them is
+  // taken for an initializer and ignored).
+  bp::process launch(const std::filesystem::path& exe, const std::vector<std::string>& argv, bp::process_stdio stdio, error_code& ec) {
+    return bp::default_process_launcher()(m_executor, ec, exe, std::vector<std::string>(argv.begin() + 1, argv.end()), std::move(stdio),
+                                          ChildSetup{m_working_dir.c_str()});
+  }
+
+  // The command as messages name it: its words, the whole of it up to 200 bytes.
+  static std::string command_words(const std::vector<std::string>& argv) {
+    std::string words;
+    for (const auto& arg : argv) {
+      if (!words.empty()) words += ' ';
+      words += arg;
+      if (words.size() > 200) return words.substr(0, 200) + "...";
+    }
+    return words;
+  }
+
   static asio::awaitable<bool> read_all(asio::readable_pipe& pipe, std::string& out, std::size_t max) {
     char buffer[16384];
     for (;;) {

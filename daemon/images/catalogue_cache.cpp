@@ -48,9 +48,13 @@ asio::awaitable<std::shared_ptr<const policy::Catalogue>> CatalogueCache::get(bo
     asio::co_spawn(co_await asio::this_coro::executor, load(), asio::detached);
   }
   // A load that started before this request may just miss an image added in between; the
-  // next refresh (or images.refresh) sees it.
-  co_await join_load();
-  if (m_loading) throw Error(ErrorCode::Unavailable, "the request was cancelled"); // woken by its own cancellation
+  // next refresh (or images.refresh) sees it. co_spawn runs the load at once, up to its
+  // first wait: one that failed without waiting (the engine binary missing) is over
+  // already, and waiting for it to end would be waiting forever.
+  if (m_loading) {
+    co_await join_load();
+    if (m_loading) throw Error(ErrorCode::Unavailable, "the request was cancelled"); // woken by its own cancellation
+  }
   if (m_error) throw Error(m_error->code, m_error->message);
   if (!m_catalogue) throw Error(ErrorCode::EngineError, "the image catalogue could not be loaded");
   co_return m_catalogue;

@@ -236,11 +236,20 @@ asio::awaitable<void> Scheduler::confirm_started(Job job) {
   };
   std::chrono::milliseconds delay = k_start_poll_first;
   const auto back_off_from = std::chrono::steady_clock::now() + k_start_poll_steady_for;
+  const auto give_up_at = std::chrono::steady_clock::now() + m_config.engine.command_timeout;
   while (still_starting()) {
     asio::steady_timer timer(m_executor, delay);
     co_await timer.async_wait(asio::use_awaitable);
     if (std::chrono::steady_clock::now() >= back_off_from) delay = std::min(delay * 2, k_start_poll_max);
     if (!still_starting()) co_return;
+    if (std::chrono::steady_clock::now() >= give_up_at) {
+      // A hung engine: the job would hold its slot (and GPUs) until its wall time.
+      log_warn("job {}: the engine has not started its container within {} (engine.command_timeout); stopping it", job.id,
+               format_duration(m_config.engine.command_timeout));
+      m_start_stuck.insert(job.id);
+      co_await m_backend.stop(job, m_config.limits.kill_grace);
+      co_return;
+    }
     auto started = co_await m_backend.has_started(job);
     if (started && *started && still_starting()) {
       mark_running(job.id);
@@ -283,6 +292,10 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
     cause = StopCause::TimedOut;
   }
   m_timed_out.erase(job.id);
+  if (m_start_stuck.erase(job.id) > 0 && cause == StopCause::None) {
+    exit.engine_failed = true;
+    exit.message = fmt::format("it did not start the container within {} (engine.command_timeout)", format_duration(m_config.engine.command_timeout));
+  }
   if (auto current = m_store.get(job.id)) job = *current; // started_at as recorded
   // A container that ran, however briefly, was RUNNING; one the engine failed to create never was.
   if (job.state == JobState::Starting && !exit.engine_failed) {
@@ -297,13 +310,32 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
   co_await close_log(job.id); // before the end is recorded: a daemon dying meanwhile redoes it
   mounts::unstage(m_config.state_dir, job.id);
   m_gpus.release(job.gpu_devices);
-  try {
-    transition(job.id, outcome.state, outcome.reason, store::TransitionFields{exit.status.code});
-  } catch (const std::exception& e) { // Error, or the database's own (disk full, locked)
-    log_warn("job {}: {}", job.id, e.what());
-  }
+  co_await record_end(job.id, outcome, exit.status.code);
   schedule();
   co_await m_backend.remove(job);
+}
+
+asio::awaitable<void> Scheduler::record_end(JobId id, Outcome outcome, std::optional<int> exit_code) {
+  // The database may be locked by another process or its disk full: the end is tried again
+  // until it is recorded (a daemon that dies meanwhile finds the container exited and
+  // records it then). The state machine refusing (the job already ended) is final.
+  std::chrono::milliseconds delay{250};
+  for (int attempt = 1;; ++attempt) {
+    try {
+      transition(id, outcome.state, outcome.reason, store::TransitionFields{exit_code});
+      if (attempt > 1) log_info("job {}: its end recorded at attempt {}", id, attempt);
+      co_return;
+    } catch (const Error& e) {
+      log_warn("job {}: {}", id, e.what());
+      co_return;
+    } catch (const std::exception& e) { // the database's own: locked, busy, disk full, I/O
+      if (attempt == 1) log_warn("job {}: cannot record its end ({}: {}): {}; trying again", id, to_string(outcome.state), outcome.reason, e.what());
+    }
+    if (m_shutting_down) co_return;
+    asio::steady_timer timer(m_executor, delay);
+    co_await timer.async_wait(asio::use_awaitable);
+    delay = std::min(delay * 2, std::chrono::milliseconds(5000));
+  }
 }
 
 void Scheduler::watch_log(const Job& job) {

@@ -64,6 +64,8 @@ private:
   asio::awaitable<void> confirm_started(Job job);
   Job mark_running(JobId id);
   asio::awaitable<void> finish(Job job, backend::ContainerExit exit);
+  // Records the end of job `id`, again and again while the database refuses (locked, full).
+  asio::awaitable<void> record_end(JobId id, Outcome outcome, std::optional<int> exit_code);
   // Stops `job` when its wall time is up (counted from started_at).
   asio::awaitable<void> enforce_time_limit(Job job);
   // retention.max_log_bytes, and limits.max_log_bytes_per_user shared by a user's running
@@ -93,6 +95,7 @@ private:
   std::map<JobId, std::string> m_cancelling; // job -> reason
   std::map<JobId, std::shared_ptr<asio::steady_timer>> m_deadlines;
   std::set<JobId> m_timed_out;
+  std::set<JobId> m_start_stuck; // the engine did not start them within engine.command_timeout
   std::map<JobId, TimePoint> m_launched_at; // when the engine's run client started, until the job ends
   LastStarts m_last_starts; // for fair turns between users; forgotten at restart
   bool m_shutting_down = false;

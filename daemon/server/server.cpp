@@ -304,8 +304,13 @@ asio::awaitable<void> Server::serve(Socket socket) {
     } catch (const boost::system::system_error&) {
       co_return; // writing to a client that left
     } catch (const std::exception& e) {
-      log_error("request {} from {}: {}", id, peer.user, e.what());
-      failure = ErrorInfo{ErrorCode::Internal, "internal error; see jobmand's log"};
+      if (auto problem = store::database_problem(e)) {
+        log_warn("request {} from {}: {}", id, peer.user, e.what());
+        failure = *problem;
+      } else {
+        log_error("request {} from {}: {}", id, peer.user, e.what());
+        failure = ErrorInfo{ErrorCode::Internal, "internal error; see jobmand's log"};
+      }
     }
     if (failure && socket.is_open()) co_await send(socket, protocol::encode_error(id, *failure));
     if (close) co_return;

@@ -6,6 +6,7 @@
 #include "daemon/store/migrations.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -15,6 +16,24 @@
 #include <nlohmann/json.hpp>
 
 namespace jobman::daemon::store {
+
+std::optional<ErrorInfo> database_problem(const std::exception& e) {
+  const auto* db = dynamic_cast<const SQLite::Exception*>(&e);
+  if (!db) return std::nullopt;
+  switch (db->getErrorCode()) {
+  case SQLITE_BUSY:
+  case SQLITE_LOCKED:
+    return ErrorInfo{ErrorCode::Unavailable, "jobmand's database is locked by another process; try again in a moment"};
+  case SQLITE_FULL:
+    return ErrorInfo{ErrorCode::Unavailable, "jobmand's state disk is full; the platform admin must free space"};
+  case SQLITE_IOERR:
+  case SQLITE_READONLY:
+    return ErrorInfo{ErrorCode::Unavailable, fmt::format("jobmand cannot write its database ({}); the platform admin must look at it", db->getErrorStr())};
+  default:
+    return std::nullopt;
+  }
+}
+
 
 using nlohmann::json;
 

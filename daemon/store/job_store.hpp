@@ -5,6 +5,9 @@
 
 #include "common/job.hpp"
 
+#include "common/errors.hpp"
+
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -16,6 +19,12 @@ class Database;
 }
 
 namespace jobman::daemon::store {
+
+// What a client is told when the database refused a request: busy or locked by another
+// process, or its disk full, each as UNAVAILABLE with what to do; nothing for any other
+// exception (an internal error, logged as such).
+std::optional<ErrorInfo> database_problem(const std::exception& e);
+
 
 struct JobEvent {
   TimePoint at = 0;

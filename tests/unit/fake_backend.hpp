@@ -1,5 +1,6 @@
 #pragma once
-// A Backend whose image listing is scripted: each call takes `list_delay` on the loop and
+// A Backend whose image listing is scripted: each call takes `list_delay` on the loop (0:
+// none, not even a suspension) and
 // returns `images` or `error`; calls are counted. Everything else does nothing.
 
 #include "daemon/backend/backend.hpp"
@@ -29,8 +30,10 @@ public:
   asio::awaitable<ContainerPresence> presence(Job) override { co_return ContainerPresence::Missing; }
   asio::awaitable<Result<std::vector<daemon::policy::ImageInfo>>> list_images() override {
     ++list_calls;
-    asio::steady_timer timer(co_await asio::this_coro::executor, list_delay);
-    co_await timer.async_wait(asio::use_awaitable);
+    if (list_delay.count() > 0) { // 0: answers without waiting, as a missing engine binary does
+      asio::steady_timer timer(co_await asio::this_coro::executor, list_delay);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
     if (error) co_return *error;
     co_return images;
   }

@@ -80,3 +80,19 @@ TEST_CASE("CatalogueCache gives every waiter a failed load's error, then tries a
   CHECK(get_concurrently(cache, 2, false).served == 2);
   CHECK(backend.list_calls == 2);
 }
+
+TEST_CASE("CatalogueCache answers a load that failed before it ever waited", "[catalogue_cache]") {
+  // Issue 9 fault tests: with engine.binary missing, the listing fails at once, inside
+  // co_spawn's first step; the requester then waited for an end that had already come.
+  ImagesConfig config;
+  FakeBackend backend;
+  backend.list_delay = std::chrono::milliseconds(0);
+  backend.error = ErrorInfo{ErrorCode::Unavailable, "cannot run /nonexistent/podman: No such file or directory"};
+  CatalogueCache cache(config, backend);
+  auto outcome = get_concurrently(cache, 3, true);
+  CHECK(outcome.failed == 3);
+  CHECK(outcome.last_error == "cannot run /nonexistent/podman: No such file or directory");
+  backend.error.reset();
+  backend.images = {image("app")};
+  CHECK(get_concurrently(cache, 2, true).served == 2);
+}

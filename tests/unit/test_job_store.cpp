@@ -6,6 +6,8 @@
 #include "matchers.hpp"
 #include "temp_dir.hpp"
 
+#include <SQLiteCpp/Exception.h>
+#include <sqlite3.h>
 #include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -431,4 +433,19 @@ TEST_CASE("set_launch of an unknown job throws JobNotFound", "[job_store]") {
   TempDir dir;
   JobStore store(dir.file("jobman.db"));
   CHECK_THROWS_MATCHES(store.set_launch(9, {}, {"0"}, {"x"}), Error, IsError(ErrorCode::JobNotFound, {"job 9"}));
+}
+
+TEST_CASE("database_problem tells clients what a locked database or a full disk means", "[store]") {
+  using jobman::daemon::store::database_problem;
+  auto busy = database_problem(SQLite::Exception("database is locked", SQLITE_BUSY));
+  REQUIRE(busy);
+  CHECK(busy->code == ErrorCode::Unavailable);
+  CHECK(busy->message.find("locked by another process") != std::string::npos);
+  auto full = database_problem(SQLite::Exception("database or disk is full", SQLITE_FULL));
+  REQUIRE(full);
+  CHECK(full->message.find("disk is full") != std::string::npos);
+  CHECK(database_problem(SQLite::Exception("I/O error", SQLITE_IOERR))->code == ErrorCode::Unavailable);
+  // Anything else stays an internal error.
+  CHECK_FALSE(database_problem(SQLite::Exception("constraint", SQLITE_CONSTRAINT)));
+  CHECK_FALSE(database_problem(std::runtime_error("boom")));
 }
