@@ -50,6 +50,7 @@ TEST_CASE("parse_config of {} gives the documented defaults", "[config]") {
   CHECK(c.engine.binary == "podman");
   CHECK(c.engine.global_args.empty());
   CHECK(c.engine.run_args.empty());
+  CHECK(c.engine.command_timeout == 120s);
   CHECK(c.images.repositories == std::vector<std::string>{"localhost/"});
   CHECK(c.images.required_labels == std::vector<std::string>{"name", "version"});
   CHECK(c.images.refresh == 30s);
@@ -173,6 +174,8 @@ TEST_CASE("parse_config errors name the offending key", "[config]") {
   SECTION("per-user log total past int64") {
     fails(R"({"limits":{"max_log_bytes_per_user":"99999999999999999999"}})", {"limits.max_log_bytes_per_user"});
   }
+  SECTION("engine.command_timeout 0") { fails(R"({"engine":{"command_timeout":"0s"}})", {"engine.command_timeout", "at least 1s"}); }
+  SECTION("engine.command_timeout garbage") { fails(R"({"engine":{"command_timeout":"soon"}})", {"engine.command_timeout", "duration"}); }
   SECTION("retention.days 0") { fails(R"({"retention":{"days":0}})", {"retention.days", "not 0"}); }
 }
 
