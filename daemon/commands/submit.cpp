@@ -4,6 +4,7 @@
 #include "daemon/commands/command.hpp"
 #include "daemon/commands/job_ref.hpp"
 #include "daemon/daemon.hpp"
+#include "daemon/policy/submit_args.hpp"
 #include "daemon/policy/submit_policy.hpp"
 #include "daemon/scheduler/queue_plan.hpp"
 
@@ -17,32 +18,9 @@ namespace jobman::daemon::commands {
 namespace {
 
 constexpr std::size_t k_max_batch = 10000;
-constexpr std::size_t k_max_after = 100; // jobs one job may run after
-constexpr int k_max_admin_priority = 1000;
-
-struct SubmitArgs {
-  policy::SubmitRequest request;
-  std::vector<std::string> after;
-  int priority = 0;
-};
-
-SubmitArgs read_submit_args(protocol::Args& args) {
-  SubmitArgs s;
-  s.request.image = args.required_string("image");
-  s.request.name = args.optional_string("name");
-  s.request.args = args.optional_string_list("args");
-  s.request.replace_entrypoint = args.optional_bool("replace_entrypoint");
-  s.request.env = args.optional_string_list("env");
-  s.request.flavor = args.optional_string("flavor");
-  s.request.time = args.optional_string("time");
-  if (auto gpus = args.optional_int("gpus", -1, -1, 64); gpus >= 0) s.request.gpus = static_cast<int>(gpus);
-  s.after = args.optional_string_list("after");
-  // Each is a lookup on the daemon's thread and a row: a frame could name 200,000.
-  if (s.after.size() > k_max_after)
-    throw Error(ErrorCode::InvalidArgument, fmt::format("--after names {} jobs; at most {}", s.after.size(), k_max_after));
-  s.priority = static_cast<int>(args.optional_int("priority", 0, -k_max_admin_priority, k_max_admin_priority));
-  return s;
-}
+using policy::k_max_admin_priority;
+using policy::read_submit_args;
+using policy::SubmitArgs;
 
 // The submitter's mounts, checked once per request: every job of a batch has the same
 // submitter and templates, and each check forks a child (a 10,000-job batch forked 10,000).
