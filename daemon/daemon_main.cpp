@@ -82,14 +82,14 @@ void warn_about_writable_template_roots(const Config& config) {
   }
 }
 
-Config checked(Config config) {
+Config checked(Config config, const std::string& path) {
   if (auto problem = backend::run_args_problem(config.engine.run_args))
-    throw Error(ErrorCode::InvalidArgument, fmt::format("config: {}", *problem));
+    throw Error(ErrorCode::InvalidArgument, fmt::format("config {}: {}", path, *problem));
   return config;
 }
 
 Config load_checked(const std::string& path) {
-  Config config = checked(load_config(path));
+  Config config = checked(load_config(path), path);
   if (const char* socket = std::getenv("JOBMAN_SOCKET"); socket && *socket) {
     if (socket[0] != '/' || std::strlen(socket) >= 108)
       throw Error(ErrorCode::InvalidArgument, "JOBMAN_SOCKET must be an absolute path of at most 107 bytes");

@@ -6,8 +6,9 @@
 namespace jobman::daemon::commands {
 
 asio::awaitable<json> details(CommandContext& ctx) {
-  Job job = find_job(ctx.daemon.store, ctx.peer, ctx.args.required_string("job"));
-  ctx.args.finish();
+  const std::string reference = ctx.args.required_string("job");
+  ctx.args.finish(); // an unknown argument is refused before any lookup
+  Job job = find_job(ctx.daemon.store, ctx.peer, reference);
   json events = json::array();
   for (const auto& event : ctx.daemon.store.events(job.id)) {
     events.push_back({{"at", event.at},

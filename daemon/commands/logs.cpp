@@ -12,10 +12,12 @@ constexpr std::size_t k_chunk_bytes = 256 * 1024;
 } // namespace
 
 asio::awaitable<json> logs(CommandContext& ctx) {
-  Job job = find_job(ctx.daemon.store, ctx.peer, ctx.args.required_string("job"));
+  // Every argument is checked before the job is looked up: a bad request says what is bad.
+  const std::string reference = ctx.args.required_string("job");
   const bool follow = ctx.args.optional_bool("follow");
   const std::int64_t tail = ctx.args.optional_int("tail", 0, 0, 100'000'000);
   ctx.args.finish();
+  Job job = find_job(ctx.daemon.store, ctx.peer, reference);
 
   const std::string path = ctx.daemon.scheduler.log_path(job.id);
   FileDescriptor file = logs::open_log(path);

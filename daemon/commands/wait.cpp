@@ -5,8 +5,9 @@
 namespace jobman::daemon::commands {
 
 asio::awaitable<json> wait(CommandContext& ctx) {
-  Job job = find_job(ctx.daemon.store, ctx.peer, ctx.args.required_string("job"));
-  ctx.args.finish();
+  const std::string reference = ctx.args.required_string("job");
+  ctx.args.finish(); // an unknown argument is refused before any lookup
+  Job job = find_job(ctx.daemon.store, ctx.peer, reference);
   std::optional<JobState> reported;
   for (;;) {
     if (reported != job.state) {
