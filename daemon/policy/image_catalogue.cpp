@@ -21,6 +21,13 @@ std::vector<std::string> string_list(const json& value) {
   return out;
 }
 
+// A string field of `object`, or "" when it is missing or not a string: one odd entry must
+// not throw a type_error that fails the whole listing (and so every submit).
+std::string string_field(const json& object, const char* key) {
+  auto it = object.find(key);
+  return it != object.end() && it->is_string() ? it->get<std::string>() : std::string{};
+}
+
 bool is_label_value_ok(std::string_view value) {
   if (value.empty() || value.size() > 128) return false;
   return std::all_of(value.begin(), value.end(), [](char c) {
@@ -54,12 +61,12 @@ std::vector<ImageInfo> parse_image_inspect(std::string_view json_text) {
   for (const auto& item : root) {
     if (!item.is_object()) continue;
     ImageInfo info;
-    info.id = item.value("Id", std::string{});
+    info.id = string_field(item, "Id");
     if (info.id.empty()) continue;
     if (info.id.rfind("sha256:", 0) != 0) info.id = "sha256:" + info.id;
     info.repo_tags = string_list(item.value("RepoTags", json::array()));
     info.repo_digests = string_list(item.value("RepoDigests", json::array()));
-    info.created = item.value("Created", std::string{});
+    info.created = string_field(item, "Created");
     if (auto size = item.find("Size"); size != item.end() && size->is_number_integer()) info.size = size->get<std::int64_t>();
     const json config = item.value("Config", json::object());
     json labels = config.is_object() ? config.value("Labels", json(nullptr)) : json(nullptr);
@@ -70,7 +77,7 @@ std::vector<ImageInfo> parse_image_inspect(std::string_view json_text) {
     if (config.is_object()) {
       info.entrypoint = string_list(config.value("Entrypoint", json::array()));
       info.cmd = string_list(config.value("Cmd", json::array()));
-      info.user = config.value("User", std::string{});
+      info.user = string_field(config, "User");
     }
     images.push_back(std::move(info));
   }

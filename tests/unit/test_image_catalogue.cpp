@@ -161,6 +161,17 @@ TEST_CASE("parse_image_inspect skips entries without an id", "[image_catalogue]"
   CHECK(parse_image_inspect("[]").empty());
 }
 
+TEST_CASE("parse_image_inspect reads a field of the wrong type as missing, not as a failed listing", "[image_catalogue]") {
+  // Found by fuzz_image_ref: a type_error escaped, and the catalogue cache failed every
+  // listing (so every submit) while such an image existed.
+  auto images = parse_image_inspect(R"([{"Id":{}}, {"Id":"abc","Created":5,"Config":{"User":7,"Labels":{"name":"app","version":"1"}}}])");
+  REQUIRE(images.size() == 1);
+  CHECK(images[0].id == "sha256:abc");
+  CHECK(images[0].created.empty());
+  CHECK(images[0].user.empty());
+  CHECK(images[0].labels.at("name") == "app");
+}
+
 TEST_CASE("parse_image_inspect throws EngineError for anything but an array", "[image_catalogue]") {
   for (const char* text : {"{}", R"({"Id":"abc"})", "null", "", "Error: no such image", "[1,"}) {
     CAPTURE(text);
