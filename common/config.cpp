@@ -21,6 +21,9 @@ std::string_view to_string(EngineKind kind) { return kind == EngineKind::Docker 
 
 namespace {
 
+// The longest duration any key takes: 100 years.
+constexpr std::chrono::seconds k_max_duration = std::chrono::hours(24) * 36500;
+
 // One JSON object of the config, read with errors that carry the key's full path.
 class Section {
 public:
@@ -98,6 +101,8 @@ public:
       else if (v->is_string()) d = parse_duration(v->get<std::string>());
       if (!d) fail(key, "must be a duration like \"30s\", \"10m\", \"2h\", \"1d\", \"HH:MM:SS\" or a number of seconds");
       if (*d < min) fail(key, fmt::format("must be at least {}", format_duration(min)));
+      // jobmand's timers count nanoseconds: past 292 years the conversion overflows (UB).
+      if (*d > k_max_duration) fail(key, fmt::format("must be at most {}", format_duration(k_max_duration)));
       out = *d;
     }
   }

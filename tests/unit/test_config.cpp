@@ -157,6 +157,9 @@ TEST_CASE("parse_config errors name the offending key", "[config]") {
   SECTION("bad duration string") { fails(R"({"limits":{"kill_grace":"bad"}})", {"limits.kill_grace", "duration"}); }
   SECTION("negative duration") { fails(R"({"limits":{"kill_grace":-5}})", {"limits.kill_grace", "duration"}); }
   SECTION("fractional duration") { fails(R"({"limits":{"kill_grace":1.5}})", {"limits.kill_grace", "duration"}); }
+  // 999999999999d overflowed the nanoseconds of jobmand's timers (UB); fuzz_config checks it.
+  SECTION("duration past 100 years") { fails(R"({"server":{"idle_timeout":"999999999999d"}})", {"server.idle_timeout", "at most 36500d"}); }
+  SECTION("duration past 100 years in seconds") { fails(R"({"limits":{"kill_grace":9223372036854775807}})", {"limits.kill_grace", "at most 36500d"}); }
   SECTION("duration below minimum") { fails(R"({"server":{"idle_timeout":"0s"}})", {"server.idle_timeout", "at least 1s"}); }
   SECTION("a reserve that leaves users nothing") {
     fails(R"({"server":{"max_connections":8,"admin_reserve":8}})", {"server.admin_reserve", "below max_connections (8)"});
