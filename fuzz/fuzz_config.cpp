@@ -33,7 +33,7 @@ void check(const Config& config) {
          "the socket path is absolute and fits sun_path");
   expect(!config.state_dir.empty() && config.state_dir.front() == '/', "state_dir is absolute");
   expect(config.server.admin_reserve < config.server.max_connections, "admin_reserve leaves room for users");
-  expect(fits_clock(config.images.refresh) && fits_clock(config.limits.kill_grace) && fits_clock(config.limits.default_time) &&
+  expect(fits_clock(config.images.refresh) && fits_clock(config.engine.command_timeout) && fits_clock(config.limits.kill_grace) && fits_clock(config.limits.default_time) &&
            fits_clock(config.server.idle_timeout) && fits_clock(config.server.frame_timeout),
          "durations fit the daemon's clock");
   for (const auto& flavor : config.flavors) {
