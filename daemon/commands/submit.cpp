@@ -147,7 +147,7 @@ asio::awaitable<json> submit(CommandContext& ctx) {
   check_queue_room(ctx, 1);
   check_storage_room(ctx, {&job, 1});
   Job queued = ctx.daemon.store.insert(std::move(job), argv_for);
-  ctx.daemon.scheduler.schedule();
+  ctx.daemon.scheduler.queued();
   co_return json{{"job", protocol::job_to_json(ctx.daemon.store.get(queued.id).value_or(queued))}};
 }
 
@@ -188,7 +188,7 @@ asio::awaitable<json> submit_batch(CommandContext& ctx) {
   check_storage_room(ctx, jobs);
   const Config& config = ctx.daemon.config;
   auto inserted = ctx.daemon.store.insert_batch(std::move(jobs), [&config](const Job& j) { return backend::container_argv(config, j); });
-  ctx.daemon.scheduler.schedule();
+  ctx.daemon.scheduler.queued();
   json ids = json::array(), names_out = json::array();
   for (const auto& job : inserted) {
     ids.push_back(job.id);

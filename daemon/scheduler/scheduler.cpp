@@ -88,6 +88,11 @@ void Scheduler::schedule() {
   if (failed) schedule(); // its slot is free again, and its dependents may end
 }
 
+void Scheduler::queued() {
+  if (m_shutting_down || m_store.count_holding_slots() >= m_config.limits.max_running) return;
+  schedule();
+}
+
 bool Scheduler::launch(Job job) {
   const JobId id = job.id;
   if (job.deleted) { // deleted while the previous daemon was starting it

@@ -40,6 +40,11 @@ public:
   void recover();
   // Cancels queued jobs whose dependencies failed, then starts what plan_queue says.
   void schedule();
+  // After jobs were queued: schedule() only if one could start now. A new job changes no
+  // other job's fate (its dependencies had not failed, or the submit was refused), and with
+  // every slot taken it cannot start; planning reads the whole queue, so 10,000 queued jobs
+  // made each submit read 10,000 rows (bench/load.py).
+  void queued();
   // The queue as `schedule` sees it now, from `entries` (JobStore::queue_entries).
   QueuePlan plan(const std::vector<store::QueueEntry>& entries) const;
   // Cancels `job`: a queued job ends CANCELLED at once; a running one is stopped first.

@@ -279,6 +279,11 @@ void JobStore::set_log_bytes(JobId id, std::int64_t bytes) {
   q.exec();
 }
 
+int JobStore::count_holding_slots() const {
+  SQLite::Statement q(*m_db, "SELECT COUNT(*) FROM jobs WHERE state IN ('STARTING', 'RUNNING')");
+  return q.executeStep() ? q.getColumn(0).getInt() : 0;
+}
+
 int JobStore::count_queued(std::uint32_t uid) const {
   SQLite::Statement q(*m_db, "SELECT COUNT(*) FROM jobs WHERE uid = ? AND state = 'QUEUED'");
   q.bind(1, static_cast<std::int64_t>(uid));
