@@ -156,6 +156,12 @@ asio::awaitable<void> LocalBackend::remove(Job job) {
   m_to_remove.push_back(job.container);
   if (m_removing) co_return; // the loop below, in an earlier call, takes it
   m_removing = true;
+  // Cleared however this ends (a cancelled request's sleep throws): left set, no container
+  // would be removed again until a restart.
+  struct Clear {
+    bool& flag;
+    ~Clear() { flag = false; }
+  } clear{m_removing};
   // Gather what ends in the next moment: at a steady rate jobs end further apart than
   // one rm takes, so without this wait nothing would ever be batched. A daemon that dies
   // meanwhile leaves them to the next one's recovery.
@@ -177,7 +183,6 @@ asio::awaitable<void> LocalBackend::remove(Job job) {
       }
     }
   }
-  m_removing = false;
 }
 
 asio::awaitable<ContainerPresence> LocalBackend::presence(Job job) {

@@ -68,6 +68,19 @@ struct ChildSetup {
     }
     return {};
   }
+  // An exec that failed: the child ends at once with _exit (Boost's own exit() would run
+  // the daemon's atexit handlers and flush copies of its stdio buffers), and the parent
+  // reaps it (Boost 1.81 returns without the pid and leaves it a zombie: one per engine
+  // command while engine.binary is missing). Variadic: Boost detects these hooks with a
+  // call of more arguments than it passes, and silently skips exact signatures.
+  template <class... A>
+  void on_exec_error(bp::posix::default_launcher&, A&&...) {
+    ::_exit(127);
+  }
+  template <class... A>
+  void on_error(bp::posix::default_launcher& launcher, A&&...) {
+    if (launcher.pid > 0) ::waitpid(launcher.pid, nullptr, 0);
+  }
 };
 
 ExitStatus decode(int native) {
@@ -136,6 +149,10 @@ public:
       timer.expires_after(*timeout);
       timer.async_wait([state, group = process.id()](error_code e) {
         if (e || state->done) return;
+        // Boost may have reaped the child already, its completion still queued: then its
+        // group id may be reused. Kill only a child that has not exited (WNOWAIT: no reap).
+        siginfo_t info{};
+        if (::waitid(P_PID, static_cast<id_t>(group), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != 0) return;
         state->fired = true;
         ::kill(-group, SIGKILL);
       });

@@ -34,6 +34,7 @@ asio::awaitable<void> CatalogueCache::load() {
   }
   // Whatever happened, the waiters go on: left set, every later request would wait forever.
   m_loading = false;
+  ++m_loads_done;
   for (auto& timer : m_waiting) timer->cancel();
   m_waiting.clear();
 }
@@ -52,8 +53,11 @@ asio::awaitable<std::shared_ptr<const policy::Catalogue>> CatalogueCache::get(bo
   // first wait: one that failed without waiting (the engine binary missing) is over
   // already, and waiting for it to end would be waiting forever.
   if (m_loading) {
+    // Woken either because the load ended or because this request was cancelled. The
+    // count tells which: an earlier waiter may already have started the next load.
+    const std::uint64_t before = m_loads_done;
     co_await join_load();
-    if (m_loading) throw Error(ErrorCode::Unavailable, "the request was cancelled"); // woken by its own cancellation
+    if (m_loads_done == before) throw Error(ErrorCode::Unavailable, "the request was cancelled");
   }
   if (m_error) throw Error(m_error->code, m_error->message);
   if (!m_catalogue) throw Error(ErrorCode::EngineError, "the image catalogue could not be loaded");

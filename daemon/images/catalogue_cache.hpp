@@ -11,6 +11,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -39,6 +40,7 @@ private:
   std::shared_ptr<const policy::Catalogue> m_catalogue;
   std::chrono::steady_clock::time_point m_loaded_at;
   bool m_loading = false;
+  std::uint64_t m_loads_done = 0; // loads that have ended
   std::optional<ErrorInfo> m_error;                       // of the last load, if it failed
   std::vector<std::shared_ptr<asio::steady_timer>> m_waiting; // woken (cancelled) when a load ends
 };

@@ -93,6 +93,14 @@ void Scheduler::queued() {
   schedule();
 }
 
+void Scheduler::queued_logged() {
+  try {
+    queued();
+  } catch (const std::exception& e) { // the next end or submit plans again
+    log_warn("scheduling after a submit: {}", e.what());
+  }
+}
+
 bool Scheduler::launch(Job job) {
   const JobId id = job.id;
   if (job.deleted) { // deleted while the previous daemon was starting it
@@ -213,8 +221,8 @@ asio::awaitable<void> Scheduler::run(Job job) {
   if (!started) {
     m_gpus.release(job.gpu_devices);
     mounts::unstage(m_config.state_dir, job.id);
-    transition(job.id, JobState::Failed, started.error().message);
-    schedule();
+    co_await record_end(job.id, Outcome{JobState::Failed, started.error().message}, std::nullopt, false);
+    schedule_logged();
     co_return;
   }
   watch_log(job);
@@ -247,17 +255,17 @@ asio::awaitable<void> Scheduler::confirm_started(Job job) {
     co_await timer.async_wait(asio::use_awaitable);
     if (std::chrono::steady_clock::now() >= back_off_from) delay = std::min(delay * 2, k_start_poll_max);
     if (!still_starting()) co_return;
-    if (std::chrono::steady_clock::now() >= give_up_at) {
+    auto started = co_await m_backend.has_started(job);
+    if (started && *started && still_starting()) {
+      mark_running(job.id);
+      co_return;
+    }
+    if (std::chrono::steady_clock::now() >= give_up_at && still_starting()) {
       // A hung engine: the job would hold its slot (and GPUs) until its wall time.
       log_warn("job {}: the engine has not started its container within {} (engine.command_timeout); stopping it", job.id,
                format_duration(m_config.engine.command_timeout));
       m_start_stuck.insert(job.id);
       co_await m_backend.stop(job, m_config.limits.kill_grace);
-      co_return;
-    }
-    auto started = co_await m_backend.has_started(job);
-    if (started && *started && still_starting()) {
-      mark_running(job.id);
       co_return;
     }
   }
@@ -297,8 +305,8 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
     cause = StopCause::TimedOut;
   }
   m_timed_out.erase(job.id);
-  if (m_start_stuck.erase(job.id) > 0 && cause == StopCause::None) {
-    exit.engine_failed = true;
+  // Only if the engine then said it never ran: one that started in between ran.
+  if (m_start_stuck.erase(job.id) > 0 && cause == StopCause::None && exit.engine_failed) {
     exit.message = fmt::format("it did not start the container within {} (engine.command_timeout)", format_duration(m_config.engine.command_timeout));
   }
   if (auto current = m_store.get(job.id)) job = *current; // started_at as recorded
@@ -310,31 +318,50 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
       log_warn("job {}: {}", job.id, e.what());
     }
   }
-  m_launched_at.erase(job.id);
   Outcome outcome = decide_outcome(job, cause, cancel_reason, exit, m_config);
   co_await close_log(job.id); // before the end is recorded: a daemon dying meanwhile redoes it
   mounts::unstage(m_config.state_dir, job.id);
   m_gpus.release(job.gpu_devices);
-  co_await record_end(job.id, outcome, exit.status.code);
-  schedule();
+  co_await record_end(job.id, outcome, exit.status.code, !exit.engine_failed);
+  m_launched_at.erase(job.id);
+  schedule_logged();
   co_await m_backend.remove(job);
 }
 
-asio::awaitable<void> Scheduler::record_end(JobId id, Outcome outcome, std::optional<int> exit_code) {
+void Scheduler::schedule_logged() {
+  try {
+    schedule();
+  } catch (const std::exception& e) { // the database refused: the next end or submit plans again
+    log_warn("scheduling: {}", e.what());
+  }
+}
+
+asio::awaitable<void> Scheduler::record_end(JobId id, Outcome outcome, std::optional<int> exit_code, bool ran) {
   // The database may be locked by another process or its disk full: the end is tried again
   // until it is recorded (a daemon that dies meanwhile finds the container exited and
-  // records it then). The state machine refusing (the job already ended) is final.
+  // records it then). A job still STARTING whose container ran goes through RUNNING first
+  // (its mark may have failed too): STARTING -> SUCCEEDED is refused, and a job left
+  // STARTING would be started again by the next daemon. The state machine refusing
+  // otherwise (the job already ended) is final.
   std::chrono::milliseconds delay{250};
   for (int attempt = 1;; ++attempt) {
     try {
+      if (ran)
+        if (auto current = m_store.get(id); current && current->state == JobState::Starting) mark_running(id);
       transition(id, outcome.state, outcome.reason, store::TransitionFields{exit_code});
       if (attempt > 1) log_info("job {}: its end recorded at attempt {}", id, attempt);
       co_return;
     } catch (const Error& e) {
       log_warn("job {}: {}", id, e.what());
       co_return;
-    } catch (const std::exception& e) { // the database's own: locked, busy, disk full, I/O
-      if (attempt == 1) log_warn("job {}: cannot record its end ({}: {}): {}; trying again", id, to_string(outcome.state), outcome.reason, e.what());
+    } catch (const std::exception& e) {
+      if (!store::database_problem(e)) { // not the database refusing for now: trying again would not help
+        log_error("job {}: cannot record its end ({}: {}): {}", id, to_string(outcome.state), outcome.reason, e.what());
+        co_return;
+      }
+      if (attempt == 1 || attempt % 20 == 0)
+        log_warn("job {}: cannot record its end ({}: {}): {}; trying again (attempt {})", id, to_string(outcome.state), outcome.reason,
+                 e.what(), attempt);
     }
     if (m_shutting_down) co_return;
     asio::steady_timer timer(m_executor, delay);

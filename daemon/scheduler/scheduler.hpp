@@ -45,6 +45,8 @@ public:
   // every slot taken it cannot start; planning reads the whole queue, so 10,000 queued jobs
   // made each submit read 10,000 rows (bench/load.py).
   void queued();
+  // queued(), with a database that refuses logged: the jobs are stored, the client must be told so.
+  void queued_logged();
   // The queue as `schedule` sees it now, from `entries` (JobStore::queue_entries).
   QueuePlan plan(const std::vector<store::QueueEntry>& entries) const;
   // Cancels `job`: a queued job ends CANCELLED at once; a running one is stopped first.
@@ -70,7 +72,10 @@ private:
   Job mark_running(JobId id);
   asio::awaitable<void> finish(Job job, backend::ContainerExit exit);
   // Records the end of job `id`, again and again while the database refuses (locked, full).
-  asio::awaitable<void> record_end(JobId id, Outcome outcome, std::optional<int> exit_code);
+  // `ran`: the container ran (a job still STARTING goes through RUNNING first).
+  asio::awaitable<void> record_end(JobId id, Outcome outcome, std::optional<int> exit_code, bool ran);
+  // schedule(), with a database that refuses logged instead of thrown.
+  void schedule_logged();
   // Stops `job` when its wall time is up (counted from started_at).
   asio::awaitable<void> enforce_time_limit(Job job);
   // retention.max_log_bytes, and limits.max_log_bytes_per_user shared by a user's running

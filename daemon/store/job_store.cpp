@@ -129,7 +129,11 @@ std::unique_ptr<SQLite::Database> open_private(const std::string& path) {
 } // namespace
 
 JobStore::JobStore(const std::string& path) : m_db(open_private(path)) {
-  m_db->setBusyTimeout(5000);
+  // Only another process (an admin's sqlite3, a backup) ever holds a write lock, and while
+  // SQLite waits for it the daemon's one thread waits too: every client stalls. So it waits
+  // at most k_busy_timeout; the request then fails UNAVAILABLE ("locked by another
+  // process") and a job's end is retried on a timer (Scheduler::record_end).
+  m_db->setBusyTimeout(static_cast<int>(k_busy_timeout.count()));
   m_db->exec("PRAGMA journal_mode = WAL");
   m_db->exec("PRAGMA synchronous = NORMAL");
   m_db->exec("PRAGMA foreign_keys = ON");

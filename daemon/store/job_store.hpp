@@ -7,6 +7,7 @@
 
 #include "common/errors.hpp"
 
+#include <chrono>
 #include <exception>
 #include <functional>
 #include <memory>
@@ -24,6 +25,9 @@ namespace jobman::daemon::store {
 // process, or its disk full, each as UNAVAILABLE with what to do; nothing for any other
 // exception (an internal error, logged as such).
 std::optional<ErrorInfo> database_problem(const std::exception& e);
+
+// How long a write waits for another process's lock on the database before it fails.
+constexpr std::chrono::milliseconds k_busy_timeout{250};
 
 
 struct JobEvent {

@@ -106,6 +106,9 @@ def test_a_missing_engine_binary_is_a_clear_error_and_nothing_is_stored(images, 
         assert jobs_in_db(d) == 0
         assert_alive(d, users)
         assert "/nonexistent/jobman-test/engine" in d.log.read_text()
+        # Each failed exec is reaped (Boost left every one a zombie).
+        children = subprocess.run(["ps", "--ppid", str(d.proc.pid), "-o", "stat="], capture_output=True, text=True).stdout.split()
+        assert not [s for s in children if s.startswith("Z")], children
     finally:
         d.finish()
 
@@ -185,5 +188,31 @@ def test_a_locked_database_gives_clear_errors_and_loses_no_end(images, users, da
         assert "cannot record its end" in log and "its end recorded at attempt" in log, log
         assert "internal error" not in log.lower(), log
         print(f"another user's list while the database was locked: {list_seconds:.2f} s")
+    finally:
+        d.finish()
+
+
+def test_a_job_that_ends_while_starting_under_a_lock_is_recorded_once(images, users, daemon_dir):
+    """The container runs and ends before jobmand has marked it RUNNING, and the database is
+    locked meanwhile: its end must still go through RUNNING (STARTING -> SUCCEEDED is
+    refused), or the job stays STARTING and the next daemon would start it again."""
+    d = Daemon(daemon_dir, {"limits": FAST}).start()
+    alice = users["jmtest1"]
+    try:
+        job = d.cli_json("submit", "-i", "jt", "--", "true", user=alice)["job"]
+        lock = sqlite3.connect(d.state / "jobman.db", timeout=1, isolation_level=None)
+        lock.execute("BEGIN EXCLUSIVE")
+        time.sleep(3)  # the job has ended; its RUNNING mark and its end wait for the lock
+        lock.execute("ROLLBACK")
+        lock.close()
+        assert d.wait_state(job["id"], {"SUCCEEDED", "FAILED", "CANCELLED"}, timeout=30) == "SUCCEEDED"
+        events = [e["to"] for e in d.cli_json("details", "-j", str(job["id"]), user=alice)["events"]]
+        assert events == ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED"], events
+        # A restart finds nothing to start again.
+        d.stop()
+        d.start()
+        time.sleep(1)
+        events = [e["to"] for e in d.cli_json("details", "-j", str(job["id"]), user=alice)["events"]]
+        assert events == ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED"], events
     finally:
         d.finish()
