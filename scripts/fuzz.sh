@@ -55,8 +55,7 @@ if [ ! -f "$build_dir/build.ninja" ]; then
   CC=clang CXX=clang++ cmake -S . -B "$build_dir" -G Ninja -DJOBMAN_BUILD_FUZZERS=ON -DJOBMAN_BUILD_TESTS=OFF \
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 fi
-ninja -C "$build_dir" jobman_fuzzers | grep -v '^\[' || true
-[ "${PIPESTATUS[0]}" -eq 0 ] || { echo "fuzz: the build failed" >&2; exit 1; }
+ninja -C "$build_dir" jobman_fuzzers || { echo "fuzz: the build failed" >&2; exit 1; }
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/jobman-fuzz.XXXXXX")
 if [ -n "$runs" ]; then limit=(-runs="$runs"); else limit=(-max_total_time="$seconds"); fi
