@@ -24,6 +24,9 @@ asio::awaitable<json> cleanup(CommandContext& ctx) {
   if (!older_than.empty()) {
     auto parsed = parse_duration(older_than);
     if (!parsed) throw Error(ErrorCode::InvalidArgument, fmt::format("--older-than '{}' is not a duration; use e.g. 30d, 12h", older_than));
+    // In milliseconds below: past ~292,000 years that overflows (found by fuzzing).
+    if (*parsed > std::chrono::hours(24) * 36500)
+      throw Error(ErrorCode::InvalidArgument, fmt::format("--older-than '{}' is more than 100 years", older_than));
     age = *parsed;
   }
 

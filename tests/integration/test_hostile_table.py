@@ -115,6 +115,16 @@ def test_hostile_frame(daemon, users, name, data, code, words):
     assert alive.returncode == 0, alive.stderr
 
 
+def test_hostile_frame_from_an_admin(daemon, users):
+    """Admins are trusted with more, not with overflows: an age in ms past int64 was UB."""
+    before = snapshot(daemon)
+    replies = frames_as(daemon, users["jmadmin"], [frame("cleanup", {"older_than": "999999999999d"})])
+    assert replies[0]["ok"] is False and replies[0]["error"]["code"] == "INVALID_ARGUMENT", replies
+    assert "100 years" in replies[0]["error"]["message"]
+    assert snapshot(daemon) == before
+    assert daemon.cli("list", user=users[OTHER]).returncode == 0
+
+
 # CLI arguments: the client refuses what it can (exit 2) or passes the daemon's error on.
 CLI = [
     ("unknown option", ["submit", "--privileged", "-i", "jt"], "privileged"),
