@@ -35,20 +35,8 @@ packages=(
   g++ cmake ninja-build pkg-config
   libcli11-dev libboost1.81-dev libsqlitecpp-dev nlohmann-json3-dev libfmt-dev
 )
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "fuzz: missing packages: ${missing[*]}; run as root (or: sudo apt-get install ${missing[*]})" >&2
-    exit 1
-  fi
-  echo "fuzz: installing ${missing[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+. scripts/packages.sh
+install_missing fuzz "${packages[@]}"
 
 build_dir=${JOBMAN_FUZZ_BUILD_DIR:-build-fuzz}
 if [ ! -f "$build_dir/build.ninja" ]; then

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# A bench script at a tiny size against this build, to show it still runs (ctest
+# bench.history, bench.load): figures are printed, never checked. The scripts run the CLI
+# as a normal user, so the binaries are copied to a world-readable temp dir first (a build
+# dir under /root is not). Usage: tests/bench/smoke.sh BUILD_DIR SOURCE_DIR history|load
+set -euo pipefail
+build=$1
+source_dir=$2
+bin=$(mktemp -d /tmp/jobman-bench-bin.XXXXXX)
+trap 'rm -rf "$bin"' EXIT
+chmod 755 "$bin"
+mkdir -p "$bin/cli" "$bin/daemon"
+install -m 755 "$build/cli/jobman" "$bin/cli/jobman"
+install -m 755 "$build/daemon/jobmand" "$bin/daemon/jobmand"
+cp "$build/CMakeCache.txt" "$bin/" 2>/dev/null || true
+case $3 in
+  history)
+    JOBMAN_BUILD_DIR=$bin JOBMAN_SOURCE_DIR=$source_dir HISTORY_JOBS=2000 HISTORY_REPS=3 HISTORY_SLOW_REPS=2 HISTORY_IDLE_SECONDS=1 \
+      "$source_dir/bench/history.sh" ;;
+  load)
+    JOBMAN_BUILD_DIR=$bin LOAD_CLIENTS=4 LOAD_SUBMITS=25 LOAD_LORIS=4 /usr/bin/python3 "$source_dir/bench/load.py" ;;
+  *) echo "smoke: unknown bench '$3' (history, load)" >&2; exit 2 ;;
+esac
