@@ -156,33 +156,36 @@ asio::awaitable<void> LocalBackend::remove(Job job) {
   m_to_remove.push_back(job.container);
   if (m_removing) co_return; // the loop below, in an earlier call, takes it
   m_removing = true;
-  // Cleared however this ends (a cancelled request's sleep throws): left set, no container
-  // would be removed again until a restart.
-  struct Clear {
-    bool& flag;
-    ~Clear() { flag = false; }
-  } clear{m_removing};
-  // Gather what ends in the next moment: at a steady rate jobs end further apart than
-  // one rm takes, so without this wait nothing would ever be batched. A daemon that dies
-  // meanwhile leaves them to the next one's recovery.
-  co_await sleep_for(k_remove_batch_delay);
-  while (!m_to_remove.empty()) {
-    std::vector<std::string> batch;
-    batch.swap(m_to_remove);
-    auto result = co_await m_runner.capture(remove_command(m_config.engine, batch), m_config.engine.command_timeout);
-    if (result && result->status.success()) continue;
-    // One bad name must not keep the others: try each on its own. What still fails stays
-    // for the next daemon's start or `jobman cleanup`, which remove leftovers.
-    for (const auto& name : batch) {
-      auto argv = remove_command(m_config.engine, std::vector<std::string>(1, name)); // GCC 12: no braces in co_await
-      auto single = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
-      if (!single) {
-        log_warn("cannot remove container {}: {}", name, single.error().message);
-      } else if (!single->status.success() && single->err.find("No such container") == std::string::npos) {
-        log_warn("cannot remove container {}: {}", name, last_line(single->err));
+  // Cleared however the loop ends, or no container would be removed again until a restart:
+  // a cancelled request's sleep throws. (Not by a guard object: at shutdown the frame is
+  // destroyed after this backend, and the guard would write to freed memory.)
+  try {
+    // Gather what ends in the next moment: at a steady rate jobs end further apart than
+    // one rm takes, so without this wait nothing would ever be batched. A daemon that dies
+    // meanwhile leaves them to the next one's recovery.
+    co_await sleep_for(k_remove_batch_delay);
+    while (!m_to_remove.empty()) {
+      std::vector<std::string> batch;
+      batch.swap(m_to_remove);
+      auto result = co_await m_runner.capture(remove_command(m_config.engine, batch), m_config.engine.command_timeout);
+      if (result && result->status.success()) continue;
+      // One bad name must not keep the others: try each on its own. What still fails stays
+      // for the next daemon's start or `jobman cleanup`, which remove leftovers.
+      for (const auto& name : batch) {
+        auto argv = remove_command(m_config.engine, std::vector<std::string>(1, name)); // GCC 12: no braces in co_await
+        auto single = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
+        if (!single) {
+          log_warn("cannot remove container {}: {}", name, single.error().message);
+        } else if (!single->status.success() && single->err.find("No such container") == std::string::npos) {
+          log_warn("cannot remove container {}: {}", name, last_line(single->err));
+        }
       }
     }
+  } catch (...) {
+    m_removing = false;
+    throw;
   }
+  m_removing = false;
 }
 
 asio::awaitable<ContainerPresence> LocalBackend::presence(Job job) {
