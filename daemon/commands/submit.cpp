@@ -147,7 +147,7 @@ asio::awaitable<json> submit(CommandContext& ctx) {
   check_queue_room(ctx, 1);
   check_storage_room(ctx, {&job, 1});
   Job queued = ctx.daemon.store.insert(std::move(job), argv_for);
-  ctx.daemon.scheduler.queued_logged(); // stored: whatever happens next, the reply says so
+  ctx.daemon.scheduler.queued(); // stored: whatever happens next, the reply says so
   std::optional<Job> now;
   try {
     now = ctx.daemon.store.get(queued.id); // STARTING already, if a slot was free
@@ -193,7 +193,7 @@ asio::awaitable<json> submit_batch(CommandContext& ctx) {
   check_storage_room(ctx, jobs);
   const Config& config = ctx.daemon.config;
   auto inserted = ctx.daemon.store.insert_batch(std::move(jobs), [&config](const Job& j) { return backend::container_argv(config, j); });
-  ctx.daemon.scheduler.queued_logged(); // stored: whatever happens next, the reply says so
+  ctx.daemon.scheduler.queued(); // stored: whatever happens next, the reply says so
   json ids = json::array(), names_out = json::array();
   for (const auto& job : inserted) {
     ids.push_back(job.id);

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <algorithm>
 #include <fmt/format.h>
 
 namespace jobman::daemon::scheduler {
@@ -89,13 +90,9 @@ void Scheduler::schedule() {
 }
 
 void Scheduler::queued() {
-  if (m_shutting_down || m_store.count_holding_slots() >= m_config.limits.max_running) return;
-  schedule();
-}
-
-void Scheduler::queued_logged() {
   try {
-    queued();
+    if (m_shutting_down || m_store.count_holding_slots() >= m_config.limits.max_running) return;
+    schedule();
   } catch (const std::exception& e) { // the next end or submit plans again
     log_warn("scheduling after a submit: {}", e.what());
   }
@@ -438,7 +435,10 @@ asio::awaitable<void> Scheduler::cap_logs() {
 
 asio::awaitable<void> Scheduler::close_log(JobId id) {
   if (auto it = m_logs.find(id); it != m_logs.end()) {
-    cap_all_logs(); // what it wrote since the last check
+    // What it wrote since the last check, at its share of its user's total.
+    const std::uint32_t uid = it->second.uid;
+    const auto logs_of_user = static_cast<std::size_t>(std::count_if(m_logs.begin(), m_logs.end(), [uid](const auto& l) { return l.second.uid == uid; }));
+    cap_log(id, it->second, log_cap_for(uid, logs_of_user));
     m_logs.erase(it);
   }
   auto rewritten = co_await logs::compact_log(log_path(id));

@@ -43,10 +43,9 @@ public:
   // After jobs were queued: schedule() only if one could start now. A new job changes no
   // other job's fate (its dependencies had not failed, or the submit was refused), and with
   // every slot taken it cannot start; planning reads the whole queue, so 10,000 queued jobs
-  // made each submit read 10,000 rows (bench/load.py).
+  // made each submit read 10,000 rows (bench/load.py). A database that refuses is logged,
+  // not thrown: the jobs are stored, and the client must be told so.
   void queued();
-  // queued(), with a database that refuses logged: the jobs are stored, the client must be told so.
-  void queued_logged();
   // The queue as `schedule` sees it now, from `entries` (JobStore::queue_entries).
   QueuePlan plan(const std::vector<store::QueueEntry>& entries) const;
   // Cancels `job`: a queued job ends CANCELLED at once; a running one is stopped first.

@@ -10,22 +10,14 @@ import pytest
 
 from conftest import ENGINE_BINARY, TEST_ENGINE, Daemon
 
+from test_hostile import assert_alive, jobs_in_db
+
 FAST = {"max_running": 4, "kill_grace": "1s"}
-
-
-def assert_alive(daemon, users):
-    result = daemon.cli("list", user=users["jmtest2"])
-    assert result.returncode == 0, f"jobmand stopped answering: {result.stderr}\n{daemon.log.read_text()[-3000:]}"
 
 
 def integrity(daemon):
     with daemon.db() as db:
         return db.execute("PRAGMA integrity_check").fetchone()[0]
-
-
-def jobs_in_db(daemon):
-    with daemon.db() as db:
-        return db.execute("SELECT count(*) FROM jobs").fetchone()[0]
 
 
 # --- the engine hangs ---------------------------------------------------------------------
