@@ -24,20 +24,29 @@ using policy::SubmitArgs;
 
 // The submitter's mounts, checked once per request: every job of a batch has the same
 // submitter and templates, and each check forks a child (a 10,000-job batch forked 10,000).
-using MountCheck = std::optional<Result<std::vector<Mount>>>;
+// Awaited, off the daemon's thread: a path that hangs (NFS, the user's FUSE) holds this
+// request only. The result is reported where build_job checks mounts.
+using MountCheck = Result<std::vector<Mount>>;
+
+policy::Submitter submitter_of(const CommandContext& ctx) {
+  return {ctx.peer.uid, ctx.peer.gid, ctx.peer.user, ctx.peer.home, std::vector<std::uint32_t>(ctx.peer.groups.begin(), ctx.peer.groups.end())};
+}
+
+asio::awaitable<MountCheck> check_mounts(CommandContext& ctx) {
+  // Named, then moved in: GCC 12 destroys a temporary passed by value inside co_await twice.
+  std::vector<MountTemplate> templates = ctx.daemon.config.mounts;
+  policy::Submitter submitter = submitter_of(ctx);
+  auto checked = co_await policy::resolve_mounts_async(std::move(templates), std::move(submitter));
+  co_return checked;
+}
 
 // Validates one job of a submit. `batch_names` maps names of earlier jobs of the same
 // batch to their 1-based index, which `--after` may refer to.
 Job build(CommandContext& ctx, const policy::Catalogue& catalogue, const SubmitArgs& s, const std::map<std::string, std::size_t>& batch_names,
-          MountCheck& checked) {
+          const MountCheck& checked) {
   const Config& config = ctx.daemon.config;
-  const policy::Submitter submitter{ctx.peer.uid, ctx.peer.gid, ctx.peer.user, ctx.peer.home,
-                                    std::vector<std::uint32_t>(ctx.peer.groups.begin(), ctx.peer.groups.end())};
-  auto mounts = [&config, &checked](const policy::Submitter& who) {
-    if (!checked) checked = policy::resolve_mounts(config.mounts, who);
-    return *checked;
-  };
-  Job job = policy::build_job({config, catalogue, ctx.daemon.gpus.total(), mounts}, submitter, s.request).value();
+  auto mounts = [&checked](const policy::Submitter&) { return checked; };
+  Job job = policy::build_job({config, catalogue, ctx.daemon.gpus.total(), mounts}, submitter_of(ctx), s.request).value();
 
   const int max_priority = ctx.peer.admin ? k_max_admin_priority : scheduler::k_max_user_priority;
   if (s.priority > max_priority || s.priority < -scheduler::k_max_user_priority)
@@ -130,7 +139,8 @@ asio::awaitable<json> submit(CommandContext& ctx) {
   ctx.args.finish();
   check_not_shutting_down(ctx);
   auto catalogue = co_await catalogue_with(ctx, one);
-  MountCheck checked;
+  const MountCheck checked = co_await check_mounts(ctx);
+  check_not_shutting_down(ctx);
   Job job = build(ctx, *catalogue, one.front(), {}, checked);
   const Config& config = ctx.daemon.config;
   auto argv_for = [&config](const Job& j) { return backend::container_argv(config, j); };
@@ -175,7 +185,8 @@ asio::awaitable<json> submit_batch(CommandContext& ctx) {
   // All validated before anything is stored: the batch is queued whole or not at all.
   std::vector<Job> jobs;
   std::map<std::string, std::size_t> names;
-  MountCheck checked;
+  const MountCheck checked = co_await check_mounts(ctx);
+  check_not_shutting_down(ctx);
   for (std::size_t i = 0; i < requests.size(); ++i) {
     try {
       jobs.push_back(build(ctx, *catalogue, requests[i], names, checked));

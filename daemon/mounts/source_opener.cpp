@@ -1,5 +1,14 @@
 #include "daemon/mounts/source_opener.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
 #include <climits>
 #include <cstring>
@@ -7,8 +16,10 @@
 #include <fmt/format.h>
 #include <grp.h>
 #include <linux/openat2.h>
-#include <poll.h>
+#include <map>
+#include <optional>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -17,6 +28,8 @@
 
 namespace jobman::daemon::mounts {
 
+namespace asio = boost::asio;
+
 namespace {
 
 // One answer per source, child to parent, with the descriptor as SCM_RIGHTS when opened.
@@ -24,12 +37,14 @@ struct Answer {
   std::int32_t step;
   std::int32_t error;
   std::int32_t is_directory;
+  char root_path[PATH_MAX]; // the root's realpath, when opened
 };
 
-// In the child: only async-signal-safe calls from here on.
+// In the child (a fork of the single-threaded daemon: realpath's malloc is safe there).
 // With the source's and its root's descriptors as SCM_RIGHTS when opened.
-void send_answer(int sock, OpenStep step, int error, int fd, int root, bool is_directory) {
-  Answer answer{static_cast<std::int32_t>(step), error, is_directory ? 1 : 0};
+void send_answer(int sock, OpenStep step, int error, int fd, int root, bool is_directory, const char* root_path = "") {
+  Answer answer{static_cast<std::int32_t>(step), error, is_directory ? 1 : 0, {}};
+  std::strncpy(answer.root_path, root_path, sizeof answer.root_path - 1);
   iovec iov{&answer, sizeof answer};
   msghdr msg{};
   msg.msg_iov = &iov;
@@ -66,8 +81,13 @@ int open_no_magic(const char* path, std::uint64_t extra_flags) {
   sock = 3;
   if (::syscall(SYS_close_range, 4U, ~0U, 0U) != 0) ::_exit(3); // never run as the user with the daemon's files
   if (switch_identity) {
-    // Groups and gid before uid: after setuid there is no way back.
-    if (::setgroups(n_groups, groups) != 0 || ::setgid(who.gid) != 0 || ::setuid(who.uid) != 0) ::_exit(2);
+    // Groups and gid before uid: after setuid there is no way back. Then not dumpable, so
+    // the user cannot ptrace this process or read its memory whatever fs.suid_dumpable says:
+    // the daemon trusts its answers.
+    if (::setgroups(n_groups, groups) != 0 || ::setgid(who.gid) != 0 || ::setuid(who.uid) != 0 || ::prctl(PR_SET_DUMPABLE, 0) != 0) {
+      send_answer(sock, OpenStep::Identity, errno, -1, -1, false);
+      ::_exit(2);
+    }
   }
   for (const auto& source : sources) {
     const int root = open_no_magic(source.root.c_str(), O_DIRECTORY);
@@ -85,25 +105,26 @@ int open_no_magic(const char* path, std::uint64_t extra_flags) {
     const bool dir = ::fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
     const int mode = (dir ? R_OK | X_OK : R_OK) | (source.write ? W_OK : 0);
     // faccessat2 on the descriptor itself: the permission of what was opened, as this user.
-    if (::syscall(SYS_faccessat2, fd, "", mode, AT_EMPTY_PATH) != 0) send_answer(sock, OpenStep::Access, errno, -1, -1, dir);
-    else send_answer(sock, OpenStep::Done, 0, fd, root, dir);
+    if (::syscall(SYS_faccessat2, fd, "", mode, AT_EMPTY_PATH) != 0) {
+      send_answer(sock, OpenStep::Access, errno, -1, -1, dir);
+    } else {
+      // Where the root is by its path now (the admin's symlinks followed), for the daemon
+      // to compare with where the opened root really is. Resolved here, as the user, and not
+      // by the daemon: the user's own FUSE mount on their root could hang it.
+      char root_path[PATH_MAX] = {};
+      if (!::realpath(source.root.c_str(), root_path)) root_path[0] = '\0';
+      send_answer(sock, OpenStep::Done, 0, fd, root, dir, root_path);
+    }
     ::close(fd);
     ::close(root);
   }
   ::_exit(0);
 }
 
-// Receives one answer; false on EOF, error or timeout (`deadline`).
-bool receive_answer(int sock, OpenedSource& out, std::chrono::steady_clock::time_point deadline) {
-  for (;;) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-    if (left <= 0) return false;
-    pollfd p{sock, POLLIN, 0};
-    int ready = ::poll(&p, 1, static_cast<int>(left));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) return false;
-    break;
-  }
+// One answer read without waiting: Answered, Empty (none yet) or Ended (EOF or error).
+enum class Received { Answered, Empty, Ended };
+
+Received receive_answer(int sock, OpenedSource& out) {
   Answer answer{};
   iovec iov{&answer, sizeof answer};
   msghdr msg{};
@@ -113,69 +134,213 @@ bool receive_answer(int sock, OpenedSource& out, std::chrono::steady_clock::time
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   ssize_t n;
-  while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {
+  while ((n = ::recvmsg(sock, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT)) < 0 && errno == EINTR) {
   }
-  if (n != static_cast<ssize_t>(sizeof answer)) return false;
-  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && c->cmsg_len == CMSG_LEN(2 * sizeof(int))) {
-      int fds[2] = {-1, -1};
-      std::memcpy(fds, CMSG_DATA(c), sizeof fds);
-      out.fd.reset(fds[0]);
-      out.root.reset(fds[1]);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Received::Empty;
+  // Descriptors that came with it are ours to close, whatever else is wrong with it.
+  for (cmsghdr* c = CMSG_FIRSTHDR(&msg); n >= 0 && c; c = CMSG_NXTHDR(&msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    int fds[2] = {-1, -1};
+    for (std::size_t i = 0; i < count; ++i) {
+      int fd = -1;
+      std::memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      if (i < 2) fds[i] = fd;
+      else ::close(fd);
     }
+    out.fd.reset(fds[0]);
+    out.root.reset(fds[1]);
   }
+  if (n != static_cast<ssize_t>(sizeof answer)) return Received::Ended;
   out.step = static_cast<OpenStep>(answer.step);
   out.error = answer.error;
   out.is_directory = answer.is_directory != 0;
-  if (out.step == OpenStep::Done && (out.fd.get() < 0 || out.root.get() < 0)) out = OpenedSource{OpenStep::Access, EBADF, {}, {}, false};
-  return true;
+  answer.root_path[sizeof answer.root_path - 1] = '\0';
+  out.root_path = answer.root_path;
+  if (out.step == OpenStep::Done && (out.fd.get() < 0 || out.root.get() < 0)) out = OpenedSource{OpenStep::Access, EBADF, {}, {}, false, {}};
+  return Received::Answered;
 }
 
-// Children that did not die when killed (stuck in a user's FUSE request), reaped later.
-std::vector<pid_t>& unreaped() {
-  static std::vector<pid_t> pids;
-  return pids;
+// Checking children by uid, from fork to reap: how many live, and how many of those are
+// stuck (killed, and not dead a second later).
+struct Children {
+  int live = 0;
+  int stuck = 0;
+};
+std::map<std::uint32_t, Children>& children() {
+  static std::map<std::uint32_t, Children> by_uid;
+  return by_uid;
 }
 
-void reap_earlier() {
-  auto& pids = unreaped();
-  std::erase_if(pids, [](pid_t p) {
+// The exit status of child `pid` once it has ended, asked at growing intervals (1 ms, then
+// doubling to 1 s) for up to `limit` (none: until it ends); nothing if it has not ended.
+asio::awaitable<std::optional<int>> wait_for_exit(pid_t pid, std::optional<std::chrono::milliseconds> limit) {
+  auto executor = co_await asio::this_coro::executor;
+  const auto start = std::chrono::steady_clock::now();
+  std::chrono::milliseconds delay{1};
+  for (;;) {
     int status = 0;
-    return ::waitpid(p, &status, WNOHANG) != 0;
-  });
+    const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+    if (reaped == pid) co_return status;
+    if (reaped < 0) co_return std::optional<int>(-1); // not ours any more (ECHILD): nothing to wait for
+    if (limit && std::chrono::steady_clock::now() - start >= *limit) co_return std::nullopt;
+    asio::steady_timer timer(executor, delay);
+    co_await timer.async_wait(asio::use_awaitable);
+    delay = std::min(delay * 2, std::chrono::milliseconds(1000));
+  }
+}
+
+// Reaps killed child `pid` of `uid` whenever it dies, counting it as stuck meanwhile once it
+// has outlived its kill by a second. A task of its own (co_spawn, detached): a cancelled
+// request does not cancel it. No object here touches anything at destruction: at shutdown
+// the frame is destroyed unresumed.
+asio::awaitable<void> reap(pid_t pid, std::uint32_t uid) {
+  // (Each co_await a statement of its own, never inside a condition: with GCC 12 an earlier
+  // form of this crashed under ASan.)
+  const std::optional<int> soon = co_await wait_for_exit(pid, std::chrono::milliseconds(1000));
+  if (!soon) {
+    ++children()[uid].stuck;
+    co_await wait_for_exit(pid, std::nullopt);
+    --children()[uid].stuck;
+  }
+  if (--children()[uid].live <= 0) children().erase(uid);
+}
+
+std::string checks_of(int n, std::uint32_t uid) { return fmt::format("{} mount check{} for uid {}", n, n == 1 ? "" : "s", uid); }
+
+} // namespace
+
+int stuck_checks(std::uint32_t uid) {
+  auto it = children().find(uid);
+  return it == children().end() ? 0 : it->second.stuck;
+}
+
+int live_checks(std::uint32_t uid) {
+  auto it = children().find(uid);
+  return it == children().end() ? 0 : it->second.live;
+}
+
+namespace {
+
+// open_sources_async, with the awaiting chain's throw_if_cancelled off.
+asio::awaitable<Result<std::vector<OpenedSource>>> check_in_child(std::vector<SourceRequest> sources, Opener who) {
+  std::vector<OpenedSource> opened(sources.size());
+  auto executor = co_await asio::this_coro::executor;
+  auto cancelled = [&]() -> asio::awaitable<bool> {
+    auto state = co_await asio::this_coro::cancellation_state;
+    co_return state.cancelled() != asio::cancellation_type::none;
+  };
+  const std::uint32_t uid = who.uid;
+  // At most k_max_checks_per_user children of one user at once: one more waits for one of
+  // them to be reaped (up to k_open_timeout); with k_max_stuck_checks_per_user stuck, none
+  // is started at all.
+  for (std::chrono::milliseconds waited{0}; stuck_checks(uid) >= k_max_stuck_checks_per_user || live_checks(uid) >= k_max_checks_per_user;
+       waited += std::chrono::milliseconds(10)) {
+    if (stuck_checks(uid) >= k_max_stuck_checks_per_user)
+      co_return ErrorInfo{ErrorCode::Unavailable,
+                          fmt::format("{} are stuck in a path that does not answer (a hung NFS or FUSE mount); jobmand checks "
+                                      "no more for this user until they end",
+                                      checks_of(stuck_checks(uid), uid))};
+    const bool gone = co_await cancelled();
+    if (waited >= k_open_timeout || gone)
+      co_return ErrorInfo{ErrorCode::Unavailable, fmt::format("{} are running already (paths that answer slowly?); try again later",
+                                                              checks_of(live_checks(uid), uid))};
+    asio::steady_timer timer(executor, std::chrono::milliseconds(10));
+    boost::system::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+  const bool gone = co_await cancelled();
+  if (gone) co_return ErrorInfo{ErrorCode::Unavailable, "the request was cancelled before its mounts were checked"};
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    co_return ErrorInfo{ErrorCode::Internal, fmt::format("cannot check mounts: socketpair: {}", std::strerror(errno))};
+  FileDescriptor parent_end(pair[0]), child_end(pair[1]);
+  std::vector<gid_t> groups(who.groups.begin(), who.groups.end());
+  const bool switch_identity = who.uid != ::geteuid() || who.gid != ::getegid();
+  const pid_t pid = ::fork();
+  if (pid < 0) co_return ErrorInfo{ErrorCode::Internal, fmt::format("cannot check mounts: fork: {}", std::strerror(errno))};
+  if (pid == 0) child(child_end.get(), sources, who, groups.data(), groups.size(), switch_identity);
+  child_end.reset();
+  ++children()[uid].live;
+
+  // From here to the kill below nothing may leave this function: no co_return, and every
+  // await caught.
+  std::size_t answered = 0;
+  bool ended = false; // the child ended (or the request was cancelled) before answering all
+  boost::system::error_code watch_error;
+  {
+    asio::posix::stream_descriptor socket(executor);
+    socket.assign(parent_end.get(), watch_error);
+    if (!watch_error) parent_end.release(); // the descriptor is the socket's now
+    asio::steady_timer deadline(executor, k_open_timeout);
+    try {
+      while (!watch_error && answered < sources.size()) {
+        const Received got = receive_answer(socket.native_handle(), opened[answered]);
+        if (got == Received::Answered) {
+          ++answered;
+          continue;
+        }
+        if (got == Received::Ended) {
+          ended = true;
+          break;
+        }
+        using namespace asio::experimental::awaitable_operators;
+        boost::system::error_code ec;
+        auto first = co_await (socket.async_wait(asio::posix::stream_descriptor::wait_read, asio::redirect_error(asio::use_awaitable, ec)) ||
+                               deadline.async_wait(asio::use_awaitable));
+        if (first.index() == 1) break; // past k_open_timeout
+        if (ec) {
+          ended = true;
+          break;
+        }
+      }
+    } catch (const std::exception&) { // both awaits failed: the request was cancelled
+      ended = true;
+    }
+  }
+  // Always killed: the child runs as the user, who may stop it (SIGSTOP) or hang it in
+  // their own FUSE file system, where even SIGKILL waits for the answer. It is reaped when
+  // it dies, by a task of its own, never waited for here.
+  ::kill(pid, SIGKILL);
+  asio::co_spawn(executor, reap(pid, uid), asio::detached);
+  if (watch_error) co_return ErrorInfo{ErrorCode::Internal, fmt::format("cannot check mounts: {}", watch_error.message())};
+  for (std::size_t i = 0; i < answered; ++i)
+    if (opened[i].step == OpenStep::Identity)
+      co_return ErrorInfo{ErrorCode::Internal, fmt::format("cannot check mounts as uid {}: cannot take that identity: {}", uid,
+                                                           std::strerror(opened[i].error))};
+  // Not answered: in time (a path that hangs), or at all (the child was killed: by its user).
+  for (std::size_t i = answered; i < sources.size(); ++i) opened[i] = OpenedSource{OpenStep::Path, ended ? ECANCELED : ETIMEDOUT, {}, {}, false, {}};
+  co_return opened;
 }
 
 } // namespace
 
+asio::awaitable<Result<std::vector<OpenedSource>>> open_sources_async(std::vector<SourceRequest> sources, Opener who) {
+  if (sources.empty()) co_return std::vector<OpenedSource>{};
+  // A request whose client has gone is cancelled (the server's wait for a closed peer).
+  // Meanwhile its awaits complete with errors instead of throwing, so that a child, once
+  // forked, is always killed and handed to reap(); the setting is the whole awaiting
+  // chain's, so it is put back for the caller, whose next await then throws as before.
+  co_await asio::this_coro::throw_if_cancelled(false);
+  auto result = co_await check_in_child(std::move(sources), std::move(who));
+  co_await asio::this_coro::throw_if_cancelled(true);
+  co_return result;
+}
+
 Result<std::vector<OpenedSource>> open_sources(const std::vector<SourceRequest>& sources, const Opener& who) {
-  std::vector<OpenedSource> opened(sources.size());
-  if (sources.empty()) return opened;
-  int pair[2];
-  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
-    return ErrorInfo{ErrorCode::Internal, fmt::format("cannot check mounts: socketpair: {}", std::strerror(errno))};
-  FileDescriptor parent_end(pair[0]), child_end(pair[1]);
-  std::vector<gid_t> groups(who.groups.begin(), who.groups.end());
-  const bool switch_identity = who.uid != ::geteuid() || who.gid != ::getegid();
-  pid_t pid = ::fork();
-  if (pid < 0) return ErrorInfo{ErrorCode::Internal, fmt::format("cannot check mounts: fork: {}", std::strerror(errno))};
-  if (pid == 0) child(child_end.get(), sources, who, groups.data(), groups.size(), switch_identity);
-  child_end.reset();
-  const auto deadline = std::chrono::steady_clock::now() + k_open_timeout;
-  std::size_t answered = 0;
-  while (answered < sources.size() && receive_answer(parent_end.get(), opened[answered], deadline)) ++answered;
-  // Always killed, never waited for: the child runs as the user, who may stop it
-  // (SIGSTOP) or hang it in their own FUSE file system, where even SIGKILL waits for the
-  // answer. One that does not die at once is reaped by a later call.
-  ::kill(pid, SIGKILL);
-  int status = 0;
-  pid_t reaped = 0;
-  for (int i = 0; i < 20 && (reaped = ::waitpid(pid, &status, WNOHANG)) == 0; ++i) ::usleep(250); // at most 5 ms
-  if (reaped == 0) unreaped().push_back(pid);
-  reap_earlier();
-  if (answered < sources.size() && reaped == pid && WIFEXITED(status) && WEXITSTATUS(status) == 2)
-    return ErrorInfo{ErrorCode::Internal, fmt::format("cannot check mounts as uid {}: setuid failed", who.uid)};
-  for (std::size_t i = answered; i < sources.size(); ++i) opened[i] = OpenedSource{OpenStep::Path, ETIMEDOUT, {}, {}, false};
-  return opened;
+  asio::io_context io;
+  std::optional<Result<std::vector<OpenedSource>>> result;
+  std::exception_ptr failure;
+  auto run = [&]() -> asio::awaitable<void> {
+    auto opened = co_await open_sources_async(sources, who);
+    result.emplace(std::move(opened));
+  };
+  asio::co_spawn(io, run(), [&failure](std::exception_ptr e) { failure = e; });
+  while (!result && !failure && io.run_one() > 0) {
+  }
+  io.run_for(std::chrono::seconds(1)); // the child reaped (at once, unless it is stuck)
+  if (failure) std::rethrow_exception(failure);
+  return std::move(*result);
 }
 
 std::string path_of(int fd) {

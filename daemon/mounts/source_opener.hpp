@@ -10,6 +10,7 @@
 #include "common/errors.hpp"
 #include "common/file_descriptor.hpp"
 
+#include <boost/asio/awaitable.hpp>
 #include <chrono>
 #include <string>
 #include <vector>
@@ -31,8 +32,8 @@ struct SourceRequest {
   bool write = false; // also needs write permission
 };
 
-// Where opening stopped, when it did.
-enum class OpenStep { Root, Path, Access, Done };
+// Where opening stopped, when it did (Identity: the child could not become the submitter).
+enum class OpenStep { Root, Path, Access, Done, Identity };
 
 struct OpenedSource {
   OpenStep step = OpenStep::Done;
@@ -40,15 +41,37 @@ struct OpenedSource {
   FileDescriptor fd;   // the source, O_PATH, when opened
   FileDescriptor root; // its root, O_PATH, when the source was opened
   bool is_directory = false;
+  std::string root_path; // where the root's path led then (realpath, as the submitter), when opened
 };
 
 // The longest the child may take for all of them (a hung NFS or FUSE path): then it is
 // killed and every source not yet answered fails with ETIMEDOUT.
 constexpr std::chrono::milliseconds k_open_timeout{5000};
 
-// Opens each of `sources` as `who`, in one child. Fails as a whole only if the child could
-// not be run.
+// Children of one user at once (checks and the killed ones not yet reaped): one more
+// waits, up to k_open_timeout, for one of them to be reaped, then is refused.
+constexpr int k_max_checks_per_user = 8;
+// A child that has not died a second after it was killed is stuck in a path that does not
+// answer (a hard NFS mount, the user's own FUSE server). It is reaped whenever it dies; a
+// user with this many such children gets no new check until one of them has died.
+constexpr int k_max_stuck_checks_per_user = 4;
+
+// Opens each of `sources` as `who`, in one child, without blocking the caller's thread
+// (issue 9: no work on the daemon's only thread longer than a few milliseconds): the fork
+// is the only synchronous step; answers, the timeout and the child's end are awaited on the
+// event loop. Sources not answered in time fail with ETIMEDOUT, those the child died before
+// answering with ECANCELED. Fails as a whole only if the child could not be run or become
+// `who`, or `who` has too many checks (k_max_checks_per_user, k_max_stuck_checks_per_user).
+// Cancelling the awaiting coroutine (a client gone) still kills and reaps the child.
+boost::asio::awaitable<Result<std::vector<OpenedSource>>> open_sources_async(std::vector<SourceRequest> sources, Opener who);
+
+// open_sources_async for a caller without an event loop (tests): on an io_context of its own.
 Result<std::vector<OpenedSource>> open_sources(const std::vector<SourceRequest>& sources, const Opener& who);
+
+// How many of `uid`'s checking children are stuck now (killed, not dead after a second),
+// and how many live (forked, not yet reaped).
+int stuck_checks(std::uint32_t uid);
+int live_checks(std::uint32_t uid);
 
 // The path the kernel gives for `fd` (readlink of /proc/self/fd/N), or "".
 std::string path_of(int fd);

@@ -1,5 +1,7 @@
 #include "daemon/policy/mount_policy.hpp"
 
+#include "common/duration.hpp"
+
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
@@ -20,13 +22,6 @@ std::string template_root(const std::string& source) {
   if (brace == std::string::npos) return source;
   auto slash = source.find('/', brace);
   return slash == std::string::npos ? source : source.substr(0, slash);
-}
-
-// Where the admin's part of a mount source really is (symlinks resolved, as root).
-std::optional<std::string> admin_root_path(const std::string& root) {
-  char buffer[PATH_MAX];
-  if (!::realpath(root.c_str(), buffer)) return std::nullopt;
-  return std::string(buffer);
 }
 
 bool is_within(const std::string& path, const std::string& root) {
@@ -76,27 +71,42 @@ bool is_plain_path(const std::string& path) {
   return !path.empty() && path.front() == '/' && path.find_first_of(",\n\r") == std::string::npos && path.find("/../") == std::string::npos;
 }
 
-Result<std::vector<OpenedMount>> open_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter,
-                                             const SourceOpener& open) {
-  struct Wanted {
-    const MountTemplate* t;
-    std::string source;
-    std::string target;
-    std::string root;
-  };
+namespace {
+
+// One template, expanded for a submitter: what to open, and what to call it.
+struct Wanted {
+  MountTemplate t;
+  std::string source;
+  std::string target;
+  std::string root;
+};
+
+struct Prepared {
+  Submitter submitter;
   std::vector<Wanted> wanted;
   std::vector<mounts::SourceRequest> requests;
+};
+
+// Expands every template for `submitter`: nothing opened yet.
+Result<Prepared> prepare(const std::vector<MountTemplate>& templates, const Submitter& submitter) {
+  Prepared p{submitter, {}, {}};
   for (const auto& t : templates) {
-    Wanted w{&t, expand_template(t.source, submitter), "", expand_template(template_root(t.source), submitter)};
+    Wanted w{t, expand_template(t.source, submitter), "", expand_template(template_root(t.source), submitter)};
     w.target = expand_template(t.target, submitter, w.source);
     if (!is_plain_path(w.source) || !is_plain_path(w.target))
       return ErrorInfo{ErrorCode::InvalidArgument, fmt::format("mount source '{}' (target '{}') is not a plain path: no ',', '..' or "
                                                                "line breaks; ask the platform admin",
                                                                w.source, w.target)};
-    requests.push_back({w.root, w.source, !t.read_only});
-    wanted.push_back(std::move(w));
+    p.requests.push_back({w.root, w.source, !t.read_only});
+    p.wanted.push_back(std::move(w));
   }
-  auto opened = open(requests, mounts::Opener{submitter.uid, submitter.gid, submitter.groups});
+  return p;
+}
+
+// Judges what the submitter's child opened for `p`.
+Result<std::vector<OpenedMount>> judge(const Prepared& p, Result<std::vector<mounts::OpenedSource>> opened) {
+  const Submitter& submitter = p.submitter;
+  const auto& wanted = p.wanted;
   if (!opened) return opened.error();
   if (opened->size() != wanted.size()) return ErrorInfo{ErrorCode::Internal, "the mount check answered for the wrong number of mounts"};
   std::vector<OpenedMount> result;
@@ -104,11 +114,11 @@ Result<std::vector<OpenedMount>> open_mounts(const std::vector<MountTemplate>& t
     const Wanted& w = wanted[i];
     mounts::OpenedSource& o = (*opened)[i];
     const bool missing = o.error == ENOENT && o.step != mounts::OpenStep::Access;
-    if (missing && w.t->optional) continue;
+    if (missing && w.t.optional) continue;
     if (missing)
       return ErrorInfo{ErrorCode::InvalidArgument,
                        fmt::format("mount source {} does not exist; create it or ask the platform admin", w.source)};
-    const std::string verb = w.t->read_only ? "read" : "read and write";
+    const std::string verb = w.t.read_only ? "read" : "read and write";
     if (o.step == mounts::OpenStep::Access)
       return ErrorInfo{ErrorCode::PermissionDenied, fmt::format("you ({}) cannot {} {}; jobs only get what you can access yourself",
                                                                 submitter.user, verb, w.source)};
@@ -118,18 +128,26 @@ Result<std::vector<OpenedMount>> open_mounts(const std::vector<MountTemplate>& t
     if (o.error == ELOOP || o.error == EXDEV)
       return ErrorInfo{ErrorCode::PermissionDenied,
                        fmt::format("mount source {} goes through a link jobman does not follow (a loop or /proc/.../fd)", w.source)};
+    if (o.error == ETIMEDOUT)
+      return ErrorInfo{ErrorCode::Unavailable,
+                       fmt::format("mount source {} did not answer within {} (a hung network or FUSE file system); try again once it "
+                                   "answers",
+                                   w.source, format_duration(std::chrono::duration_cast<std::chrono::seconds>(mounts::k_open_timeout)))};
+    if (o.error == ECANCELED)
+      return ErrorInfo{ErrorCode::Unavailable,
+                       fmt::format("mount source {}: the check ended before it answered (its process was killed); try again", w.source)};
     if (o.error != 0)
       return ErrorInfo{ErrorCode::InvalidArgument, fmt::format("mount source {}: {}", w.source, std::strerror(o.error))};
     // Where the descriptors really are, as the kernel names them now: the user could only
     // open what they may see, and only what lies inside the root is mounted.
     const std::string real_source = mounts::path_of(o.fd.get());
     const std::string real_root = mounts::path_of(o.root.get());
-    // The root the user opened must be the admin's root itself, where it is now: a root
-    // the user detached meanwhile (a lazy unmount of their own FUSE mount) reads as "/",
-    // and everything would be "inside" it. The root is the admin's part of the path, so
-    // resolving it here, as root, follows only the admin's links.
-    const auto expected_root = admin_root_path(w.root);
-    if (!expected_root || real_root != *expected_root)
+    // The root the user opened must be the admin's root itself, where its path leads: a
+    // root the user detached meanwhile (a lazy unmount of their own FUSE mount) reads as
+    // "/", and everything would be "inside" it. The root is the admin's part of the path
+    // (the user cannot change where it leads); the child resolved it, as the user, since
+    // doing it here could hang the daemon in the user's FUSE server.
+    if (o.root_path.empty() || real_root != o.root_path)
       return ErrorInfo{ErrorCode::PermissionDenied,
                        fmt::format("mount source {}: {} changed while it was checked; try again", w.source, w.root)};
     if (real_source.empty() || real_root.empty() || !is_within(real_source, real_root))
@@ -139,17 +157,48 @@ Result<std::vector<OpenedMount>> open_mounts(const std::vector<MountTemplate>& t
     // directory named "x,type=volume,..." would add options to --mount.
     if (!is_plain_path(real_source))
       return ErrorInfo{ErrorCode::PermissionDenied, fmt::format("mount source {} resolves to something that is not a plain path (a ',' or a line break in a name)", w.source)};
-    result.push_back({Mount{real_source, w.target, w.t->read_only, {}}, std::move(o.fd), o.is_directory});
+    result.push_back({Mount{real_source, w.target, w.t.read_only, {}}, std::move(o.fd), o.is_directory});
   }
   return result;
 }
 
-Result<std::vector<Mount>> resolve_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter, const SourceOpener& open) {
-  auto opened = open_mounts(templates, submitter, open);
+
+} // namespace
+
+Result<std::vector<OpenedMount>> open_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter,
+                                             const SourceOpener& open) {
+  auto prepared = prepare(templates, submitter);
+  if (!prepared) return prepared.error();
+  return judge(*prepared, open(prepared->requests, mounts::Opener{submitter.uid, submitter.gid, submitter.groups}));
+}
+
+boost::asio::awaitable<Result<std::vector<OpenedMount>>> open_mounts_async(std::vector<MountTemplate> templates, Submitter submitter) {
+  auto prepared = prepare(templates, submitter);
+  if (!prepared) co_return prepared.error();
+  // Arguments as named objects moved in: GCC 12 destroys a temporary made inside a co_await
+  // expression and passed by value to a coroutine twice.
+  std::vector<mounts::SourceRequest> requests = prepared->requests;
+  mounts::Opener who{submitter.uid, submitter.gid, submitter.groups};
+  auto opened = co_await mounts::open_sources_async(std::move(requests), std::move(who));
+  co_return judge(*prepared, std::move(opened));
+}
+
+namespace {
+Result<std::vector<Mount>> without_descriptors(Result<std::vector<OpenedMount>> opened) {
   if (!opened) return opened.error();
   std::vector<Mount> mounts;
   for (auto& m : *opened) mounts.push_back(std::move(m.mount));
   return mounts;
+}
+} // namespace
+
+Result<std::vector<Mount>> resolve_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter, const SourceOpener& open) {
+  return without_descriptors(open_mounts(templates, submitter, open));
+}
+
+boost::asio::awaitable<Result<std::vector<Mount>>> resolve_mounts_async(std::vector<MountTemplate> templates, Submitter submitter) {
+  auto opened = co_await open_mounts_async(std::move(templates), std::move(submitter));
+  co_return without_descriptors(std::move(opened));
 }
 
 } // namespace jobman::daemon::policy

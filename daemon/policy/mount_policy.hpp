@@ -49,8 +49,13 @@ struct OpenedMount {
 Result<std::vector<OpenedMount>> open_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter,
                                              const SourceOpener& open = mounts::open_sources);
 
+// open_mounts for the daemon: the submitter's child awaited on the event loop
+// (mounts::open_sources_async), never blocking it.
+boost::asio::awaitable<Result<std::vector<OpenedMount>>> open_mounts_async(std::vector<MountTemplate> templates, Submitter submitter);
+
 // open_mounts, for checking: the mounts, their descriptors closed.
 Result<std::vector<Mount>> resolve_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter,
                                           const SourceOpener& open = mounts::open_sources);
+boost::asio::awaitable<Result<std::vector<Mount>>> resolve_mounts_async(std::vector<MountTemplate> templates, Submitter submitter);
 
 } // namespace jobman::daemon::policy

@@ -8,6 +8,7 @@
 #include "daemon/mounts/staging.hpp"
 #include "daemon/policy/mount_policy.hpp"
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
@@ -109,38 +110,73 @@ bool Scheduler::launch(Job job) {
     transition(id, JobState::Failed, fmt::format("{} GPUs are not free", job.spec.resources.gpus));
     return false;
   }
+  job.gpu_devices = *devices;
+  m_checking_mounts.insert(id);
+  spawn_logged(m_executor, start(std::move(job)), fmt::format("job {}", id));
+  return true;
+}
+
+asio::awaitable<void> Scheduler::start(Job job) {
+  const JobId id = job.id;
+  // Not inline in the launch: co_spawn runs a coroutine at once up to its first real wait,
+  // and a start that fails before one (a refused check, a database that refuses) would end
+  // its job and schedule() again inside the schedule() that launched it, with a stale plan.
+  co_await asio::post(m_executor, asio::use_awaitable);
   // Check the mounts again: a queued job may start long after submit, and the user could
   // have changed their directories meanwhile (e.g. swapped one for a symlink). What the
-  // submitter opens now is pinned under the state dir; the engine mounts only that.
-  auto opened = policy::open_mounts(m_config.mounts, policy::submitter_of(job));
+  // submitter opens now is pinned under the state dir; the engine mounts only that. The
+  // check is awaited: a path that hangs (NFS, the user's FUSE) holds this job, no one else.
+  // Named, then moved in: GCC 12 destroys an aggregate temporary passed by value inside
+  // co_await twice.
+  std::vector<MountTemplate> templates = m_config.mounts;
+  policy::Submitter submitter = policy::submitter_of(job);
+  Result<std::vector<policy::OpenedMount>> opened = ErrorInfo{ErrorCode::Internal, "not checked"};
+  try {
+    auto checked = co_await policy::open_mounts_async(std::move(templates), std::move(submitter));
+    opened = std::move(checked);
+  } catch (const std::exception& e) { // nothing may leave the job STARTING with its GPUs held
+    opened = ErrorInfo{ErrorCode::Internal, e.what()};
+  }
+  m_checking_mounts.erase(id);
+  if (m_shutting_down) co_return; // still STARTING, with no container: the next daemon starts it
+  // (No co_await inside an if with an initializer: GCC 12 miscompiles it.)
+  const auto cancelled = m_cancelling.find(id);
+  if (cancelled != m_cancelling.end()) { // deleted while its mounts were checked
+    const Outcome outcome{JobState::Cancelled, cancelled->second};
+    m_cancelling.erase(cancelled);
+    co_await end_unstarted(std::move(job), outcome);
+    co_return;
+  }
   if (!opened) {
-    m_gpus.release(*devices);
-    transition(id, JobState::Failed, "mount check at start: " + opened.error().message);
-    return false;
+    co_await end_unstarted(std::move(job), Outcome{JobState::Failed, "mount check at start: " + opened.error().message});
+    co_return;
   }
   auto staged = mounts::stage(m_config.state_dir, id, std::move(*opened));
   if (!staged) {
-    m_gpus.release(*devices);
-    transition(id, JobState::Failed, "mounts at start: " + staged.error().message);
-    return false;
+    co_await end_unstarted(std::move(job), Outcome{JobState::Failed, "mounts at start: " + staged.error().message});
+    co_return;
   }
   job.spec.mounts = std::move(*staged);
-  // The final command line is known only now: it names the GPUs just allocated.
-  job.gpu_devices = *devices;
+  // The final command line is known only now: it names the GPUs allocated at launch.
+  bool recorded = false;
   try {
-    job = m_store.set_launch(id, job.spec.mounts, *devices, backend::container_argv(m_config, job));
+    job = m_store.set_launch(id, job.spec.mounts, job.gpu_devices, backend::container_argv(m_config, job));
+    recorded = true;
   } catch (const std::exception& e) { // the database refused (disk full): nothing may stay held
-    mounts::unstage(m_config.state_dir, id);
-    m_gpus.release(*devices);
     log_error("job {}: cannot record its start: {}", id, e.what());
-    try {
-      transition(id, JobState::Failed, "jobmand could not record its start; see jobmand's log");
-    } catch (const std::exception&) {
-    }
-    return false;
   }
-  spawn_logged(m_executor, run(std::move(job)), fmt::format("job {}", id));
-  return true;
+  if (!recorded) {
+    co_await end_unstarted(std::move(job), Outcome{JobState::Failed, "jobmand could not record its start; see jobmand's log"});
+    co_return;
+  }
+  co_await run(std::move(job));
+}
+
+asio::awaitable<void> Scheduler::end_unstarted(Job job, Outcome outcome) {
+  mounts::unstage(m_config.state_dir, job.id);
+  m_gpus.release(job.gpu_devices);
+  co_await record_end(job.id, std::move(outcome), std::nullopt, false);
+  schedule_logged(); // its slot is free again, and its dependents may end
 }
 
 void Scheduler::recover() {
@@ -457,6 +493,7 @@ void Scheduler::cancel(const Job& job, const std::string& reason) {
     return;
   }
   if (is_terminal(job.state) || !m_cancelling.emplace(job.id, reason).second) return;
+  if (m_checking_mounts.contains(job.id)) return; // no container yet: start() ends it instead
   spawn_logged(m_executor, m_backend.stop(job, m_config.limits.kill_grace), fmt::format("stopping job {}", job.id));
 }
 

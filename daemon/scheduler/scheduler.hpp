@@ -24,6 +24,11 @@ namespace jobman::daemon::scheduler {
 // How a job that ran ended, given why it was stopped (if jobman stopped it) and what the
 // engine saw. `reason` explains it in the user's terms.
 struct Outcome {
+  // Not an aggregate, on purpose: GCC 12 destroys an aggregate temporary twice when it is
+  // passed by value to a coroutine inside co_await (`co_await record_end(id, Outcome{...})`
+  // freed the reason twice).
+  Outcome() = default;
+  Outcome(JobState s, std::string r) : state(s), reason(std::move(r)) {}
   JobState state = JobState::Failed;
   std::string reason;
 };
@@ -59,9 +64,14 @@ public:
   void shutdown();
 
 private:
-  // Starts `job` (already STARTING): GPUs, mounts checked again, final argv, engine.
-  // False if it ended instead (deleted, mounts refused, no GPUs).
+  // Starts `job` (already STARTING): GPUs now, then start(). False if it ended at once
+  // (deleted, no GPUs); one that ends in start() schedules again itself.
   bool launch(Job job);
+  // The rest of a launch, awaited: mounts checked again (as the submitter, off the daemon's
+  // thread) and pinned, the final argv recorded, then run().
+  asio::awaitable<void> start(Job job);
+  // Ends `job` (STARTING, no container) as `outcome`: its staging and GPUs released.
+  asio::awaitable<void> end_unstarted(Job job, Outcome outcome);
   asio::awaitable<void> run(Job job);
   asio::awaitable<void> adopt(Job job);
   asio::awaitable<void> remove_leftovers();
@@ -104,6 +114,7 @@ private:
   std::map<JobId, std::string> m_cancelling; // job -> reason
   std::map<JobId, std::shared_ptr<asio::steady_timer>> m_deadlines;
   std::set<JobId> m_timed_out;
+  std::set<JobId> m_checking_mounts; // launched, mount check not answered yet: no container to stop
   std::set<JobId> m_start_stuck; // the engine did not start them within engine.command_timeout
   std::map<JobId, TimePoint> m_launched_at; // when the engine's run client started, until the job ends
   LastStarts m_last_starts; // for fair turns between users; forgotten at restart

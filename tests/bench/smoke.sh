@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A bench script at a tiny size against this build, to show it still runs (ctest
-# bench.history, bench.load): figures are printed, never checked. The scripts run the CLI
+# bench.history, bench.load, bench.mount_stall): figures are printed, never checked. The scripts run the CLI
 # as a normal user, so the binaries are copied to a world-readable temp dir first (a build
-# dir under /root is not). Usage: tests/bench/smoke.sh BUILD_DIR SOURCE_DIR history|load
+# dir under /root is not). Usage: tests/bench/smoke.sh BUILD_DIR SOURCE_DIR history|load|mount_stall
 set -euo pipefail
 build=$1
 source_dir=$2
@@ -19,5 +19,7 @@ case $3 in
       "$source_dir/bench/history.sh" ;;
   load)
     JOBMAN_BUILD_DIR=$bin LOAD_CLIENTS=4 LOAD_SUBMITS=25 LOAD_LORIS=4 /usr/bin/python3 "$source_dir/bench/load.py" ;;
-  *) echo "smoke: unknown bench '$3' (history, load)" >&2; exit 2 ;;
+  mount_stall)
+    JOBMAN_BUILD_DIR=$bin MOUNT_STALL_CLIENTS=2 MOUNT_STALL_SECONDS=6 /usr/bin/python3 "$source_dir/bench/mount_stall.py" ;;
+  *) echo "smoke: unknown bench '$3' (history, load, mount_stall)" >&2; exit 2 ;;
 esac

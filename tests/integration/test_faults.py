@@ -1,14 +1,17 @@
 """Faults outside any user's control (issue 9): the engine missing or hanging, the state
-disk full, the database locked by another process. In each, jobs end with a clear reason,
+disk full, the database locked by another process, a mount source that never answers. In each, jobs end with a clear reason,
 clients get a clear error, the daemon keeps answering, and the database stays whole."""
+import os
 import shutil
 import sqlite3
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from conftest import ENGINE_BINARY, TEST_ENGINE, Daemon
+from conftest import ENGINE_BINARY, JOBMAN, TEST_ENGINE, Daemon
 
 from test_hostile import assert_alive, jobs_in_db
 
@@ -101,6 +104,30 @@ def test_a_missing_engine_binary_is_a_clear_error_and_nothing_is_stored(images, 
         # Each failed exec is reaped (Boost left every one a zombie).
         children = subprocess.run(["ps", "--ppid", str(d.proc.pid), "-o", "stat="], capture_output=True, text=True).stdout.split()
         assert not [s for s in children if s.startswith("Z")], children
+    finally:
+        d.finish()
+
+
+def test_an_engine_binary_gone_before_a_queued_job_starts_fails_that_job(images, users, daemon_dir):
+    """The engine binary goes while a job waits: the job ends FAILED saying why, and the
+    daemon lives (this path freed the reason twice, a GCC 12 coroutine bug, until Outcome
+    stopped being an aggregate)."""
+    wrapper = daemon_dir / "engine"
+    wrapper.write_text(f"#!/bin/sh\nexec {shutil.which(ENGINE_BINARY)} \"$@\"\n")
+    wrapper.chmod(0o755)
+    engine = dict(TEST_ENGINE.config(), binary=str(wrapper))
+    d = Daemon(daemon_dir, {"engine": engine, "limits": dict(FAST, max_running=1)}).start()
+    alice = users["jmtest1"]
+    try:
+        first = d.cli_json("submit", "-i", "jt", "--", "sleep 2", user=alice)["job"]
+        waiting = d.cli_json("submit", "-i", "jt", "--", "true", user=alice)["job"]
+        d.wait_state(first["id"], {"RUNNING"}, user=alice)
+        wrapper.unlink()
+        assert d.wait_state(waiting["id"], {"FAILED", "SUCCEEDED", "CANCELLED"}, user=alice) == "FAILED"
+        reason = d.cli_json("details", "-j", str(waiting["id"]), user=alice)["job"]["reason"]
+        assert str(wrapper) in reason, reason
+        assert_alive(d, users)
+        assert integrity(d) == "ok"
     finally:
         d.finish()
 
@@ -208,3 +235,183 @@ def test_a_job_that_ends_while_starting_under_a_lock_is_recorded_once(images, us
         assert events == ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED"], events
     finally:
         d.finish()
+
+
+# --- a mount source hangs (a hung NFS server; a user's own FUSE server) -------------------
+
+HANGING_FUSE = Path(__file__).resolve().parent / "hanging_fuse.py"
+
+
+@pytest.fixture
+def hung_mounts(images, users, daemon_dir):
+    """A jobmand with one mount template, data/{user}/datasets, and `hang(user)`: puts a FUSE
+    file system that never answers (hanging_fuse.py) on that user's datasets;
+    `release()` ends those servers (every request waiting in them fails) and unmounts."""
+    if not os.path.exists("/dev/fuse"):
+        pytest.skip("no /dev/fuse on this machine: the kernel has no FUSE to hang a mount source with")
+    data = daemon_dir / "data"
+    for name in ("jmtest1", "jmtest2"):
+        (data / name / "datasets").mkdir(parents=True)
+        os.chown(data / name / "datasets", users[name].pw_uid, users[name].pw_gid)
+    d = Daemon(daemon_dir, {"mounts": [{"source": f"{data}/{{user}}/datasets", "target": "/data"}], "limits": FAST}).start()
+    servers = []
+
+    def hang(user, answer_init=False):
+        path = data / user / "datasets"
+        server = subprocess.Popen([sys.executable, str(HANGING_FUSE), str(path), *(["--answer-init"] if answer_init else [])],
+                                  stdout=subprocess.PIPE, text=True)
+        assert server.stdout.readline().strip() == "ready"
+        servers.append((server, path))
+
+    def release():
+        while servers:
+            server, path = servers.pop()
+            server.terminate()
+            server.wait(timeout=10)
+            subprocess.run(["umount", "-l", str(path)], check=False)
+
+    d.hang, d.release = hang, release
+    yield d
+    release()
+    d.finish()
+
+
+def jobs_of(daemon, uid):
+    with daemon.db() as db:
+        return db.execute("SELECT count(*) FROM jobs WHERE uid = ?", (uid,)).fetchone()[0]
+
+
+def jobmand_children(daemon, state=None):
+    """Pids of jobmand's forks that run no other program (its mount-checking children), in
+    `state` ('Z', 'D') if given; engine commands it runs are not counted."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            comm, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 1:].split()
+        except (OSError, ValueError):
+            continue
+        if int(fields[1]) == daemon.proc.pid and comm == "jobmand" and (state is None or fields[0] == state):
+            pids.append(int(entry.name))
+    return pids
+
+
+def test_a_mount_source_that_hangs_holds_only_its_own_submit(hung_mounts, users):
+    """The mount check runs as the submitter in a child, awaited on the event loop: while
+    alice's datasets hang, bob's requests (his own mount check included) are answered, and
+    alice's submit ends at the check's 5 s timeout with a clear error, storing nothing."""
+    alice, bob = users["jmtest1"], users["jmtest2"]
+    hung_mounts.hang("jmtest1")
+    started = time.monotonic()
+    hung = submit_as(hung_mounts, alice)
+    deadline = time.monotonic() + 10
+    while not jobmand_children(hung_mounts) and time.monotonic() < deadline:
+        time.sleep(0.05)  # until alice's check is in the hung file system
+    job = hung_mounts.cli_json("submit", "-i", "jt", "--", "true", user=bob)["job"]  # his own mount check included
+    assert_alive(hung_mounts, users)
+    assert hung.poll() is None, "alice's submit ended before bob's requests were answered"
+    assert hung_mounts.wait_state(job["id"], {"SUCCEEDED", "FAILED"}, user=bob) == "SUCCEEDED"
+    _, stderr = hung.communicate(timeout=60)
+    took = time.monotonic() - started
+    assert hung.returncode != 0, stderr
+    assert "datasets did not answer within 5s (a hung network or FUSE file system)" in stderr, stderr
+    assert 4.5 <= took < 30, took
+    assert jobs_of(hung_mounts, alice.pw_uid) == 0
+    hung_mounts.release()
+    assert hung_mounts.cli_json("submit", "--wait", "-i", "jt", "--", "true", user=alice)["job"]["state"] == "SUCCEEDED"
+    assert jobmand_children(hung_mounts, "Z") == []
+
+
+def test_a_job_whose_mounts_hang_at_start_fails_and_holds_no_one(hung_mounts, users):
+    """Checked again at start, as the submitter and awaited: alice's queued job fails when
+    its datasets hang by then, one she deletes meanwhile ends CANCELLED, and bob's job
+    starts and ends meanwhile."""
+    alice, bob = users["jmtest1"], users["jmtest2"]
+    first = hung_mounts.cli_json("submit", "-i", "jt", "--", "sleep 2", user=alice)["job"]
+    fails = hung_mounts.cli_json("submit", "--after", str(first["id"]), "-i", "jt", "--", "true", user=alice)["job"]
+    deleted = hung_mounts.cli_json("submit", "--after", str(first["id"]), "-i", "jt", "--", "true", user=alice)["job"]
+    hung_mounts.hang("jmtest1")  # after submit's check; the first job's datasets are pinned already
+    hung_mounts.wait_state(fails["id"], {"STARTING"}, user=alice)
+    hung_mounts.wait_state(deleted["id"], {"STARTING"}, user=alice)
+    delete = hung_mounts.cli("delete", "-j", str(deleted["id"]), user=alice)
+    assert delete.returncode == 0, delete.stderr
+    job = hung_mounts.cli_json("submit", "-i", "jt", "--", "true", user=bob)["job"]
+    assert hung_mounts.cli_json("details", "-j", str(fails["id"]), user=alice)["job"]["state"] == "STARTING"
+    assert hung_mounts.wait_state(job["id"], {"SUCCEEDED", "FAILED"}, user=bob) == "SUCCEEDED"
+    assert hung_mounts.wait_state(fails["id"], {"FAILED", "SUCCEEDED", "CANCELLED"}, user=alice) == "FAILED"
+    details = hung_mounts.cli_json("details", "-j", str(fails["id"]), user=alice)
+    assert "mount check at start: " in details["job"]["reason"] and "did not answer within 5s" in details["job"]["reason"], details
+    assert [e["to"] for e in details["events"]] == ["QUEUED", "STARTING", "FAILED"], details["events"]
+    deadline = time.monotonic() + 30
+    while True:  # a deleted job is no longer shown to its user
+        with hung_mounts.db() as db:
+            state, reason = db.execute("SELECT state, reason FROM jobs WHERE id = ?", (deleted["id"],)).fetchone()
+        if state != "STARTING" or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert (state, reason) == ("CANCELLED", "deleted by jmtest1"), (state, reason)
+    assert hung_mounts.cli_json("details", "-j", str(first["id"]), user=alice)["job"]["state"] == "SUCCEEDED"
+    assert integrity(hung_mounts) == "ok"
+
+
+def test_mount_checks_stuck_for_good_are_capped_per_user(hung_mounts, users):
+    """A FUSE server that answers INIT and then nothing keeps the checking child in an
+    uninterruptible wait even after SIGKILL: jobmand reaps it whenever it dies, and a user
+    with 4 such children gets no new check (a clear error) until they die."""
+    alice, bob = users["jmtest1"], users["jmtest2"]
+    hung_mounts.hang("jmtest1", answer_init=True)
+    submits = [submit_as(hung_mounts, alice) for _ in range(4)]
+    deadline = time.monotonic() + 10
+    while len(jobmand_children(hung_mounts)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)  # until all four checks are in the hung file system
+    for left in submits[2:]:  # two clients leave mid-check: their children are killed (and stuck) at once
+        left.kill()
+        left.wait()
+    for submit in submits[:2]:
+        _, stderr = submit.communicate(timeout=60)
+        assert submit.returncode != 0 and "did not answer within 5s" in stderr, stderr
+    time.sleep(2)  # each child outlived its kill by a second: counted as stuck
+    assert len(jobmand_children(hung_mounts, "D")) == 4, jobmand_children(hung_mounts)
+    refused = hung_mounts.cli("submit", "-i", "jt", "--", "true", user=alice)
+    assert refused.returncode != 0, refused.stderr
+    assert f"4 mount checks for uid {alice.pw_uid} are stuck in a path that does not answer" in refused.stderr, refused.stderr
+    assert bob_job_succeeds(hung_mounts, bob)
+    hung_mounts.release()  # the server goes: the stuck children fail and die, and are reaped
+    deadline = time.monotonic() + 15
+    while jobmand_children(hung_mounts) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert jobmand_children(hung_mounts) == [], "the stuck children were not reaped once they died"
+    assert hung_mounts.cli_json("submit", "--wait", "-i", "jt", "--", "true", user=alice)["job"]["state"] == "SUCCEEDED"
+    assert jobs_of(hung_mounts, alice.pw_uid) == 1
+
+
+def test_a_client_that_leaves_during_a_hung_check_leaves_no_child_behind(hung_mounts, users):
+    """A request whose client goes away is cancelled: its checking child is killed and
+    reaped all the same (it was left a zombie, and never counted as stuck)."""
+    alice = users["jmtest1"]
+    hung_mounts.hang("jmtest1")
+    for _ in range(3):
+        client = submit_as(hung_mounts, alice)
+        deadline = time.monotonic() + 10
+        while not jobmand_children(hung_mounts) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert jobmand_children(hung_mounts), "no checking child while the check hangs"
+        client.kill()
+        client.wait()
+    deadline = time.monotonic() + 10
+    while jobmand_children(hung_mounts) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert jobmand_children(hung_mounts) == [], "the checking children of clients that left were not reaped"
+    assert jobs_of(hung_mounts, alice.pw_uid) == 0
+    hung_mounts.release()
+    assert hung_mounts.cli_json("submit", "--wait", "-i", "jt", "--", "true", user=alice)["job"]["state"] == "SUCCEEDED"
+
+
+def submit_as(daemon, user):
+    return subprocess.Popen(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups",
+                             str(JOBMAN), "--socket", str(daemon.socket), "submit", "-i", "jt", "--", "true"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def bob_job_succeeds(daemon, bob):
+    return daemon.cli_json("submit", "--wait", "-i", "jt", "--", "true", user=bob)["job"]["state"] == "SUCCEEDED"

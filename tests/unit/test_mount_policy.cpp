@@ -9,10 +9,16 @@
 #include "matchers.hpp"
 #include "temp_dir.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fcntl.h>
 #include <fstream>
+#include <optional>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -279,7 +285,7 @@ TEST_CASE("open_mounts names each way opening can fail, saying only what the use
   CHECK_THAT(resolve_mounts(one, k_alice, failing(mounts::OpenStep::Path, ELOOP)).error(),
              IsErrorInfo(ErrorCode::PermissionDenied, {"link jobman does not follow"}));
   CHECK_THAT(resolve_mounts(one, k_alice, failing(mounts::OpenStep::Path, ETIMEDOUT)).error(),
-             IsErrorInfo(ErrorCode::InvalidArgument, {tmp / "alice/d", "timed out"}));
+             IsErrorInfo(ErrorCode::Unavailable, {tmp / "alice/d", "did not answer within 5s"}));
 }
 
 TEST_CASE("a symlink to a /proc magic link is not followed (the opener's own descriptors)", "[mount_policy]") {
@@ -421,4 +427,154 @@ TEST_CASE("a symlink to a path with a comma cannot add options to --mount", "[mo
 TEST_CASE("expand_template does not expand what it inserted", "[mount_policy]") {
   Submitter odd{1001, 1001, "{uid}", "/home/x", {1001}};
   CHECK(expand_template("/d/{user}/{uid}", odd) == "/d/{uid}/1001");
+}
+
+namespace {
+// A FUSE file system on `path` that never answers the kernel's INIT (a hung network file
+// system, or a user's own FUSE server): whoever looks inside waits, killably, until the
+// connection goes (this object). Root only; nothing mounted when /dev/fuse is missing.
+struct HangingFuse {
+  explicit HangingFuse(const std::string& where) : path(where) {
+    fd.reset(::open("/dev/fuse", O_RDWR | O_CLOEXEC));
+    if (fd.get() < 0) return;
+    const std::string options = "fd=" + std::to_string(fd.get()) + ",rootmode=40000,user_id=0,group_id=0,allow_other";
+    mounted = ::mount("jobman-test-hang", path.c_str(), "fuse", MS_NOSUID | MS_NODEV, options.c_str()) == 0;
+  }
+  ~HangingFuse() {
+    fd.reset(); // the connection ends: every waiting request fails
+    if (mounted) ::umount2(path.c_str(), MNT_DETACH);
+  }
+  std::string path;
+  FileDescriptor fd;
+  bool mounted = false;
+};
+} // namespace
+
+TEST_CASE("a mount check stuck in a path that never answers leaves the event loop free", "[mount_policy][root]") {
+  SKIP_UNLESS_ROOT();
+  OpenTempDir tmp;
+  fs::create_directories(tmp / "nobody/hung");
+  fs::create_directories(tmp / "nobody/fine");
+  fs::permissions(tmp / "nobody", fs::perms(0755));
+  HangingFuse fuse(tmp / "nobody/hung");
+  if (!fuse.mounted) {
+    WARN("SKIPPED: cannot mount a FUSE file system here");
+    return;
+  }
+  namespace asio = boost::asio;
+  asio::io_context io;
+  int ticks = 0;
+  std::optional<Result<std::vector<mounts::OpenedSource>>> hung, fine;
+  int ticks_when_fine = -1;
+  bool stop_ticking = false;
+  const std::vector<mounts::SourceRequest> hung_source{{tmp / "nobody", tmp / "nobody/hung/x"}};
+  const std::vector<mounts::SourceRequest> fine_source{{tmp / "nobody", tmp / "nobody/fine"}};
+  auto hang = [&]() -> asio::awaitable<void> {
+    const mounts::Opener who = opener_of(k_nobody); // no temporary in co_await (GCC 12)
+    auto result = co_await mounts::open_sources_async(hung_source, who);
+    hung.emplace(std::move(result));
+    stop_ticking = true;
+  };
+  auto other = [&]() -> asio::awaitable<void> {
+    const mounts::Opener who = opener_of(k_nobody);
+    auto result = co_await mounts::open_sources_async(fine_source, who);
+    fine.emplace(std::move(result));
+    ticks_when_fine = ticks;
+  };
+  auto tick = [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(io);
+    while (!stop_ticking) {
+      timer.expires_after(std::chrono::milliseconds(50));
+      co_await timer.async_wait(asio::use_awaitable);
+      ++ticks;
+    }
+  };
+  auto rethrow = [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  };
+  asio::co_spawn(io, hang(), rethrow);
+  asio::co_spawn(io, tick(), rethrow);
+  asio::co_spawn(io, other(), rethrow); // asked after the hung one, answered long before it
+  io.run_for(std::chrono::seconds(20));
+  REQUIRE(hung);
+  REQUIRE(hung->ok());
+  CHECK((**hung)[0].error == ETIMEDOUT);
+  REQUIRE(fine);
+  REQUIRE(fine->ok());
+  CHECK((**fine)[0].step == mounts::OpenStep::Done);
+  CHECK(ticks_when_fine < 10);
+  // k_open_timeout is 5 s: the loop went on turning all along (100 ticks if never held up).
+  CHECK(ticks >= 50);
+  CHECK(mounts::stuck_checks(k_nobody.uid) == 0); // a killable wait: the child died
+}
+
+TEST_CASE("at most k_max_checks_per_user checking children of one user live at once", "[mount_policy][root]") {
+  SKIP_UNLESS_ROOT();
+  OpenTempDir tmp;
+  fs::create_directories(tmp / "nobody/hung");
+  fs::permissions(tmp / "nobody", fs::perms(0755));
+  HangingFuse fuse(tmp / "nobody/hung");
+  if (!fuse.mounted) {
+    WARN("SKIPPED: cannot mount a FUSE file system here");
+    return;
+  }
+  namespace asio = boost::asio;
+  asio::io_context io;
+  const std::vector<mounts::SourceRequest> hung_source{{tmp / "nobody", tmp / "nobody/hung/x"}};
+  const mounts::Opener who = opener_of(k_nobody);
+  const int n = mounts::k_max_checks_per_user + 1;
+  std::vector<std::optional<Result<std::vector<mounts::OpenedSource>>>> results(n);
+  int most_live = 0;
+  int done = 0;
+  auto check = [&](int i) -> asio::awaitable<void> {
+    auto result = co_await mounts::open_sources_async(hung_source, who);
+    results[static_cast<std::size_t>(i)].emplace(std::move(result));
+    ++done;
+  };
+  auto watch = [&]() -> asio::awaitable<void> {
+    asio::steady_timer timer(io);
+    while (done < n) {
+      most_live = std::max(most_live, mounts::live_checks(k_nobody.uid));
+      timer.expires_after(std::chrono::milliseconds(5));
+      co_await timer.async_wait(asio::use_awaitable);
+    }
+  };
+  auto rethrow = [](std::exception_ptr e) {
+    if (e) std::rethrow_exception(e);
+  };
+  for (int i = 0; i < n; ++i) asio::co_spawn(io, check(i), rethrow);
+  asio::co_spawn(io, watch(), rethrow);
+  io.run_for(std::chrono::seconds(30));
+  REQUIRE(done == n);
+  CHECK(most_live == mounts::k_max_checks_per_user);
+  // The one past the cap waited for a child to be reaped, then was checked (and timed out) itself.
+  for (auto& result : results) {
+    REQUIRE(result);
+    REQUIRE(result->ok());
+    CHECK((**result)[0].error == ETIMEDOUT);
+  }
+}
+
+TEST_CASE("open_mounts refuses a root the child did not find where its path leads", "[mount_policy]") {
+  OpenTempDir tmp;
+  fs::create_directories(tmp / "alice/datasets");
+  // What a child answers when the user detached their own FUSE root between its open and
+  // its realpath, or when realpath failed: the root descriptor is not where the path leads.
+  auto answering = [&](std::string root_path) {
+    return SourceOpener([=](const std::vector<mounts::SourceRequest>& requests, const mounts::Opener&) {
+      std::vector<mounts::OpenedSource> out(requests.size());
+      for (std::size_t i = 0; i < requests.size(); ++i) {
+        out[i].fd.reset(::open(requests[i].path.c_str(), O_PATH | O_CLOEXEC));
+        out[i].root.reset(::open(requests[i].root.c_str(), O_PATH | O_CLOEXEC));
+        out[i].is_directory = true;
+        out[i].root_path = root_path;
+      }
+      return Result<std::vector<mounts::OpenedSource>>(std::move(out));
+    });
+  };
+  const auto one = std::vector<MountTemplate>{mount_template(tmp / "{user}/datasets")};
+  REQUIRE(resolve_mounts(one, k_alice, answering(tmp / "alice")).ok());
+  for (const std::string& elsewhere : {std::string(), std::string("/"), tmp / "bob"})
+    CHECK_THAT(resolve_mounts(one, k_alice, answering(elsewhere)).error(),
+               IsErrorInfo(ErrorCode::PermissionDenied, {tmp / "alice", "changed while it was checked"}));
 }
