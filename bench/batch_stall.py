@@ -11,7 +11,6 @@ code) with an image localhost/jobman-bench-stall:1.0 imported from busybox.
 """
 import json
 import os
-import statistics
 import sys
 import tempfile
 import threading
@@ -22,6 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 os.environ.setdefault("JOBMAN_BUILD_DIR", str(REPO / "build"))
 import conftest  # noqa: E402
+from latency import list_latencies, median_and_max_ms  # noqa: E402
 
 JOBS = int(os.environ.get("BATCH_JOBS", "10000"))
 
@@ -42,19 +42,10 @@ def main():
         batch = tmp / "batch.json"
         batch.write_text(json.dumps([{"image": "stall", "args": ["true"]}] * JOBS))
 
-        def list_latencies(seconds=None, until=None):
-            out = []
-            deadline = time.monotonic() + (seconds or 0)
-            while (until is None and time.monotonic() < deadline) or (until is not None and not until.is_set()):
-                t = time.monotonic()
-                daemon.cli("list", "--limit", "1")
-                out.append(time.monotonic() - t)
-            return out
-
-        baseline = list_latencies(seconds=3)
+        baseline = list_latencies(daemon, seconds=3)
         done = threading.Event()
         during = []
-        poller = threading.Thread(target=lambda: during.extend(list_latencies(until=done)))
+        poller = threading.Thread(target=lambda: during.extend(list_latencies(daemon, until=done)))
         poller.start()
         t = time.monotonic()
         result = daemon.cli("submit", "--from", str(batch), "--dry-run", timeout=1800)
@@ -63,9 +54,8 @@ def main():
         poller.join()
         if result.returncode != 0:
             sys.exit(f"the batch failed: {result.stderr}")
-        ms = lambda xs: (statistics.median(xs) * 1000, max(xs) * 1000)
-        b_med, b_max = ms(baseline)
-        d_med, d_max = ms(during)
+        b_med, b_max = median_and_max_ms(baseline)
+        d_med, d_max = median_and_max_ms(during)
         print(f"{JOBS}-job dry-run batch with 3 mount templates: {took:.2f} s")
         print(f"another client's `jobman list --limit 1` (whole CLI process), ms:")
         print(f"  alone:             median {b_med:.1f}, max {b_max:.1f} (n={len(baseline)})")

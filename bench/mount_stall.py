@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration"))
 os.environ.setdefault("JOBMAN_BUILD_DIR", str(REPO / "build"))
 import conftest  # noqa: E402
+from latency import list_latencies, median_and_max_ms  # noqa: E402
 
 CLIENTS = int(os.environ.get("MOUNT_STALL_CLIENTS", "8"))
 SECONDS = float(os.environ.get("MOUNT_STALL_SECONDS", "12"))
@@ -41,16 +42,7 @@ def main():
     daemon = conftest.Daemon(tmp, config).start()
     server = None
     try:
-        def list_latencies(seconds=None, until=None):
-            out = []
-            deadline = time.monotonic() + (seconds or 0)
-            while (until is None and time.monotonic() < deadline) or (until is not None and not until.is_set()):
-                t = time.monotonic()
-                daemon.cli("list", "--limit", "1")
-                out.append(time.monotonic() - t)
-            return out
-
-        baseline = list_latencies(seconds=3)
+        baseline = list_latencies(daemon, seconds=3)
         server = subprocess.Popen([sys.executable, str(REPO / "tests/integration/hanging_fuse.py"), str(datasets)],
                                   stdout=subprocess.PIPE, text=True)
         assert server.stdout.readline().strip() == "ready"
@@ -66,7 +58,7 @@ def main():
         threads = [threading.Thread(target=submitter) for _ in range(CLIENTS)]
         done = threading.Event()
         during = []
-        poller = threading.Thread(target=lambda: during.extend(list_latencies(until=done)))
+        poller = threading.Thread(target=lambda: during.extend(list_latencies(daemon, until=done)))
         poller.start()
         for th in threads:
             th.start()
@@ -76,9 +68,8 @@ def main():
             th.join()
         done.set()
         poller.join()
-        ms = lambda xs: (statistics.median(xs) * 1000, max(xs) * 1000)
-        b_med, b_max = ms(baseline)
-        d_med, d_max = ms(during)
+        b_med, b_max = median_and_max_ms(baseline)
+        d_med, d_max = median_and_max_ms(during)
         timed_out = sum(1 for _, ok in submits if ok)
         print(f"{CLIENTS} clients submitting for {SECONDS:.0f} s into a mount source that never answers: "
               f"{len(submits)} submits, {timed_out} refused with 'did not answer within 5s', "

@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fcntl.h>
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -448,16 +449,28 @@ struct HangingFuse {
   FileDescriptor fd;
   bool mounted = false;
 };
+
+// <tmp>/nobody/hung with a HangingFuse on it (nobody may enter <tmp>/nobody); null when
+// FUSE cannot be mounted here.
+std::unique_ptr<HangingFuse> hung_dir(const OpenTempDir& tmp) {
+  fs::create_directories(tmp / "nobody/hung");
+  fs::permissions(tmp / "nobody", fs::perms(0755));
+  auto fuse = std::make_unique<HangingFuse>(tmp / "nobody/hung");
+  if (!fuse->mounted) return nullptr;
+  return fuse;
+}
+
+void rethrow(std::exception_ptr e) {
+  if (e) std::rethrow_exception(e);
+}
 } // namespace
 
 TEST_CASE("a mount check stuck in a path that never answers leaves the event loop free", "[mount_policy][root]") {
   SKIP_UNLESS_ROOT();
   OpenTempDir tmp;
-  fs::create_directories(tmp / "nobody/hung");
   fs::create_directories(tmp / "nobody/fine");
-  fs::permissions(tmp / "nobody", fs::perms(0755));
-  HangingFuse fuse(tmp / "nobody/hung");
-  if (!fuse.mounted) {
+  auto fuse = hung_dir(tmp);
+  if (!fuse) {
     WARN("SKIPPED: cannot mount a FUSE file system here");
     return;
   }
@@ -489,9 +502,6 @@ TEST_CASE("a mount check stuck in a path that never answers leaves the event loo
       ++ticks;
     }
   };
-  auto rethrow = [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
-  };
   asio::co_spawn(io, hang(), rethrow);
   asio::co_spawn(io, tick(), rethrow);
   asio::co_spawn(io, other(), rethrow); // asked after the hung one, answered long before it
@@ -511,10 +521,9 @@ TEST_CASE("a mount check stuck in a path that never answers leaves the event loo
 TEST_CASE("at most k_max_checks_per_user checking children of one user live at once", "[mount_policy][root]") {
   SKIP_UNLESS_ROOT();
   OpenTempDir tmp;
-  fs::create_directories(tmp / "nobody/hung");
-  fs::permissions(tmp / "nobody", fs::perms(0755));
-  HangingFuse fuse(tmp / "nobody/hung");
-  if (!fuse.mounted) {
+  fs::create_directories(tmp / "nobody/fine");
+  auto fuse = hung_dir(tmp);
+  if (!fuse) {
     WARN("SKIPPED: cannot mount a FUSE file system here");
     return;
   }
@@ -538,9 +547,6 @@ TEST_CASE("at most k_max_checks_per_user checking children of one user live at o
       timer.expires_after(std::chrono::milliseconds(5));
       co_await timer.async_wait(asio::use_awaitable);
     }
-  };
-  auto rethrow = [](std::exception_ptr e) {
-    if (e) std::rethrow_exception(e);
   };
   for (int i = 0; i < n; ++i) asio::co_spawn(io, check(i), rethrow);
   asio::co_spawn(io, watch(), rethrow);
