@@ -223,12 +223,14 @@ class Daemon:
 
     def wait_state(self, job, states, timeout=30, user=None):
         deadline = time.monotonic() + timeout
+        details = None
         while time.monotonic() < deadline:
-            state = self.cli_json("details", "-j", str(job), user=user)["job"]["state"]
-            if state in states:
-                return state
+            details = self.cli_json("details", "-j", str(job), user=user)["job"]
+            if details["state"] in states:
+                return details["state"]
             time.sleep(0.1)
-        raise AssertionError(f"job {job} did not reach {states} within {timeout} s")
+        raise AssertionError(f"job {job} did not reach {states} within {timeout} s: it is {details['state']} "
+                             f"({details.get('reason')!r})\njobmand's log ends:\n{self.log.read_text()[-3000:]}")
 
 
 def unmount_under(path: Path):
