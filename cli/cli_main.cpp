@@ -6,6 +6,7 @@
 #include "common/printable.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdlib>
 #include <fmt/format.h>
 #include <fstream>
@@ -56,6 +57,50 @@ SplitArgs split_args(int argc, char** argv) {
     }
   }
   return split;
+}
+
+// The command word of `words`: the first that is neither an option nor the value of a
+// global option that takes one (-s, --settings, --socket).
+std::optional<std::string> command_word(const std::vector<std::string>& words) {
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    const std::string& word = words[i];
+    if (word == "-s" || word == "--settings" || word == "--socket") {
+      ++i;
+      continue;
+    }
+    if (!word.empty() && word.front() != '-') return word;
+  }
+  return std::nullopt;
+}
+
+// Levenshtein distance, for "did you mean".
+std::size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<std::size_t> row(b.size() + 1);
+  for (std::size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (std::size_t i = 1; i <= a.size(); ++i) {
+    std::size_t diagonal = row[0];
+    row[0] = i;
+    for (std::size_t j = 1; j <= b.size(); ++j) {
+      const std::size_t above = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = above;
+    }
+  }
+  return row[b.size()];
+}
+
+// "unknown command 'log'; did you mean 'logs'?" for a command word no command has.
+std::string unknown_command(const std::string& word, const std::vector<std::string>& commands) {
+  std::string best;
+  std::size_t best_distance = 3; // at most 2 edits away
+  for (const auto& name : commands) {
+    const std::size_t d = edit_distance(word, name);
+    if (d < best_distance) best = name, best_distance = d;
+  }
+  if (!best.empty()) return fmt::format("unknown command '{}'; did you mean '{}'?", escape_controls(word), best);
+  std::string all;
+  for (const auto& name : commands) all += (all.empty() ? "" : ", ") + name;
+  return fmt::format("unknown command '{}'; the commands are: {}", escape_controls(word), all);
 }
 
 // The socket to use: --socket, then the settings file given with -s, then JOBMAN_SOCKET,
@@ -149,26 +194,36 @@ int cli_main(int argc, char** argv) {
 
   std::string job_ref;
   auto* details = app.add_subcommand("details", "Everything known about a job, including its exact container command");
-  details->add_option("-j,--job", job_ref, "Job name or id")->required();
+  details->add_option("-j,--job,--job-name", job_ref, "Job name or id")->required();
 
   auto* logs = app.add_subcommand("logs", "Print a job's output (stdout and stderr)");
   commands::LogsOptions logs_options;
-  logs->add_option("-j,--job", logs_options.job, "Job name or id")->required();
+  logs->add_option("-j,--job,--job-name", logs_options.job, "Job name or id")->required();
   logs->add_flag("-f,--follow", logs_options.follow, "Keep printing until the job ends");
   logs->add_option("--tail", logs_options.tail, "Only the last N lines")->check(CLI::Range(1, 100000000));
 
   auto* remove = app.add_subcommand("delete", "Cancel a job if it is active, and remove it from your list");
   bool delete_all = false;
-  remove->add_option("-j,--job", job_ref, "Job name or id");
+  remove->add_option("-j,--job,--job-name", job_ref, "Job name or id");
   remove->add_flag("--all", delete_all, "All your jobs");
 
   auto* wait = app.add_subcommand("wait", "Wait until a job ends; exit status 0 only if it succeeded");
-  wait->add_option("-j,--job", job_ref, "Job name or id")->required();
+  wait->add_option("-j,--job,--job-name", job_ref, "Job name or id")->required();
 
   auto* complete = app.add_subcommand("__complete", "")->group(""); // hidden: shell completions
   std::string complete_what;
   complete->add_option("what", complete_what)->required();
 
+  if (auto word = command_word(split.cli)) {
+    std::vector<std::string> commands;
+    for (const CLI::App* command : app.get_subcommands([](CLI::App* c) { return !c->get_group().empty(); }))
+      commands.push_back(command->get_name());
+    if (std::find(commands.begin(), commands.end(), *word) == commands.end() && *word != "__complete") {
+      print_error(unknown_command(*word, commands));
+      std::cerr << "Run 'jobman --help' for usage.\n";
+      return exit_code::usage;
+    }
+  }
   try {
     std::vector<std::string> reversed(split.cli.rbegin(), split.cli.rend());
     app.parse(reversed);

@@ -151,19 +151,19 @@ _jobman()
                 esac
                 ;;
             details | wait)
-                opts="-j --job"
-                case $option in -j | --job) live="jobs" ;; esac
+                opts="-j --job --job-name"
+                case $option in -j | --job | --job-name) live="jobs" ;; esac
                 ;;
             logs)
-                opts="-j --job -f --follow --tail"
+                opts="-j --job --job-name -f --follow --tail"
                 case $option in
-                    -j | --job) live="jobs" ;;
+                    -j | --job | --job-name) live="jobs" ;;
                     --tail) live=none ;;
                 esac
                 ;;
             delete)
-                opts="-j --job --all"
-                case $option in -j | --job) live="jobs" ;; esac
+                opts="-j --job --job-name --all"
+                case $option in -j | --job | --job-name) live="jobs" ;; esac
                 ;;
             images | resources-flavors) ;;
             *) return 0 ;;

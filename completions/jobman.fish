@@ -120,7 +120,7 @@ complete -c jobman -n '__jobman_in list' -l limit -x -d 'At most this many jobs'
 complete -c jobman -n '__jobman_in list' -l before -x -d 'Only jobs older than this id (the next page)'
 
 # details, logs, delete, wait
-complete -c jobman -n '__jobman_in details logs delete wait' -s j -l job -x -a '(__jobman_live jobs)' -d 'Job name or id'
+complete -c jobman -n '__jobman_in details logs delete wait' -s j -l job -l job-name -x -a '(__jobman_live jobs)' -d 'Job name or id'
 complete -c jobman -n '__jobman_in logs' -s f -l follow -d 'Keep printing until the job ends'
 complete -c jobman -n '__jobman_in logs' -l tail -x -d 'Only the last N lines'
 complete -c jobman -n '__jobman_in delete' -l all -d 'All your jobs'

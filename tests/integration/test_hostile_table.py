@@ -133,6 +133,8 @@ CLI = [
     ("a job reference with escapes", ["logs", "-j", "\x1b]0;x\x07"], "\\e]0;x\\x07"),
     ("time with garbage", ["submit", "-i", "jt", "-t", "2h; reboot", "--", "true"], "2h; reboot"),
     ("a socket path that is a directory", ["--socket", "/tmp", "list"], "/tmp"),
+    ("a mistyped command", ["log", "-j", "1"], "unknown command 'log'; did you mean 'logs'?"),
+    ("an unknown command with escapes", ["\x1b[2Jwipe"], "unknown command '\\e[2Jwipe'; the commands are: images,"),
 ]
 
 

@@ -251,3 +251,14 @@ def test_tmp_is_a_writable_tmpfs_for_the_submitter(daemon, users):
     job = result.stdout.split()[2]
     logs = daemon.cli("logs", "-j", job, user=alice).stdout.split()
     assert logs == ["data", "tmpfs", str(alice.pw_uid)], logs
+
+
+def test_every_job_command_takes_chaimeleons_job_name_spelling(daemon, users):
+    """CHAIMELEON's jobman spells -j as --job-name on every command (issue 10)."""
+    alice = users["jmtest1"]
+    daemon.cli_json("submit", "--job-name", "spelled", "-i", "jt", "--", "echo spelled-out", user=alice)
+    assert daemon.cli("wait", "--job-name", "spelled", user=alice).returncode == 0
+    assert daemon.cli_json("details", "--job-name", "spelled", user=alice)["job"]["state"] == "SUCCEEDED"
+    assert "spelled-out" in daemon.cli("logs", "--job-name", "spelled", user=alice).stdout
+    assert daemon.cli("delete", "--job-name", "spelled", user=alice).returncode == 0
+    assert daemon.cli("details", "--job-name", "spelled", user=alice).returncode == 3

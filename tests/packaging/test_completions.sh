@@ -132,8 +132,8 @@ expect "jobman sub" submit
 expect "jobman " "${commands[@]}"
 expect "jobman --json l" list logs
 expect "jobman -" -h --help -s --settings --socket --json -v --version
-expect "jobman --socket $S logs -" -h --help -j --job -f --follow --tail
-expect "jobman --socket $S delete -" -h --help -j --job --all
+expect "jobman --socket $S logs -" -h --help -j --job --job-name -f --follow --tail
+expect "jobman --socket $S delete -" -h --help -j --job --job-name --all
 expect "jobman --socket $S list --" --help --all-users --state --limit --before
 expect "jobman --socket $S submit --d" --dry-run
 expect "jobman --socket $S submit -j " # a new name: nothing to offer
@@ -145,6 +145,7 @@ expect "jobman --socket $S submit -i tool -r " big small
 expect "jobman --socket $S logs -j " alpha beta
 expect "jobman --socket $S wait -j a" alpha
 expect "jobman --socket $S details --job b" beta
+expect "jobman --socket $S logs --job-name a" alpha
 expect "jobman --socket $S delete -j " alpha beta
 expect "jobman --socket $S list --state " "${states[@]}"
 # The socket: --socket=PATH, a settings file, JOBMAN_SOCKET, the command typed as a path.
