@@ -73,6 +73,23 @@ int open_no_magic(const char* path, std::uint64_t extra_flags) {
   return static_cast<int>(::syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof how));
 }
 
+// Whether this process has a tracer (TracerPid in /proc/self/status is not 0); true when
+// that cannot be read.
+bool traced() {
+  const int fd = ::open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return true;
+  char buffer[4096];
+  const ssize_t n = ::read(fd, buffer, sizeof buffer - 1);
+  ::close(fd);
+  if (n <= 0) return true;
+  buffer[n] = '\0';
+  const char* line = std::strstr(buffer, "\nTracerPid:");
+  if (!line) return true;
+  line += std::strlen("\nTracerPid:");
+  while (*line == ' ' || *line == '\t') ++line;
+  return !(line[0] == '0' && line[1] == '\n');
+}
+
 [[noreturn]] void child(int sock, const std::vector<SourceRequest>& sources, const Opener& who, const gid_t* groups, std::size_t n_groups,
                         bool switch_identity) {
   // Nothing of the daemon's stays open here (the database, other users' logs, sockets):
@@ -86,6 +103,12 @@ int open_no_magic(const char* path, std::uint64_t extra_flags) {
     // the daemon trusts its answers.
     if (::setgroups(n_groups, groups) != 0 || ::setgid(who.gid) != 0 || ::setuid(who.uid) != 0 || ::prctl(PR_SET_DUMPABLE, 0) != 0) {
       send_answer(sock, OpenStep::Identity, errno, -1, -1, false);
+      ::_exit(2);
+    }
+    // With fs.suid_dumpable=1 the user could attach between setuid and the prctl; none can
+    // attach after it, so one tracer found now is refused for good.
+    if (traced()) {
+      send_answer(sock, OpenStep::Identity, EPERM, -1, -1, false);
       ::_exit(2);
     }
   }
