@@ -229,19 +229,47 @@ asio::awaitable<void> reap(pid_t pid, std::uint32_t uid) {
   if (--children()[uid].live <= 0) children().erase(uid);
 }
 
+Children counts_of(std::uint32_t uid) {
+  auto it = children().find(uid);
+  return it == children().end() ? Children{} : it->second;
+}
+
 std::string checks_of(int n, std::uint32_t uid) { return fmt::format("{} mount check{} for uid {}", n, n == 1 ? "" : "s", uid); }
+
+asio::awaitable<bool> cancelled() {
+  auto state = co_await asio::this_coro::cancellation_state;
+  co_return state.cancelled() != asio::cancellation_type::none;
+}
+
+// Waits until `uid` may fork one more checking child: at most k_max_checks_per_user at
+// once, one more waiting up to k_open_timeout for one of them to be reaped; none at all
+// with k_max_stuck_checks_per_user stuck, or for a request that was cancelled.
+asio::awaitable<std::optional<ErrorInfo>> room_for_check(std::uint32_t uid) {
+  auto executor = co_await asio::this_coro::executor;
+  const auto give_up_at = std::chrono::steady_clock::now() + k_open_timeout;
+  for (;;) {
+    const Children counts = counts_of(uid);
+    if (counts.stuck >= k_max_stuck_checks_per_user)
+      co_return ErrorInfo{ErrorCode::Unavailable,
+                          fmt::format("{} are stuck in a path that does not answer (a hung NFS or FUSE mount); jobmand checks "
+                                      "no more for this user until they end",
+                                      checks_of(counts.stuck, uid))};
+    const bool gone = co_await cancelled();
+    if (gone) co_return ErrorInfo{ErrorCode::Unavailable, "the request was cancelled before its mounts were checked"};
+    if (counts.live < k_max_checks_per_user) co_return std::nullopt;
+    if (std::chrono::steady_clock::now() >= give_up_at)
+      co_return ErrorInfo{ErrorCode::Unavailable,
+                          fmt::format("{} are running already (paths that answer slowly?); try again later", checks_of(counts.live, uid))};
+    asio::steady_timer timer(executor, std::chrono::milliseconds(10));
+    boost::system::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+}
 
 } // namespace
 
-int stuck_checks(std::uint32_t uid) {
-  auto it = children().find(uid);
-  return it == children().end() ? 0 : it->second.stuck;
-}
-
-int live_checks(std::uint32_t uid) {
-  auto it = children().find(uid);
-  return it == children().end() ? 0 : it->second.live;
-}
+int stuck_checks(std::uint32_t uid) { return counts_of(uid).stuck; }
+int live_checks(std::uint32_t uid) { return counts_of(uid).live; }
 
 namespace {
 
@@ -249,31 +277,9 @@ namespace {
 asio::awaitable<Result<std::vector<OpenedSource>>> check_in_child(std::vector<SourceRequest> sources, Opener who) {
   std::vector<OpenedSource> opened(sources.size());
   auto executor = co_await asio::this_coro::executor;
-  auto cancelled = [&]() -> asio::awaitable<bool> {
-    auto state = co_await asio::this_coro::cancellation_state;
-    co_return state.cancelled() != asio::cancellation_type::none;
-  };
   const std::uint32_t uid = who.uid;
-  // At most k_max_checks_per_user children of one user at once: one more waits for one of
-  // them to be reaped (up to k_open_timeout); with k_max_stuck_checks_per_user stuck, none
-  // is started at all.
-  for (std::chrono::milliseconds waited{0}; stuck_checks(uid) >= k_max_stuck_checks_per_user || live_checks(uid) >= k_max_checks_per_user;
-       waited += std::chrono::milliseconds(10)) {
-    if (stuck_checks(uid) >= k_max_stuck_checks_per_user)
-      co_return ErrorInfo{ErrorCode::Unavailable,
-                          fmt::format("{} are stuck in a path that does not answer (a hung NFS or FUSE mount); jobmand checks "
-                                      "no more for this user until they end",
-                                      checks_of(stuck_checks(uid), uid))};
-    const bool gone = co_await cancelled();
-    if (waited >= k_open_timeout || gone)
-      co_return ErrorInfo{ErrorCode::Unavailable, fmt::format("{} are running already (paths that answer slowly?); try again later",
-                                                              checks_of(live_checks(uid), uid))};
-    asio::steady_timer timer(executor, std::chrono::milliseconds(10));
-    boost::system::error_code ignored;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-  }
-  const bool gone = co_await cancelled();
-  if (gone) co_return ErrorInfo{ErrorCode::Unavailable, "the request was cancelled before its mounts were checked"};
+  const std::optional<ErrorInfo> no_room = co_await room_for_check(uid);
+  if (no_room) co_return *no_room;
   int pair[2];
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
     co_return ErrorInfo{ErrorCode::Internal, fmt::format("cannot check mounts: socketpair: {}", std::strerror(errno))};
