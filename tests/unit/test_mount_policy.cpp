@@ -1,25 +1,18 @@
-// Tests for daemon/policy/mount_policy.hpp and daemon/mounts/source_opener.hpp: templates
-// expanded per user and opened by the real opener in a forked child, against real
-// directories in a temp dir. Path tests open as the test's own user; the [root] ones as
-// another user (nobody) through a real setuid child.
+// Tests for daemon/policy/mount_policy.hpp: templates expanded per user and opened by the
+// real opener in a forked child, against real directories in a temp dir. Path tests open
+// as the test's own user; the [root] ones as another user (nobody) through a real setuid
+// child. The opener itself: test_source_opener.cpp.
 
 #include "daemon/mounts/source_opener.hpp"
 #include "daemon/policy/mount_policy.hpp"
 
 #include "matchers.hpp"
-#include "temp_dir.hpp"
+#include "mount_fixtures.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fcntl.h>
 #include <fstream>
-#include <memory>
-#include <optional>
-#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -27,15 +20,14 @@ using namespace jobman;
 using namespace jobman::daemon::policy;
 namespace mounts = jobman::daemon::mounts;
 using jobman::test::IsErrorInfo;
-using jobman::test::TempDir;
+using jobman::test::k_nobody;
+using jobman::test::OpenTempDir;
 namespace fs = std::filesystem;
 
 namespace {
 
 // "alice" in paths, with the test process's own uid and gid: the opener needs no switch.
 const Submitter k_alice{::getuid(), ::getgid(), "alice", "/home/alice", {::getgid()}};
-// nobody/nogroup: a real unprivileged account for access_as.
-const Submitter k_nobody{65534, 65534, "nobody", "/nonexistent", {65534}};
 
 MountTemplate mount_template(std::string source, std::string target = "{source}", bool read_only = true, bool optional = false) {
   MountTemplate t;
@@ -45,14 +37,6 @@ MountTemplate mount_template(std::string source, std::string target = "{source}"
   t.optional = optional;
   return t;
 }
-
-// The temp dir made traversable by anyone (mkdtemp creates it 0700).
-struct OpenTempDir {
-  OpenTempDir() { fs::permissions(dir.path(), fs::perms(0755)); }
-  std::string operator/(const std::string& rest) const { return (root() / rest).string(); }
-  fs::path root() const { return fs::canonical(dir.path()); }
-  TempDir dir;
-};
 
 } // namespace
 
@@ -315,67 +299,6 @@ TEST_CASE("open_mounts keeps the descriptor of what it checked", "[mount_policy]
   CHECK(mounts::path_of(m.fd.get()) == tmp / "alice/moved");
 }
 
-// The [root] tests change uid in a child: as another user they are reported skipped.
-#define SKIP_UNLESS_ROOT()                                   \
-  do {                                                       \
-    if (::geteuid() != 0) {                                  \
-      WARN("SKIPPED: the mount opener needs root to change uid"); \
-      return;                                                \
-    }                                                        \
-  } while (false)
-
-namespace {
-mounts::Opener opener_of(const Submitter& s) { return {s.uid, s.gid, s.groups}; }
-mounts::OpenedSource open_one(const std::string& path, const Submitter& who, bool write = false) {
-  auto opened = mounts::open_sources({{fs::path(path).parent_path().string(), path, write}}, opener_of(who));
-  REQUIRE(opened.ok());
-  REQUIRE(opened->size() == 1);
-  return std::move((*opened)[0]);
-}
-} // namespace
-
-TEST_CASE("open_sources opens with the submitter's own uid", "[mount_policy][root]") {
-  SKIP_UNLESS_ROOT();
-  OpenTempDir tmp;
-  fs::create_directories(tmp / "private/inner");
-  fs::create_directories(tmp / "public");
-  fs::permissions(tmp / "private", fs::perms(0700));
-  fs::permissions(tmp / "private/inner", fs::perms(0755));
-  fs::permissions(tmp / "public", fs::perms(0755));
-  auto private_dir = open_one(tmp / "private", k_nobody);
-  CHECK(private_dir.step == mounts::OpenStep::Access);
-  CHECK(private_dir.error == EACCES);
-  CHECK(private_dir.fd.get() < 0);
-  auto inner = open_one(tmp / "private/inner", k_nobody); // not even reachable
-  CHECK(inner.step == mounts::OpenStep::Path);
-  CHECK(inner.error == EACCES);
-  auto public_dir = open_one(tmp / "public", k_nobody);
-  CHECK(public_dir.step == mounts::OpenStep::Done);
-  CHECK(public_dir.fd.get() >= 0);
-  CHECK(public_dir.is_directory);
-  CHECK(open_one(tmp / "public", k_nobody, true).error == EACCES); // root owns it
-  CHECK(open_one(tmp / "missing", k_nobody).error == ENOENT);
-  // Root itself may open the private one: the answer is the submitter's, not the daemon's.
-  Submitter root{0, 0, "root", "/root", {0}};
-  CHECK(open_one(tmp / "private", root).step == mounts::OpenStep::Done);
-}
-
-TEST_CASE("open_sources applies the submitter's supplementary and primary groups", "[mount_policy][root]") {
-  SKIP_UNLESS_ROOT();
-  OpenTempDir tmp;
-  const std::string shared = tmp / "group-shared";
-  fs::create_directories(shared);
-  REQUIRE(::chown(shared.c_str(), 0, 54321) == 0);
-  fs::permissions(shared, fs::perms(0070));
-  Submitter member = k_nobody;
-  member.groups = {65534, 54321};
-  CHECK(open_one(shared, member, true).step == mounts::OpenStep::Done);
-  CHECK(open_one(shared, k_nobody).error == EACCES);
-  Submitter primary = k_nobody;
-  primary.gid = 54321;
-  primary.groups = {54321};
-  CHECK(open_one(shared, primary).step == mounts::OpenStep::Done);
-}
 
 TEST_CASE("the opening child holds none of the daemon's descriptors", "[mount_policy][root]") {
   SKIP_UNLESS_ROOT();
@@ -428,136 +351,6 @@ TEST_CASE("a symlink to a path with a comma cannot add options to --mount", "[mo
 TEST_CASE("expand_template does not expand what it inserted", "[mount_policy]") {
   Submitter odd{1001, 1001, "{uid}", "/home/x", {1001}};
   CHECK(expand_template("/d/{user}/{uid}", odd) == "/d/{uid}/1001");
-}
-
-namespace {
-// A FUSE file system on `path` that never answers the kernel's INIT (a hung network file
-// system, or a user's own FUSE server): whoever looks inside waits, killably, until the
-// connection goes (this object). Root only; nothing mounted when /dev/fuse is missing.
-struct HangingFuse {
-  explicit HangingFuse(const std::string& where) : path(where) {
-    fd.reset(::open("/dev/fuse", O_RDWR | O_CLOEXEC));
-    if (fd.get() < 0) return;
-    const std::string options = "fd=" + std::to_string(fd.get()) + ",rootmode=40000,user_id=0,group_id=0,allow_other";
-    mounted = ::mount("jobman-test-hang", path.c_str(), "fuse", MS_NOSUID | MS_NODEV, options.c_str()) == 0;
-  }
-  ~HangingFuse() {
-    fd.reset(); // the connection ends: every waiting request fails
-    if (mounted) ::umount2(path.c_str(), MNT_DETACH);
-  }
-  std::string path;
-  FileDescriptor fd;
-  bool mounted = false;
-};
-
-// <tmp>/nobody/hung with a HangingFuse on it (nobody may enter <tmp>/nobody); null when
-// FUSE cannot be mounted here.
-std::unique_ptr<HangingFuse> hung_dir(const OpenTempDir& tmp) {
-  fs::create_directories(tmp / "nobody/hung");
-  fs::permissions(tmp / "nobody", fs::perms(0755));
-  auto fuse = std::make_unique<HangingFuse>(tmp / "nobody/hung");
-  if (!fuse->mounted) return nullptr;
-  return fuse;
-}
-
-void rethrow(std::exception_ptr e) {
-  if (e) std::rethrow_exception(e);
-}
-} // namespace
-
-TEST_CASE("a mount check stuck in a path that never answers leaves the event loop free", "[mount_policy][root]") {
-  SKIP_UNLESS_ROOT();
-  OpenTempDir tmp;
-  fs::create_directories(tmp / "nobody/fine");
-  auto fuse = hung_dir(tmp);
-  if (!fuse) {
-    WARN("SKIPPED: cannot mount a FUSE file system here");
-    return;
-  }
-  namespace asio = boost::asio;
-  asio::io_context io;
-  int ticks = 0;
-  std::optional<Result<std::vector<mounts::OpenedSource>>> hung, fine;
-  int ticks_when_fine = -1;
-  bool stop_ticking = false;
-  const std::vector<mounts::SourceRequest> hung_source{{tmp / "nobody", tmp / "nobody/hung/x"}};
-  const std::vector<mounts::SourceRequest> fine_source{{tmp / "nobody", tmp / "nobody/fine"}};
-  auto hang = [&]() -> asio::awaitable<void> {
-    const mounts::Opener who = opener_of(k_nobody); // no temporary in co_await (GCC 12)
-    auto result = co_await mounts::open_sources_async(hung_source, who);
-    hung.emplace(std::move(result));
-    stop_ticking = true;
-  };
-  auto other = [&]() -> asio::awaitable<void> {
-    const mounts::Opener who = opener_of(k_nobody);
-    auto result = co_await mounts::open_sources_async(fine_source, who);
-    fine.emplace(std::move(result));
-    ticks_when_fine = ticks;
-  };
-  auto tick = [&]() -> asio::awaitable<void> {
-    asio::steady_timer timer(io);
-    while (!stop_ticking) {
-      timer.expires_after(std::chrono::milliseconds(50));
-      co_await timer.async_wait(asio::use_awaitable);
-      ++ticks;
-    }
-  };
-  asio::co_spawn(io, hang(), rethrow);
-  asio::co_spawn(io, tick(), rethrow);
-  asio::co_spawn(io, other(), rethrow); // asked after the hung one, answered long before it
-  io.run_for(std::chrono::seconds(20));
-  REQUIRE(hung);
-  REQUIRE(hung->ok());
-  CHECK((**hung)[0].error == ETIMEDOUT);
-  REQUIRE(fine);
-  REQUIRE(fine->ok());
-  CHECK((**fine)[0].step == mounts::OpenStep::Done);
-  CHECK(ticks_when_fine < 10);
-  // k_open_timeout is 5 s: the loop went on turning all along (100 ticks if never held up).
-  CHECK(ticks >= 50);
-  CHECK(mounts::stuck_checks(k_nobody.uid) == 0); // a killable wait: the child died
-}
-
-TEST_CASE("at most k_max_checks_per_user checking children of one user live at once", "[mount_policy][root]") {
-  SKIP_UNLESS_ROOT();
-  OpenTempDir tmp;
-  auto fuse = hung_dir(tmp);
-  if (!fuse) {
-    WARN("SKIPPED: cannot mount a FUSE file system here");
-    return;
-  }
-  namespace asio = boost::asio;
-  asio::io_context io;
-  const std::vector<mounts::SourceRequest> hung_source{{tmp / "nobody", tmp / "nobody/hung/x"}};
-  const mounts::Opener who = opener_of(k_nobody);
-  const int n = mounts::k_max_checks_per_user + 1;
-  std::vector<std::optional<Result<std::vector<mounts::OpenedSource>>>> results(n);
-  int most_live = 0;
-  int done = 0;
-  auto check = [&](int i) -> asio::awaitable<void> {
-    auto result = co_await mounts::open_sources_async(hung_source, who);
-    results[static_cast<std::size_t>(i)].emplace(std::move(result));
-    ++done;
-  };
-  auto watch = [&]() -> asio::awaitable<void> {
-    asio::steady_timer timer(io);
-    while (done < n) {
-      most_live = std::max(most_live, mounts::live_checks(k_nobody.uid));
-      timer.expires_after(std::chrono::milliseconds(5));
-      co_await timer.async_wait(asio::use_awaitable);
-    }
-  };
-  for (int i = 0; i < n; ++i) asio::co_spawn(io, check(i), rethrow);
-  asio::co_spawn(io, watch(), rethrow);
-  io.run_for(std::chrono::seconds(30));
-  REQUIRE(done == n);
-  CHECK(most_live == mounts::k_max_checks_per_user);
-  // The one past the cap waited for a child to be reaped, then was checked (and timed out) itself.
-  for (auto& result : results) {
-    REQUIRE(result);
-    REQUIRE(result->ok());
-    CHECK((**result)[0].error == ETIMEDOUT);
-  }
 }
 
 TEST_CASE("open_mounts refuses a root the child did not find where its path leads", "[mount_policy]") {
