@@ -296,6 +296,15 @@ def jobmand_children(daemon, state=None):
     return pids
 
 
+def wait_for_children(daemon, count, timeout=10):
+    """Waits until jobmand has exactly `count` checking children (see jobmand_children), or
+    `timeout` seconds; returns how many it has then."""
+    deadline = time.monotonic() + timeout
+    while len(jobmand_children(daemon)) != count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return len(jobmand_children(daemon))
+
+
 def test_a_mount_source_that_hangs_holds_only_its_own_submit(hung_mounts, users):
     """The mount check runs as the submitter in a child, awaited on the event loop: while
     alice's datasets hang, bob's requests (his own mount check included) are answered, and
@@ -304,9 +313,7 @@ def test_a_mount_source_that_hangs_holds_only_its_own_submit(hung_mounts, users)
     hung_mounts.hang("jmtest1")
     started = time.monotonic()
     hung = submit_as(hung_mounts, alice)
-    deadline = time.monotonic() + 10
-    while not jobmand_children(hung_mounts) and time.monotonic() < deadline:
-        time.sleep(0.05)  # until alice's check is in the hung file system
+    wait_for_children(hung_mounts, 1)  # until alice's check is in the hung file system
     job = hung_mounts.cli_json("submit", "-i", "jt", "--", "true", user=bob)["job"]  # his own mount check included
     assert_alive(hung_mounts, users)
     assert hung.poll() is None, "alice's submit ended before bob's requests were answered"
@@ -361,9 +368,7 @@ def test_mount_checks_stuck_for_good_are_capped_per_user(hung_mounts, users):
     alice, bob = users["jmtest1"], users["jmtest2"]
     hung_mounts.hang("jmtest1", answer_init=True)
     submits = [submit_as(hung_mounts, alice) for _ in range(4)]
-    deadline = time.monotonic() + 10
-    while len(jobmand_children(hung_mounts)) < 4 and time.monotonic() < deadline:
-        time.sleep(0.05)  # until all four checks are in the hung file system
+    wait_for_children(hung_mounts, 4)  # until all four checks are in the hung file system
     for left in submits[2:]:  # two clients leave mid-check: their children are killed (and stuck) at once
         left.kill()
         left.wait()
@@ -375,12 +380,9 @@ def test_mount_checks_stuck_for_good_are_capped_per_user(hung_mounts, users):
     refused = hung_mounts.cli("submit", "-i", "jt", "--", "true", user=alice)
     assert refused.returncode != 0, refused.stderr
     assert f"4 mount checks for uid {alice.pw_uid} are stuck in a path that does not answer" in refused.stderr, refused.stderr
-    assert bob_job_succeeds(hung_mounts, bob)
+    assert hung_mounts.cli_json("submit", "--wait", "-i", "jt", "--", "true", user=bob)["job"]["state"] == "SUCCEEDED"
     hung_mounts.release()  # the server goes: the stuck children fail and die, and are reaped
-    deadline = time.monotonic() + 15
-    while jobmand_children(hung_mounts) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert jobmand_children(hung_mounts) == [], "the stuck children were not reaped once they died"
+    assert wait_for_children(hung_mounts, 0, timeout=15) == 0, "the stuck children were not reaped once they died"
     assert hung_mounts.cli_json("submit", "--wait", "-i", "jt", "--", "true", user=alice)["job"]["state"] == "SUCCEEDED"
     assert jobs_of(hung_mounts, alice.pw_uid) == 1
 
@@ -392,16 +394,10 @@ def test_a_client_that_leaves_during_a_hung_check_leaves_no_child_behind(hung_mo
     hung_mounts.hang("jmtest1")
     for _ in range(3):
         client = submit_as(hung_mounts, alice)
-        deadline = time.monotonic() + 10
-        while not jobmand_children(hung_mounts) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert jobmand_children(hung_mounts), "no checking child while the check hangs"
+        assert wait_for_children(hung_mounts, 1) == 1, "no checking child while the check hangs"
         client.kill()
         client.wait()
-    deadline = time.monotonic() + 10
-    while jobmand_children(hung_mounts) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert jobmand_children(hung_mounts) == [], "the checking children of clients that left were not reaped"
+    assert wait_for_children(hung_mounts, 0) == 0, "the checking children of clients that left were not reaped"
     assert jobs_of(hung_mounts, alice.pw_uid) == 0
     hung_mounts.release()
     assert hung_mounts.cli_json("submit", "--wait", "-i", "jt", "--", "true", user=alice)["job"]["state"] == "SUCCEEDED"
@@ -411,7 +407,3 @@ def submit_as(daemon, user):
     return subprocess.Popen(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--init-groups",
                              str(JOBMAN), "--socket", str(daemon.socket), "submit", "-i", "jt", "--", "true"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def bob_job_succeeds(daemon, bob):
-    return daemon.cli_json("submit", "--wait", "-i", "jt", "--", "true", user=bob)["job"]["state"] == "SUCCEEDED"
