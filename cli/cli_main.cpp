@@ -19,6 +19,19 @@ namespace jobman::cli {
 namespace {
 
 constexpr const char* k_default_socket = "/run/jobman/jobman.sock";
+constexpr const char* k_version_line = "jobman version '" JOBMAN_VERSION "'";
+// `jobman` alone: the version and CHAIMELEON's usage examples (its guide tells users to type it).
+constexpr const char* k_banner = "jobman version '" JOBMAN_VERSION "'\n"
+                                 "Type 'jobman --help' for every command and option, and 'man jobman' for more.\n"
+                                 "\n"
+                                 "Usage examples:\n"
+                                 "  jobman images\n"
+                                 "  jobman image-details -i ubuntu-python\n"
+                                 "  jobman submit -i ubuntu-python -j job1 -r no-gpu -- python persistent-home/myScript.py\n"
+                                 "  jobman list\n"
+                                 "  jobman logs -j job1\n"
+                                 "  jobman delete -j job1\n"
+                                 "  jobman submit -i ubuntu-python:latest-cuda -r small-gpu -- nvidia-smi\n";
 
 // Words after the first "--" go to the job; KEY=VALUE words after a second "--" become
 // its environment. Split off before CLI11 sees argv.
@@ -172,7 +185,7 @@ int cli_main(int argc, char** argv) {
 
   auto* submit = app.add_subcommand("submit", "Submit a job: jobman submit -i IMAGE [options] [-- ARGS... [-- KEY=VALUE...]]");
   commands::SubmitOptions submit_options;
-  auto* image_option = submit->add_option("-i,--image", submit_options.image, "Image NAME[:VERSION] from `jobman images`, or a full reference");
+  auto* image_option = submit->add_option("-i,--image", submit_options.image, "Image NAME[:TAG|VERSION] from `jobman images`, or a full reference (default: the platform's images.default)");
   submit->add_option("-j,--job-name,--name", submit_options.name, "Name for the job (letters, digits, '_', '.', '-')");
   submit->add_flag("-c,--command", submit_options.replace_entrypoint, "The words after '--' replace the image's entrypoint");
   submit->add_option("-e,--env", submit_options.env, "Environment variable KEY=VALUE (repeatable)")->allow_extra_args(false);
@@ -237,20 +250,17 @@ int cli_main(int argc, char** argv) {
     return exit_code::usage;
   }
   if (version) {
-    std::cout << "jobman " JOBMAN_VERSION "\n";
+    std::cout << k_version_line << "\n";
     return exit_code::ok;
   }
   if (app.get_subcommands().empty()) {
-    std::cout << app.help();
-    return exit_code::usage;
+    // As CHAIMELEON's jobman: its users are told to type `jobman` for these.
+    std::cout << k_banner;
+    return exit_code::ok;
   }
   const bool is_submit = submit->parsed();
   if (split.had_separator && !is_submit) {
     print_error("'--' and the words after it are only for submit");
-    return exit_code::usage;
-  }
-  if (is_submit && submit_options.image.empty() && submit_options.from.empty()) {
-    print_error("submit needs -i IMAGE (or --from FILE)");
     return exit_code::usage;
   }
   if (is_submit && !submit_options.from.empty()) {

@@ -90,4 +90,6 @@ std::size_t visible_width(const std::string& text) {
   return width;
 }
 
+std::string slots_used(int running, int slots) { return slots > 0 ? fmt::format("{}/{}", running, slots) : std::string("-"); }
+
 } // namespace jobman::cli

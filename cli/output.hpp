@@ -28,6 +28,8 @@ bool use_color();
 // `state` as text, colored by how the job is doing when use_color(): green SUCCEEDED, red
 // FAILED/OOM_KILLED/TIMEOUT/LOST, yellow QUEUED/STARTING, cyan RUNNING, dim CANCELLED.
 std::string paint_state(JobState state);
+// A flavor's slots as "used/total" ("3/4"); "-" when the flavor has no cap of its own.
+std::string slots_used(int running, int slots);
 // Columns printed by `Table`, ignoring color escapes: the width a terminal shows.
 std::size_t visible_width(const std::string& text);
 

@@ -147,14 +147,18 @@ void check_no_nul(const std::vector<std::string>& items, Section& section, const
 // Checks a mount template path: absolute, known placeholders only, nothing the engines'
 // --mount syntax or a path walk could misread.
 void check_template_path(Section& s, const char* key, const std::string& path, bool allow_source) {
-  const bool from_placeholder = (allow_source && path.rfind("{source}", 0) == 0) || path.rfind("{home}", 0) == 0;
-  if (path.empty() || (path.front() != '/' && !from_placeholder)) s.fail(key, "must be an absolute path (or start with {home})");
+  const bool from_placeholder = (allow_source && (path.rfind("{source}", 0) == 0 || path.rfind("{image_home}/", 0) == 0)) ||
+                                path.rfind("{home}", 0) == 0;
+  if (path.empty() || (path.front() != '/' && !from_placeholder))
+    s.fail(key, allow_source ? "must be an absolute path (or start with {home}, {source} or {image_home}/)" : "must be an absolute path (or start with {home})");
   if (path.find_first_of(",\n\r") != std::string::npos) s.fail(key, "must not contain ',' or line breaks");
   for (std::size_t open = path.find('{'); open != std::string::npos; open = path.find('{', open + 1)) {
     auto close = path.find('}', open);
     std::string name = close == std::string::npos ? "" : path.substr(open + 1, close - open - 1);
-    if (name != "user" && name != "uid" && name != "home" && !(allow_source && name == "source"))
-      s.fail(key, fmt::format("unknown placeholder in '{}'; use {{user}}, {{uid}}, {{home}}{}", path, allow_source ? " or {source}" : ""));
+    if (allow_source && name == "image_home" && open != 0) s.fail(key, fmt::format("'{}': {{image_home}} may only start a target", path));
+    if (name != "user" && name != "uid" && name != "home" && !(allow_source && (name == "source" || name == "image_home")))
+      s.fail(key, fmt::format("unknown placeholder in '{}'; use {{user}}, {{uid}}, {{home}}{}", path,
+                              allow_source ? ", {source} or {image_home}" : ""));
   }
   if (path == "/" || path.find("/../") != std::string::npos || path.ends_with("/..") || path.find("/./") != std::string::npos)
     s.fail(key, fmt::format("'{}' must be a plain absolute path (no '.', '..' or bare '/')", path));
@@ -232,6 +236,10 @@ Config parse_config(std::string_view text, std::string_view source) {
     if (config.images.repositories.empty()) s.fail("repositories", "must name at least one repository prefix (e.g. \"localhost/\")");
     s.string_list("required_labels", config.images.required_labels);
     s.duration("refresh", config.images.refresh, std::chrono::seconds(0));
+    s.string("default", config.images.default_image, true);
+    const std::string& image = config.images.default_image;
+    if (image.size() > 256 || image.find_first_of(" \t\r\n\\\"'") != std::string::npos || image.find('\0') != std::string::npos)
+      s.fail("default", "must be an image reference as typed after -i (NAME, NAME:TAG or a full reference)");
     s.finish();
   }
   {
@@ -245,6 +253,8 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.size("max_stored_bytes_per_user", config.limits.max_stored_bytes_per_user, 1LL << 20);
     s.size("min_free_disk", config.limits.min_free_disk, 1, true);
     s.size("max_log_bytes_per_user", config.limits.max_log_bytes_per_user, 1LL << 20);
+    s.integer("max_active_per_user", config.limits.max_active_per_user, 0, 10000000);
+    s.size("home_size", config.limits.home_size, 1LL << 20);
     s.finish();
   }
   for_each_item(top, "flavors", "flavors", source, [&](Section& s) {
@@ -259,6 +269,7 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.size("shm", flavor.shm, 1LL << 20);
     s.integer("gpus", flavor.gpus, 0, 64);
     s.duration("max_time", flavor.max_time, std::chrono::seconds(1));
+    s.integer("slots", flavor.slots, 0, 100000);
     config.flavors.push_back(std::move(flavor));
   });
   if (config.flavors.empty()) config.flavors.push_back(Flavor{"default", "1 CPU, 2 GiB", 1, 2LL << 30, 64LL << 20, 0, std::chrono::hours(24)});
@@ -340,7 +351,8 @@ std::string config_to_json(const Config& c) {
     {"state_dir", c.state_dir},
     {"engine", {{"kind", to_string(c.engine.kind)}, {"binary", c.engine.binary}, {"global_args", c.engine.global_args}, {"run_args", c.engine.run_args},
                 {"command_timeout", c.engine.command_timeout.count()}}},
-    {"images", {{"repositories", c.images.repositories}, {"required_labels", c.images.required_labels}, {"refresh", c.images.refresh.count()}}},
+    {"images", {{"repositories", c.images.repositories}, {"required_labels", c.images.required_labels}, {"refresh", c.images.refresh.count()},
+                {"default", c.images.default_image}}},
     {"limits", {{"max_running", c.limits.max_running}, {"pids", c.limits.pids}, {"kill_grace", c.limits.kill_grace.count()}}},
     {"server",
      {{"max_connections", c.server.max_connections},
@@ -357,10 +369,12 @@ std::string config_to_json(const Config& c) {
   out["limits"]["max_stored_bytes_per_user"] = format_size(c.limits.max_stored_bytes_per_user);
   out["limits"]["min_free_disk"] = format_size(c.limits.min_free_disk);
   out["limits"]["max_log_bytes_per_user"] = format_size(c.limits.max_log_bytes_per_user);
+  out["limits"]["max_active_per_user"] = c.limits.max_active_per_user;
+  out["limits"]["home_size"] = format_size(c.limits.home_size);
   out["flavors"] = json::array();
   for (const auto& f : c.flavors)
     out["flavors"].push_back({{"name", f.name}, {"description", f.description}, {"cpus", f.cpus}, {"memory", format_size(f.memory)},
-                              {"shm", format_size(f.shm)}, {"gpus", f.gpus}, {"max_time", f.max_time.count()}});
+                              {"shm", format_size(f.shm)}, {"gpus", f.gpus}, {"max_time", f.max_time.count()}, {"slots", f.slots}});
   out["gpus"] = {{"devices", c.gpus.autodetect ? json("auto") : json(c.gpus.devices)}};
   out["mounts"] = json::array();
   for (const auto& m : c.mounts)

@@ -34,6 +34,7 @@ struct ImagesConfig {
   std::vector<std::string> repositories = {"localhost/"};
   std::vector<std::string> required_labels = {"name", "version"};
   std::chrono::seconds refresh{30}; // how long the catalogue is cached
+  std::string default_image;        // "default": what `submit` without -i runs ("" : -i is required)
 };
 
 struct LimitsConfig {
@@ -46,6 +47,8 @@ struct LimitsConfig {
   std::int64_t max_stored_bytes_per_user = 1LL << 30; // args, env and argv of a user's jobs in the database
   std::int64_t min_free_disk = 256LL << 20;           // submits are refused below this much free on state_dir
   std::int64_t max_log_bytes_per_user = 10LL << 30;   // all of a user's job logs on state_dir
+  int max_active_per_user = 0;                        // queued + running jobs of one user; 0: no limit
+  std::int64_t home_size = 1LL << 30;                 // each writable copy of an image's home / WORKDIR (a tmpfs)
 };
 
 // A resource flavor users pick with `submit -r NAME`.
@@ -57,6 +60,7 @@ struct Flavor {
   std::int64_t shm = 64LL << 20;
   int gpus = 0;
   std::chrono::seconds max_time{24 * 3600};
+  int slots = 0; // jobs of this flavor running at once; 0: no cap of its own
 };
 
 // GPUs jobs may be given: fixed device ids, or detected with `nvidia-smi -L` at start.
@@ -66,7 +70,8 @@ struct GpuConfig {
 };
 
 // A host directory every job gets, e.g. {"source": "/home/{user}/datasets"}.
-// Placeholders: {user}, {uid}, {home} in source and target; {source} in target.
+// Placeholders: {user}, {uid}, {home} in source and target; {source} and (first) {image_home}
+// in target.
 struct MountTemplate {
   std::string source;
   std::string target = "{source}";

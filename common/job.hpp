@@ -52,6 +52,9 @@ struct Mount {
   std::string target;
   bool read_only = true;
   std::string origin; // once staged: the user's directory mounted at `source`, as it really was
+  // A writable throwaway copy of the image's own `target` (its home, its WORKDIR), owned by
+  // the submitter: made at start (images/image_home.hpp), `source` until then says so.
+  bool image_copy = false;
 };
 
 // What a user asked for, after policy validated and resolved it.
@@ -68,6 +71,7 @@ struct JobSpec {
   std::vector<std::uint32_t> groups; // submitter's supplementary groups, kept inside the job
   int priority = 0;                   // higher first among the owner's jobs; > 100 (admins) before others'
   std::vector<JobId> after;           // start only when all of these SUCCEEDED
+  std::string image_home;             // the image user's home: HOME, {image_home} in mount targets ("" : none)
 };
 
 // A job as the daemon knows it.

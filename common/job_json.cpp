@@ -17,6 +17,7 @@ void from_json(const nlohmann::json& in, Resources& r) {
 void to_json(nlohmann::json& out, const Mount& m) {
   out = {{"source", m.source}, {"target", m.target}, {"read_only", m.read_only}};
   if (!m.origin.empty()) out["origin"] = m.origin;
+  if (m.image_copy) out["image_copy"] = true;
 }
 
 void from_json(const nlohmann::json& in, Mount& m) {
@@ -24,6 +25,7 @@ void from_json(const nlohmann::json& in, Mount& m) {
   m.target = in.at("target").get<std::string>();
   m.read_only = in.value("read_only", true);
   m.origin = in.value("origin", std::string{});
+  m.image_copy = in.value("image_copy", false);
 }
 
 } // namespace jobman

@@ -176,6 +176,7 @@ json job_to_json(const Job& job) {
     {"gid", job.gid},
     {"image", job.spec.image},
     {"image_id", job.spec.image_id},
+    {"image_home", job.spec.image_home},
     {"args", job.spec.args},
     {"replace_entrypoint", job.spec.replace_entrypoint},
     {"env", env},
@@ -207,6 +208,7 @@ Job job_from_json(const json& value) {
     job.gid = value.at("gid").get<std::uint32_t>();
     job.spec.image = value.at("image").get<std::string>();
     job.spec.image_id = value.value("image_id", std::string{});
+    job.spec.image_home = value.value("image_home", std::string{});
     job.spec.args = value.value("args", std::vector<std::string>{});
     job.spec.replace_entrypoint = value.value("replace_entrypoint", false);
     const json env = value.value("env", json::object());

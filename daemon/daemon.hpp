@@ -5,6 +5,7 @@
 #include "daemon/backend/backend.hpp"
 #include "daemon/engine/command_runner.hpp"
 #include "daemon/images/catalogue_cache.hpp"
+#include "daemon/images/image_home.hpp"
 #include "daemon/scheduler/gpu_allocator.hpp"
 #include "daemon/scheduler/job_watch.hpp"
 #include "daemon/scheduler/scheduler.hpp"
@@ -27,6 +28,7 @@ struct Daemon {
   scheduler::GpuAllocator gpus;
   scheduler::Scheduler scheduler;
   images::CatalogueCache catalogue;
+  images::ImageHomes homes;
 };
 
 // jobmand's main(): parses `argv`, runs until SIGTERM/SIGINT, returns the exit code.

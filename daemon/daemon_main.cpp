@@ -138,7 +138,11 @@ Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
     backend(std::make_unique<backend::LocalBackend>(config, *runner)),
     gpus(detect_gpus(io, config, *runner)),
     scheduler(io.get_executor(), config, store, *backend, watch, gpus),
-    catalogue(config.images, *backend) {}
+    catalogue(config.images, *backend),
+    homes(config, *runner) {
+  homes.clear_cache_dir();
+  scheduler.use_image_homes(homes, catalogue);
+}
 
 int daemon_main(int argc, char** argv) {
   CLI::App app{"jobmand: the jobman daemon. Runs users' batch jobs in sandboxed containers."};

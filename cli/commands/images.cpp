@@ -9,11 +9,15 @@ namespace jobman::cli::commands {
 int images(Client& client, const Global& global) {
   json result = client.request("images", json::object());
   if (printed_as_json(global, result)) return exit_code::ok;
-  Table table{{"NAME", "VERSIONS", "DESCRIPTION"}, {}};
-  for (const auto& image : result.at("images"))
+  Table table{{"NAME", "VERSIONS", "TAGS", "DESCRIPTION"}, {}};
+  for (const auto& image : result.at("images")) {
+    std::vector<std::string> tags;
+    for (const auto& [tag, version] : image.value("tags", json::object()).items())
+      if (version.is_string()) tags.push_back(fmt::format("{}={}", tag, version.get<std::string>()));
     table.rows.push_back({image.at("name").get<std::string>(),
                           fmt::format("{}", fmt::join(image.at("versions").get<std::vector<std::string>>(), ", ")),
-                          image.value("description", std::string{})});
+                          tags.empty() ? "-" : fmt::format("{}", fmt::join(tags, ", ")), image.value("description", std::string{})});
+  }
   table.print();
   return exit_code::ok;
 }

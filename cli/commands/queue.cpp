@@ -12,10 +12,11 @@ int queue(Client& client, const Global& global) {
   std::cout << fmt::format("{} running of {} slots, {} queued; GPUs {} free of {}\n\n", result.value("running", 0),
                            result.value("max_running", 0), result.value("queued", 0), result.at("gpus").value("free", 0),
                            result.at("gpus").value("total", 0));
-  Table flavors{{"FLAVOR", "RUNNING", "QUEUED", "YOURS RUNNING", "YOURS QUEUED"}, {}};
+  Table flavors{{"FLAVOR", "SLOTS", "RUNNING", "QUEUED", "YOURS RUNNING", "YOURS QUEUED"}, {}};
   for (const auto& f : result.at("flavors"))
-    flavors.rows.push_back({f.value("flavor", ""), std::to_string(f.value("running", 0)), std::to_string(f.value("queued", 0)),
-                            std::to_string(f.value("yours_running", 0)), std::to_string(f.value("yours_queued", 0))});
+    flavors.rows.push_back({f.value("flavor", ""), slots_used(f.value("running", 0), f.value("slots", 0)), std::to_string(f.value("running", 0)),
+                            std::to_string(f.value("queued", 0)), std::to_string(f.value("yours_running", 0)),
+                            std::to_string(f.value("yours_queued", 0))});
   flavors.print();
   if (result.at("yours").empty()) return exit_code::ok;
   std::cout << "\nYour queued jobs:\n";

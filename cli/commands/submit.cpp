@@ -26,10 +26,18 @@ std::vector<std::string> split_refs(const std::vector<std::string>& refs) {
   return out;
 }
 
+// What jobmand wants the submitter to know (the default image used, what stays read-only).
+void print_notes(const Global& global, const json& result) {
+  if (global.json || !result.contains("notes") || !result.at("notes").is_array()) return;
+  for (const auto& note : result.at("notes"))
+    if (note.is_string()) std::cerr << "jobman: note: " << note.get<std::string>() << "\n";
+}
+
 int submit_from(Client& client, const Global& global, const SubmitOptions& options) {
   json args = {{"jobs", read_job_specs(options.from)}};
   if (options.dry_run) args["dry_run"] = true;
   json result = client.request("submit_batch", args);
+  print_notes(global, result);
   if (global.json) {
     print_json(result);
   } else if (options.dry_run) {
@@ -46,7 +54,8 @@ int submit_from(Client& client, const Global& global, const SubmitOptions& optio
 
 int submit(Client& client, const Global& global, const SubmitOptions& options) {
   if (!options.from.empty()) return submit_from(client, global, options);
-  json args = {{"image", options.image}, {"args", options.args}, {"env", options.env}};
+  json args = {{"args", options.args}, {"env", options.env}};
+  if (!options.image.empty()) args["image"] = options.image; // none: the platform's default
   if (!options.after.empty()) args["after"] = split_refs(options.after);
   if (options.priority != 0) args["priority"] = options.priority;
   if (!options.name.empty()) args["name"] = options.name;
@@ -56,6 +65,7 @@ int submit(Client& client, const Global& global, const SubmitOptions& options) {
   if (!options.time.empty()) args["time"] = options.time;
   if (options.gpus >= 0) args["gpus"] = options.gpus;
   json result = client.request("submit", args);
+  print_notes(global, result);
   Job job = protocol::job_from_json(result.at("job"));
   if (options.dry_run) {
     if (global.json) {

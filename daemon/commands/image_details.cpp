@@ -18,6 +18,7 @@ asio::awaitable<json> image_details(CommandContext& ctx) {
     {"id", image.id},              {"repo_tags", image.repo_tags}, {"digests", image.repo_digests},
     {"labels", image.labels},      {"created", image.created},     {"size", image.size},
     {"entrypoint", image.entrypoint}, {"cmd", image.cmd},          {"user", image.user},
+    {"tags", entry->tags},         {"workdir", image.workdir},
   };
 }
 

@@ -16,10 +16,15 @@ asio::awaitable<json> images(CommandContext& ctx) {
       out.push_back({{"name", entry.name},
                      {"versions", json::array()},
                      {"description", description == entry.image.labels.end() ? "" : description->second},
-                     {"reference", entry.reference}});
+                     {"reference", entry.reference},
+                     {"tags", json::object()}});
     }
     auto& versions = out.back()["versions"];
     if (versions.empty() || versions.back() != entry.version) versions.push_back(entry.version);
+    // Tag -> the version it names (a tag on two builds: the first, i.e. the highest, newest).
+    auto& tags = out.back()["tags"];
+    for (const auto& tag : entry.tags)
+      if (tag != entry.version && !tags.contains(tag)) tags[tag] = entry.version;
   }
   co_return json{{"images", out}};
 }

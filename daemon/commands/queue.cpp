@@ -13,6 +13,7 @@ asio::awaitable<json> queue(CommandContext& ctx) {
     int running = 0, queued = 0, yours_running = 0, yours_queued = 0;
   };
   std::map<std::string, Counts> by_flavor;
+  for (const auto& f : ctx.daemon.config.flavors) by_flavor[f.name]; // every flavor, busy or not
   std::map<JobId, const store::QueueEntry*> by_id;
   int running = 0, queued = 0;
   for (const auto& e : entries) {
@@ -28,8 +29,11 @@ asio::awaitable<json> queue(CommandContext& ctx) {
     }
   }
   json flavors = json::array();
-  for (const auto& [name, c] : by_flavor)
-    flavors.push_back({{"flavor", name}, {"running", c.running}, {"queued", c.queued}, {"yours_running", c.yours_running}, {"yours_queued", c.yours_queued}});
+  for (const auto& [name, c] : by_flavor) {
+    const Flavor* flavor = ctx.daemon.config.find_flavor(name);
+    flavors.push_back({{"flavor", name}, {"running", c.running}, {"queued", c.queued}, {"yours_running", c.yours_running},
+                       {"yours_queued", c.yours_queued}, {"slots", flavor ? flavor->slots : 0}});
+  }
   json yours = json::array();
   for (const auto& p : plan.queued) {
     if (p.uid != ctx.peer.uid) continue;

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <sys/statvfs.h>
 #include <map>
+#include <set>
 #include <span>
 
 namespace jobman::daemon::commands {
@@ -40,13 +41,57 @@ asio::awaitable<MountCheck> check_mounts(CommandContext& ctx) {
   co_return checked;
 }
 
+// The image's home and writable copies (images/image_home.hpp) of every image the
+// requests name, probed once per new image; what cannot be resolved is left to build().
+using Homes = std::map<std::string, images::ImageHome>;
+asio::awaitable<Homes> homes_of(CommandContext& ctx, const policy::Catalogue& catalogue, const std::vector<SubmitArgs>& jobs) {
+  Homes homes;
+  for (const auto& s : jobs) {
+    auto entry = policy::resolve_image(catalogue, s.request.image);
+    if (!entry || homes.contains(entry->image.id)) continue;
+    policy::ImageInfo image = entry->image;
+    auto home = co_await ctx.daemon.homes.get(std::move(image));
+    if (!home) throw Error(home.error().code, home.error().message);
+    homes.emplace(entry->image.id, std::move(*home));
+  }
+  co_return homes;
+}
+
+// A request without -i runs images.default, or is refused saying so.
+void apply_default_image(CommandContext& ctx, std::vector<SubmitArgs>& jobs) {
+  const std::string& fallback = ctx.daemon.config.images.default_image;
+  for (auto& s : jobs) {
+    if (!s.request.image.empty()) continue;
+    if (fallback.empty())
+      throw Error(ErrorCode::InvalidArgument, "submit needs -i IMAGE: this platform has no default image (images.default); "
+                                              "`jobman images` lists the catalogue");
+    s.request.image = fallback;
+    s.defaulted_image = true;
+  }
+}
+
+// What the submitter should know: the default image used, what stays read-only.
+json notes_for(const std::vector<SubmitArgs>& asked, const std::vector<Job>& jobs, const Homes& homes) {
+  std::set<std::string> notes;
+  for (std::size_t i = 0; i < jobs.size() && i < asked.size(); ++i) {
+    if (asked[i].defaulted_image) notes.insert(fmt::format("no -i given: using the platform's default image {}", jobs[i].spec.image));
+    if (auto home = homes.find(jobs[i].spec.image_id); home != homes.end())
+      for (const auto& note : home->second.notes) notes.insert(fmt::format("image {}: {}", jobs[i].spec.image, note));
+  }
+  return json(std::vector<std::string>(notes.begin(), notes.end()));
+}
+
 // Validates one job of a submit. `batch_names` maps names of earlier jobs of the same
 // batch to their 1-based index, which `--after` may refer to.
 Job build(CommandContext& ctx, const policy::Catalogue& catalogue, const SubmitArgs& s, const std::map<std::string, std::size_t>& batch_names,
-          const MountCheck& checked) {
+          const MountCheck& checked, const Homes& homes) {
   const Config& config = ctx.daemon.config;
   auto mounts = [&checked](const policy::Submitter&) { return checked; };
-  Job job = policy::build_job({config, catalogue, ctx.daemon.gpus.total(), mounts}, submitter_of(ctx), s.request).value();
+  auto home = [&homes](const std::string& id) -> const images::ImageHome* {
+    auto it = homes.find(id);
+    return it == homes.end() ? nullptr : &it->second;
+  };
+  Job job = policy::build_job({config, catalogue, ctx.daemon.gpus.total(), mounts, home}, submitter_of(ctx), s.request).value();
 
   const int max_priority = ctx.peer.admin ? k_max_admin_priority : scheduler::k_max_user_priority;
   if (s.priority > max_priority || s.priority < -scheduler::k_max_user_priority)
@@ -76,6 +121,21 @@ void check_queue_room(CommandContext& ctx, std::size_t adding) {
     throw Error(ErrorCode::LimitExceeded, fmt::format("you have {} queued job{}; {} more would pass the limit of {} "
                                                       "(limits.max_queued_per_user); wait for some to start or delete some",
                                                       queued, queued == 1 ? "" : "s", adding, limit));
+}
+
+// limits.max_active_per_user: queued and running jobs together (CHAIMELEON: one).
+void check_active_room(CommandContext& ctx, std::size_t adding) {
+  const int limit = ctx.daemon.config.limits.max_active_per_user;
+  if (limit <= 0) return;
+  const std::vector<JobId> active = ctx.daemon.store.active_ids(ctx.peer.uid);
+  if (static_cast<std::int64_t>(active.size() + adding) <= limit) return;
+  std::string ids;
+  for (std::size_t i = 0; i < active.size() && i < 20; ++i) ids += fmt::format("{}{}", i ? ", " : "", active[i]);
+  if (active.size() > 20) ids += ", ...";
+  throw Error(ErrorCode::LimitExceeded,
+              fmt::format("you have {} active job{} (queued or running: {}); {} more would pass the limit of {} per user "
+                          "(limits.max_active_per_user); wait for one to end or delete one",
+                          active.size(), active.size() == 1 ? "" : "s", active.empty() ? "none" : ids, adding, limit));
 }
 
 asio::awaitable<std::shared_ptr<const policy::Catalogue>> catalogue_with(CommandContext& ctx, const std::vector<SubmitArgs>& jobs) {
@@ -138,10 +198,13 @@ asio::awaitable<json> submit(CommandContext& ctx) {
   const bool dry_run = ctx.args.optional_bool("dry_run");
   ctx.args.finish();
   check_not_shutting_down(ctx);
+  apply_default_image(ctx, one);
   auto catalogue = co_await catalogue_with(ctx, one);
+  const Homes homes = co_await homes_of(ctx, *catalogue, one);
   const MountCheck checked = co_await check_mounts(ctx);
   check_not_shutting_down(ctx);
-  Job job = build(ctx, *catalogue, one.front(), {}, checked);
+  Job job = build(ctx, *catalogue, one.front(), {}, checked, homes);
+  const json notes = notes_for(one, {job}, homes);
   const Config& config = ctx.daemon.config;
   auto argv_for = [&config](const Job& j) { return backend::container_argv(config, j); };
   if (dry_run) {
@@ -152,9 +215,10 @@ asio::awaitable<json> submit(CommandContext& ctx) {
     job.gpu_devices = ctx.daemon.gpus.peek(gpus).value_or(std::vector<std::string>(static_cast<std::size_t>(gpus), "?"));
     job.container = container_name(job.instance, 0);
     job.argv = argv_for(job);
-    co_return json{{"dry_run", true}, {"job", protocol::job_to_json(job)}};
+    co_return json{{"dry_run", true}, {"job", protocol::job_to_json(job)}, {"notes", notes}};
   }
   check_queue_room(ctx, 1);
+  check_active_room(ctx, 1);
   check_storage_room(ctx, {&job, 1});
   Job queued = ctx.daemon.store.insert(std::move(job), argv_for);
   ctx.daemon.scheduler.queued(); // stored: whatever happens next, the reply says so
@@ -163,7 +227,7 @@ asio::awaitable<json> submit(CommandContext& ctx) {
     now = ctx.daemon.store.get(queued.id); // STARTING already, if a slot was free
   } catch (const std::exception&) {
   }
-  co_return json{{"job", protocol::job_to_json(now.value_or(queued))}};
+  co_return json{{"job", protocol::job_to_json(now.value_or(queued))}, {"notes", notes}};
 }
 
 asio::awaitable<json> submit_batch(CommandContext& ctx) {
@@ -181,7 +245,9 @@ asio::awaitable<json> submit_batch(CommandContext& ctx) {
       throw Error(e.code(), fmt::format("job {} of {}: {}", i + 1, items.size(), e.what()));
     }
   }
+  apply_default_image(ctx, requests);
   auto catalogue = co_await catalogue_with(ctx, requests);
+  const Homes homes = co_await homes_of(ctx, *catalogue, requests);
   // All validated before anything is stored: the batch is queued whole or not at all.
   std::vector<Job> jobs;
   std::map<std::string, std::size_t> names;
@@ -189,7 +255,7 @@ asio::awaitable<json> submit_batch(CommandContext& ctx) {
   check_not_shutting_down(ctx);
   for (std::size_t i = 0; i < requests.size(); ++i) {
     try {
-      jobs.push_back(build(ctx, *catalogue, requests[i], names, checked));
+      jobs.push_back(build(ctx, *catalogue, requests[i], names, checked, homes));
       const std::string& name = requests[i].request.name;
       if (!name.empty() && !names.emplace(name, i + 1).second)
         throw Error(ErrorCode::Conflict, fmt::format("the name '{}' is used twice in this batch", name));
@@ -200,7 +266,9 @@ asio::awaitable<json> submit_batch(CommandContext& ctx) {
     }
   }
   check_queue_room(ctx, jobs.size());
-  if (dry_run) co_return json{{"dry_run", true}, {"count", jobs.size()}};
+  check_active_room(ctx, jobs.size());
+  const json notes = notes_for(requests, jobs, homes);
+  if (dry_run) co_return json{{"dry_run", true}, {"count", jobs.size()}, {"notes", notes}};
   check_storage_room(ctx, jobs);
   const Config& config = ctx.daemon.config;
   auto inserted = ctx.daemon.store.insert_batch(std::move(jobs), [&config](const Job& j) { return backend::container_argv(config, j); });
@@ -210,7 +278,7 @@ asio::awaitable<json> submit_batch(CommandContext& ctx) {
     ids.push_back(job.id);
     names_out.push_back(job.spec.name);
   }
-  co_return json{{"ids", ids}, {"names", names_out}};
+  co_return json{{"ids", ids}, {"names", names_out}, {"notes", notes}};
 }
 
 } // namespace jobman::daemon::commands

@@ -7,6 +7,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -22,6 +23,15 @@ struct ExitStatus {
   std::optional<int> signal;
   bool success() const { return code && *code == 0; }
   std::string describe() const;
+};
+
+// How capture_with starts its child, besides what capture does.
+struct ChildOptions {
+  int stdin_fd = -1;            // -1: /dev/null
+  int stdout_fd = -1;           // -1: captured
+  std::string working_dir;      // empty: the runner's
+  std::optional<std::uint32_t> uid, gid; // both set: the child drops to them (no supplementary groups) before exec
+  std::optional<std::uint64_t> max_file_size; // RLIMIT_FSIZE: a longer write kills the child (SIGXFSZ)
 };
 
 struct Captured {
@@ -52,6 +62,10 @@ public:
   // answer: a hung engine must not hold a job, a stop or a catalogue load forever.
   virtual asio::awaitable<Result<Captured>> capture(std::vector<std::string> argv, std::optional<std::chrono::milliseconds> timeout,
                                                     std::size_t max_output = 64 << 20) = 0;
+  // capture, with the child's stdin, stdout, working directory and identity as `options` say.
+  // The working directory is entered before the identity is dropped.
+  virtual asio::awaitable<Result<Captured>> capture_with(std::vector<std::string> argv, ChildOptions options,
+                                                         std::optional<std::chrono::milliseconds> timeout, std::size_t max_output = 64 << 20) = 0;
   // Starts `argv` with stdin from /dev/null and stdout and stderr both to `output_fd`.
   virtual Result<std::unique_ptr<RunningProcess>> spawn(const std::vector<std::string>& argv, int output_fd) = 0;
 };

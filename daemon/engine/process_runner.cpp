@@ -19,6 +19,7 @@
 #include <map>
 #include <boost/process/v2.hpp>
 #include <fcntl.h>
+#include <grp.h>
 #include <fmt/format.h>
 #include <linux/close_range.h>
 #include <sys/resource.h>
@@ -50,13 +51,25 @@ namespace {
 //   asio opens sockets without CLOEXEC: without this, engine processes would inherit the
 //   listening socket, client connections and the database.
 // Only async-signal-safe calls here.
+// With `uid`/`gid` (capture_with): the child enters `working_dir` (it must), then drops
+// every group and becomes that uid and gid, or exits 126 before exec.
 struct ChildSetup {
   const char* working_dir;
+  bool switch_identity = false;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  rlim_t max_file_size = RLIM_INFINITY;
   error_code on_exec_setup(bp::posix::default_launcher&, const std::filesystem::path&, const char* const*) {
     ::setpgid(0, 0);
     if (::chdir(working_dir) != 0) {
+      if (switch_identity) ::_exit(126);
       // stays where the daemon is
     }
+    if (max_file_size != RLIM_INFINITY) {
+      const rlimit limit{max_file_size, max_file_size};
+      if (::setrlimit(RLIMIT_FSIZE, &limit) != 0) ::_exit(126);
+    }
+    if (switch_identity && (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0)) ::_exit(126);
     ::signal(SIGPIPE, SIG_DFL);
     sigset_t none;
     sigemptyset(&none);
@@ -120,17 +133,33 @@ public:
 
   asio::awaitable<Result<Captured>> capture(std::vector<std::string> argv, std::optional<std::chrono::milliseconds> timeout,
                                             std::size_t max_output) override {
+    ChildOptions defaults; // named, then moved in: GCC 12 destroys a temporary passed by value inside co_await twice
+    auto result = co_await capture_with(std::move(argv), std::move(defaults), timeout, max_output);
+    co_return result;
+  }
+
+  asio::awaitable<Result<Captured>> capture_with(std::vector<std::string> argv, ChildOptions options,
+                                                 std::optional<std::chrono::milliseconds> timeout, std::size_t max_output) override {
     auto exe = resolve(argv);
     if (!exe) co_return exe.error();
     asio::readable_pipe out(m_executor), err(m_executor);
     FileDescriptor null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    ChildSetup setup{options.working_dir.empty() ? m_working_dir.c_str() : options.working_dir.c_str()};
+    if (options.uid && options.gid) {
+      setup.switch_identity = true;
+      setup.uid = *options.uid;
+      setup.gid = *options.gid;
+    }
+    if (options.max_file_size) setup.max_file_size = static_cast<rlim_t>(*options.max_file_size);
+    const int in_fd = options.stdin_fd >= 0 ? options.stdin_fd : null.get();
     error_code ec;
     bp::process process = [&] {
       asio::writable_pipe out_w(m_executor), err_w(m_executor);
-      asio::connect_pipe(out, out_w, ec);
+      if (options.stdout_fd < 0) asio::connect_pipe(out, out_w, ec);
       if (!ec) asio::connect_pipe(err, err_w, ec);
       if (ec) return bp::process(m_executor);
-      return launch(*exe, argv, bp::process_stdio{null.get(), out_w, err_w}, ec);
+      if (options.stdout_fd >= 0) return launch(*exe, argv, bp::process_stdio{in_fd, options.stdout_fd, err_w}, ec, setup);
+      return launch(*exe, argv, bp::process_stdio{in_fd, out_w, err_w}, ec, setup);
       // the write ends close here, so reads see EOF when the child exits
     }();
     if (ec) co_return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot run {}: {}", argv.front(), ec.message())};
@@ -159,6 +188,7 @@ public:
     }
     Captured result;
     using namespace asio::experimental::awaitable_operators;
+    // (With stdout_fd, `out` was never opened: its read ends at once.)
     auto [ec_out, ec_err] = co_await (read_all(out, result.out, max_output) && read_all(err, result.err, max_output));
     error_code wait_ec;
     co_await process.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
@@ -189,8 +219,12 @@ private:
   // `ec`: bp::process's own constructors throw them (and an error_code given to them is
   // taken for an initializer and ignored).
   bp::process launch(const std::filesystem::path& exe, const std::vector<std::string>& argv, bp::process_stdio stdio, error_code& ec) {
+    return launch(exe, argv, std::move(stdio), ec, ChildSetup{m_working_dir.c_str()});
+  }
+  bp::process launch(const std::filesystem::path& exe, const std::vector<std::string>& argv, bp::process_stdio stdio, error_code& ec,
+                     ChildSetup setup) {
     return bp::default_process_launcher()(m_executor, ec, exe, std::vector<std::string>(argv.begin() + 1, argv.end()), std::move(stdio),
-                                          ChildSetup{m_working_dir.c_str()});
+                                          setup);
   }
 
   // The command as messages name it: its words, the whole of it up to 200 bytes.

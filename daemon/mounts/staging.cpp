@@ -84,6 +84,24 @@ Result<std::vector<Mount>> stage(const std::string& state_dir, JobId id, std::ve
   return staged;
 }
 
+Result<std::string> mount_home_tmpfs(const std::string& state_dir, JobId id, std::size_t index, std::uint32_t uid, std::uint32_t gid,
+                                     std::int64_t size) {
+  const std::string dir = staging_dir(state_dir, id);
+  const std::string path = fmt::format("{}/home{}", dir, index);
+  auto fail = [&](const char* what) {
+    ErrorInfo error{ErrorCode::Internal, fmt::format("cannot {} {}: {}", what, path, std::strerror(errno))};
+    unmount_and_remove(path);
+    return error;
+  };
+  if (!make_private_dir(mounts_root(state_dir)) || !make_private_dir(dir)) return fail("create the staging directory for");
+  unmount_and_remove(path); // left over from an earlier start of the same job
+  if (::mkdir(path.c_str(), 0700) != 0) return fail("create");
+  const std::string options = fmt::format("size={},mode=0700,uid={},gid={}", size, uid, gid);
+  if (::mount("jobman-home", path.c_str(), "tmpfs", MS_NOSUID | MS_NODEV, options.c_str()) != 0) return fail("mount a tmpfs on");
+  if (::mount(nullptr, path.c_str(), nullptr, MS_PRIVATE, nullptr) != 0) return fail("make private");
+  return path;
+}
+
 void unstage(const std::string& state_dir, JobId id) {
   const std::string dir = staging_dir(state_dir, id);
   struct stat st {};

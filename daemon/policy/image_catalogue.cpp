@@ -78,6 +78,8 @@ std::vector<ImageInfo> parse_image_inspect(std::string_view json_text) {
       info.entrypoint = string_list(config.value("Entrypoint", json::array()));
       info.cmd = string_list(config.value("Cmd", json::array()));
       info.user = string_field(config, "User");
+      info.env = string_list(config.value("Env", json::array()));
+      info.workdir = string_field(config, "WorkingDir");
     }
     images.push_back(std::move(info));
   }
@@ -129,7 +131,12 @@ int compare_versions(std::string_view a, std::string_view b) {
     }
   }
   if (i == a.size() && j == b.size()) return 0;
-  return i == a.size() ? -1 : 1;
+  // One is a prefix of the other: more components ("3.4.1", "v2" after "v") rank higher, anything else
+  // is a variant or a pre-release and ranks lower ("3.4cuda11", "3.4-rc1" < "3.4").
+  const bool a_longer = i < a.size();
+  const char next = a_longer ? a[i] : b[j];
+  const bool more_components = next == '.' || (next >= '0' && next <= '9');
+  return a_longer == more_components ? 1 : -1;
 }
 
 Catalogue build_catalogue(const ImagesConfig& config, std::vector<ImageInfo> images) {
@@ -139,10 +146,18 @@ Catalogue build_catalogue(const ImagesConfig& config, std::vector<ImageInfo> ima
       catalogue.rejected.emplace(image.id, *problem);
       continue;
     }
-    CatalogueEntry entry{image.labels.at("name"), image.labels.at("version"), {}, image};
+    CatalogueEntry entry{image.labels.at("name"), image.labels.at("version"), {}, image, {}};
     for (const auto& tag : image.repo_tags)
       for (const auto& prefix : config.repositories)
-        if (entry.reference.empty() && tag.rfind(prefix, 0) == 0) entry.reference = tag;
+        if (tag.rfind(prefix, 0) == 0) {
+          if (entry.reference.empty()) entry.reference = tag;
+          const std::string_view repository = repository_of(tag);
+          if (repository.size() < tag.size()) {
+            std::string name(tag.substr(repository.size() + 1));
+            if (std::find(entry.tags.begin(), entry.tags.end(), name) == entry.tags.end()) entry.tags.push_back(std::move(name));
+          }
+          break;
+        }
     catalogue.entries.push_back(std::move(entry));
   }
   std::sort(catalogue.entries.begin(), catalogue.entries.end(), [](const CatalogueEntry& x, const CatalogueEntry& y) {
@@ -174,21 +189,32 @@ Result<CatalogueEntry> resolve_image(const Catalogue& catalogue, std::string_vie
     return ErrorInfo{ErrorCode::ImageNotFound, fmt::format("no local image '{}'; `jobman images` lists the catalogue", reference)};
   }
 
-  std::string_view name = reference, version;
+  // NAME: the image tagged `latest`, else the highest version. NAME:X: version X, else tag X.
+  std::string_view name = reference, wanted = "latest";
   if (auto colon = reference.rfind(':'); colon != std::string_view::npos) {
     name = reference.substr(0, colon);
-    version = reference.substr(colon + 1);
-    if (version == "latest") version = {};
+    wanted = reference.substr(colon + 1);
   }
-  std::vector<std::string> versions;
-  for (const auto& entry : catalogue.entries) {
+  auto has_tag = [](const CatalogueEntry& entry, std::string_view tag) {
+    return std::find(entry.tags.begin(), entry.tags.end(), tag) != entry.tags.end();
+  };
+  const CatalogueEntry* highest = nullptr;
+  const CatalogueEntry* tagged = nullptr;
+  std::vector<std::string> choices;
+  for (const auto& entry : catalogue.entries) { // highest version first, then newest build
     if (entry.name != name) continue;
-    if (version.empty() || entry.version == version) return entry; // entries are newest first
-    versions.push_back(entry.version);
+    if (entry.version == wanted) return entry;
+    if (!highest) highest = &entry;
+    if (!tagged && has_tag(entry, wanted)) tagged = &entry;
+    choices.push_back(entry.version);
+    for (const auto& tag : entry.tags)
+      if (tag != entry.version) choices.push_back(fmt::format("{} (tag of {})", tag, entry.version));
   }
-  if (!versions.empty())
+  if (tagged) return *tagged;
+  if (highest && wanted == "latest") return *highest;
+  if (highest)
     return ErrorInfo{ErrorCode::ImageNotFound,
-                     fmt::format("image '{}' has no version '{}'; available: {}", name, version, fmt::join(versions, ", "))};
+                     fmt::format("image '{}' has no version or tag '{}'; available: {}", name, wanted, fmt::join(choices, ", "))};
   // Not in the catalogue: if a local image looks like what was meant, say why it is refused.
   for (const auto& image : catalogue.all) {
     auto why = catalogue.rejected.find(image.id);

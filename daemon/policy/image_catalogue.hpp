@@ -25,6 +25,8 @@ struct ImageInfo {
   std::vector<std::string> entrypoint;
   std::vector<std::string> cmd;
   std::string user;
+  std::vector<std::string> env; // "KEY=VALUE", as the image sets them
+  std::string workdir;
 };
 
 // An image users can submit: catalogue name and version come from its labels.
@@ -33,6 +35,7 @@ struct CatalogueEntry {
   std::string version;
   std::string reference; // first repository tag that passed the prefix check
   ImageInfo image;
+  std::vector<std::string> tags; // of its repository tags that passed the prefix check: "3.4", "latest"
   std::string display() const { return name + ":" + version; }
 };
 
@@ -50,11 +53,13 @@ std::optional<std::string> catalogue_problem(const ImagesConfig& config, const I
 
 Catalogue build_catalogue(const ImagesConfig& config, std::vector<ImageInfo> images);
 
-// Resolves `reference` as typed after `-i`: NAME, NAME:VERSION, NAME:latest, or a full
-// repository reference ("localhost/app:1.0"). Errors say why and what to do.
+// Resolves `reference` as typed after `-i`: NAME (the image tagged `latest`, else the
+// highest version), NAME:X (version label X, else tag X), or a full repository reference
+// ("localhost/app:1.0"). Errors say why and what to do.
 Result<CatalogueEntry> resolve_image(const Catalogue& catalogue, std::string_view reference);
 
-// Orders version strings naturally ("1.10" > "1.9"); negative, zero or positive.
+// Orders version strings naturally ("1.10" > "1.9"), where a suffix does not outrank the
+// version it extends ("3.4cuda11" and "3.4-rc1" < "3.4" < "3.4.1"); negative, zero or positive.
 int compare_versions(std::string_view a, std::string_view b);
 
 } // namespace jobman::daemon::policy

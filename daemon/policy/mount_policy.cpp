@@ -66,6 +66,13 @@ std::string expand_template(const std::string& text, const Submitter& submitter,
   return out;
 }
 
+std::string with_image_home(const std::string& target, const std::string& image_home) {
+  constexpr std::string_view k_placeholder = "{image_home}";
+  if (target.rfind(k_placeholder, 0) != 0) return target;
+  std::string home = image_home == "/" ? std::string{} : image_home;
+  return home + target.substr(k_placeholder.size());
+}
+
 // Whether `path` can be handed to the engine's --mount syntax unchanged.
 bool is_plain_path(const std::string& path) {
   return !path.empty() && path.front() == '/' && path.find_first_of(",\n\r") == std::string::npos && path.find("/../") == std::string::npos;
@@ -93,7 +100,7 @@ Result<Prepared> prepare(const std::vector<MountTemplate>& templates, const Subm
   for (const auto& t : templates) {
     Wanted w{t, expand_template(t.source, submitter), "", expand_template(template_root(t.source), submitter)};
     w.target = expand_template(t.target, submitter, w.source);
-    if (!is_plain_path(w.source) || !is_plain_path(w.target))
+    if (!is_plain_path(w.source) || !is_plain_path(with_image_home(w.target, "/i")))
       return ErrorInfo{ErrorCode::InvalidArgument, fmt::format("mount source '{}' (target '{}') is not a plain path: no ',', '..' or "
                                                                "line breaks; ask the platform admin",
                                                                w.source, w.target)};

@@ -34,6 +34,10 @@ using SourceOpener =
 // "{user}", "{uid}", "{home}" (and "{source}" in targets) replaced.
 std::string expand_template(const std::string& text, const Submitter& submitter, const std::string& source = {});
 
+// `target` with a leading "{image_home}" (only a template's own text can hold it there)
+// replaced by `image_home`; "" (no home) stands for the root: "{image_home}/x" -> "/x".
+std::string with_image_home(const std::string& target, const std::string& image_home);
+
 // A mount whose source the submitter opened: `fd` is what gets mounted (O_PATH).
 struct OpenedMount {
   Mount mount; // source: where `fd` really is, as the kernel names it

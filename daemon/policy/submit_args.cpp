@@ -6,7 +6,7 @@ namespace jobman::daemon::policy {
 
 SubmitArgs read_submit_args(protocol::Args& args) {
   SubmitArgs s;
-  s.request.image = args.required_string("image");
+  s.request.image = args.optional_string("image"); // none: images.default
   s.request.name = args.optional_string("name");
   s.request.args = args.optional_string_list("args");
   s.request.replace_entrypoint = args.optional_bool("replace_entrypoint");

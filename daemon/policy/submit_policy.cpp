@@ -3,7 +3,9 @@
 #include "common/duration.hpp"
 #include "common/names.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
+#include <iterator>
 
 namespace jobman::daemon::policy {
 
@@ -24,6 +26,24 @@ std::optional<std::string> reserved_env_problem(const std::string& key) {
                            "HIP_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "ZE_AFFINITY_MASK"})
     if (key == name) return fmt::format("environment variable '{}' is reserved (GPU access is jobman's: use --gpus)", key);
   return std::nullopt;
+}
+
+std::vector<Mount> job_mounts(const images::ImageHome* home, std::vector<Mount> mounts) {
+  const std::string image_home = home ? home->home : std::string{};
+  for (auto& m : mounts) m.target = with_image_home(m.target, image_home);
+  std::vector<Mount> all;
+  if (home)
+    for (const auto& copy : home->copies) {
+      if (std::any_of(mounts.begin(), mounts.end(), [&](const Mount& m) { return m.target == copy.dir; })) continue;
+      Mount m;
+      m.source = fmt::format("(a copy of the image's {}, made at start)", copy.dir);
+      m.target = copy.dir;
+      m.read_only = false;
+      m.image_copy = true;
+      all.push_back(std::move(m));
+    }
+  all.insert(all.end(), std::make_move_iterator(mounts.begin()), std::make_move_iterator(mounts.end()));
+  return all;
 }
 
 Result<Job> build_job(const SubmitContext& context, const Submitter& submitter, const SubmitRequest& request) {
@@ -105,10 +125,20 @@ Result<Job> build_job(const SubmitContext& context, const Submitter& submitter, 
   job.spec.image = image->display();
   job.spec.image_id = image->image.id;
 
+  const images::ImageHome* home = context.home ? context.home(job.spec.image_id) : nullptr;
+  std::vector<Mount> mounts;
   if (context.mounts) {
-    auto mounts = context.mounts(submitter);
-    if (!mounts) return mounts.error();
-    job.spec.mounts = std::move(*mounts);
+    auto checked = context.mounts(submitter);
+    if (!checked) return checked.error();
+    mounts = std::move(*checked);
+  }
+  job.spec.mounts = job_mounts(home, std::move(mounts));
+  if (home && !home->home.empty()) {
+    job.spec.image_home = home->home;
+    // HOME as the image's user has it (the submitter's own uid has no passwd entry there);
+    // a user's -e HOME=... stays.
+    if (std::none_of(job.spec.env.begin(), job.spec.env.end(), [](const EnvVar& var) { return var.first == "HOME"; }))
+      job.spec.env.insert(job.spec.env.begin(), {"HOME", home->home});
   }
   // The submitter's groups, so group-shared mounts work inside the job as on the host.
   for (auto group : submitter.groups)

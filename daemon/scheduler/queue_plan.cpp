@@ -14,6 +14,7 @@ std::string_view to_string(WaitReason reason) {
   case WaitReason::UserLimit: return "user_limit";
   case WaitReason::Gpu: return "gpu";
   case WaitReason::Dependency: return "dependency";
+  case WaitReason::FlavorFull: return "flavor_full";
   }
   return "slot";
 }
@@ -22,12 +23,14 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
   QueuePlan plan;
   int running = 0;
   std::map<std::uint32_t, int> running_of;
+  std::map<std::string, int> running_in; // by flavor
   std::map<std::uint32_t, std::vector<const store::QueueEntry*>> queued_of;
   std::map<JobId, std::vector<JobId>> unmet;
   for (const auto& e : active) {
     if (e.state == JobState::Starting || e.state == JobState::Running) {
       ++running;
       ++running_of[e.uid];
+      ++running_in[e.flavor];
       continue;
     }
     if (e.state != JobState::Queued) continue;
@@ -86,6 +89,10 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
     } else if (limits.max_running_per_user > 0 && running_of[e.uid] >= limits.max_running_per_user) {
       p.waits_for = WaitReason::UserLimit;
       p.detail = fmt::format("{} of this user's jobs are running; the per-user limit is {}", running_of[e.uid], limits.max_running_per_user);
+    } else if (auto cap = limits.flavor_slots.find(e.flavor); cap != limits.flavor_slots.end() && cap->second > 0 &&
+                                                                running_in[e.flavor] >= cap->second) {
+      p.waits_for = WaitReason::FlavorFull;
+      p.detail = fmt::format("all {} slots of flavor {} are busy ({}/{})", cap->second, e.flavor, running_in[e.flavor], cap->second);
     } else if (free_slots <= 0) {
       p.waits_for = WaitReason::Slot;
       p.detail = fmt::format("all {} slots are busy", limits.max_running);
@@ -95,6 +102,7 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
     } else {
       plan.start.push_back(e.id);
       ++running_of[e.uid];
+      ++running_in[e.flavor];
       --free_slots;
       free_gpus -= e.gpus;
     }

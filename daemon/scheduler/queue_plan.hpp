@@ -21,13 +21,14 @@ namespace jobman::daemon::scheduler {
 constexpr int k_max_user_priority = 100;
 constexpr int k_global_priority = 100;
 
-enum class WaitReason { Slot, UserLimit, Gpu, Dependency };
+enum class WaitReason { Slot, UserLimit, Gpu, Dependency, FlavorFull };
 std::string_view to_string(WaitReason reason);
 
 struct QueueLimits {
   int max_running = 1;
   int max_running_per_user = 0; // 0: none
   int free_gpus = 0;
+  std::map<std::string, int> flavor_slots; // flavors[].slots: jobs of that flavor running at once (absent or 0: no cap)
 };
 
 // When each user's latest job started (users not in it: never, so first).

@@ -15,6 +15,7 @@
 #include <csignal>
 #include <cstring>
 #include <algorithm>
+#include <iterator>
 #include <fmt/format.h>
 
 namespace jobman::daemon::scheduler {
@@ -66,8 +67,10 @@ Job Scheduler::transition(JobId id, JobState to, const std::string& reason, cons
 }
 
 QueuePlan Scheduler::plan(const std::vector<store::QueueEntry>& entries) const {
-  return plan_queue(entries, QueueLimits{m_config.limits.max_running, m_config.limits.max_running_per_user, m_gpus.free_count()},
-                    m_last_starts);
+  QueueLimits limits{m_config.limits.max_running, m_config.limits.max_running_per_user, m_gpus.free_count(), {}};
+  for (const auto& flavor : m_config.flavors)
+    if (flavor.slots > 0) limits.flavor_slots[flavor.name] = flavor.slots;
+  return plan_queue(entries, limits, m_last_starts);
 }
 
 void Scheduler::schedule() {
@@ -113,6 +116,36 @@ bool Scheduler::launch(Job job) {
   return true;
 }
 
+asio::awaitable<Result<std::vector<Mount>>> Scheduler::stage_image_copies(Job job) {
+  if (!m_homes || !m_catalogue) co_return ErrorInfo{ErrorCode::Internal, "this jobmand makes no copies of images' homes"};
+  auto catalogue = co_await m_catalogue->get();
+  auto image = std::find_if(catalogue->all.begin(), catalogue->all.end(), [&](const policy::ImageInfo& i) { return i.id == job.spec.image_id; });
+  if (image == catalogue->all.end())
+    co_return ErrorInfo{ErrorCode::ImageNotFound, fmt::format("image {} is no longer on this machine", job.spec.image)};
+  policy::ImageInfo info = *image; // named, then moved in (GCC 12)
+  auto home = co_await m_homes->get(std::move(info));
+  if (!home) co_return home.error();
+  std::vector<Mount> made;
+  std::size_t index = 0;
+  for (const Mount& m : job.spec.mounts) {
+    if (!m.image_copy) continue;
+    auto path = mounts::mount_home_tmpfs(m_config.state_dir, job.id, index++, job.uid, job.gid, m_config.limits.home_size);
+    if (!path) co_return path.error();
+    auto copy = std::find_if(home->copies.begin(), home->copies.end(), [&](const images::HomeCopy& c) { return c.dir == m.target; });
+    std::string tar = copy == home->copies.end() ? std::string{} : copy->tar;
+    if (!tar.empty()) {
+      std::string dir = *path;
+      auto extracted = co_await m_homes->extract(std::move(tar), std::move(dir), job.uid, job.gid);
+      if (!extracted) co_return ErrorInfo{extracted.error().code, fmt::format("copying the image's {}: {}", m.target, extracted.error().message)};
+    }
+    Mount staged = m;
+    staged.source = *path;
+    staged.origin = fmt::format("a copy of the image's {}", m.target);
+    made.push_back(std::move(staged));
+  }
+  co_return made;
+}
+
 asio::awaitable<void> Scheduler::start(Job job) {
   const JobId id = job.id;
   // Not inline in the launch: co_spawn runs a coroutine at once up to its first real wait,
@@ -126,11 +159,18 @@ asio::awaitable<void> Scheduler::start(Job job) {
   // Named, then moved in: GCC 12 destroys an aggregate temporary passed by value inside
   // co_await twice.
   std::vector<MountTemplate> templates = m_config.mounts;
+  for (auto& t : templates) t.target = policy::with_image_home(t.target, job.spec.image_home);
   policy::Submitter submitter = policy::submitter_of(job);
   Result<std::vector<policy::OpenedMount>> opened = ErrorInfo{ErrorCode::Internal, "not checked"};
+  Result<std::vector<Mount>> copies = std::vector<Mount>{};
+  const bool needs_copies = std::any_of(job.spec.mounts.begin(), job.spec.mounts.end(), [](const Mount& m) { return m.image_copy; });
   try {
     auto checked = co_await policy::open_mounts_async(std::move(templates), std::move(submitter));
     opened = std::move(checked);
+    if (opened && needs_copies) {
+      auto made = co_await stage_image_copies(job);
+      copies = std::move(made);
+    }
   } catch (const std::exception& e) { // nothing may leave the job STARTING with its GPUs held
     opened = ErrorInfo{ErrorCode::Internal, e.what()};
   }
@@ -148,12 +188,18 @@ asio::awaitable<void> Scheduler::start(Job job) {
     co_await end_unstarted(std::move(job), Outcome{JobState::Failed, "mount check at start: " + opened.error().message});
     co_return;
   }
+  if (!copies) {
+    co_await end_unstarted(std::move(job), Outcome{JobState::Failed, "writable home at start: " + copies.error().message});
+    co_return;
+  }
   auto staged = mounts::stage(m_config.state_dir, id, std::move(*opened));
   if (!staged) {
     co_await end_unstarted(std::move(job), Outcome{JobState::Failed, "mounts at start: " + staged.error().message});
     co_return;
   }
-  job.spec.mounts = std::move(*staged);
+  // The copies first: the engine mounts the admin's mounts inside them (persistent-home).
+  job.spec.mounts = std::move(*copies);
+  job.spec.mounts.insert(job.spec.mounts.end(), std::make_move_iterator(staged->begin()), std::make_move_iterator(staged->end()));
   // The final command line is known only now: it names the GPUs allocated at launch.
   bool recorded = false;
   try {

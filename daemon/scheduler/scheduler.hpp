@@ -6,6 +6,8 @@
 
 #include "common/config.hpp"
 #include "daemon/backend/backend.hpp"
+#include "daemon/images/catalogue_cache.hpp"
+#include "daemon/images/image_home.hpp"
 #include "daemon/logs/log_file.hpp"
 #include "daemon/scheduler/gpu_allocator.hpp"
 #include "daemon/scheduler/job_watch.hpp"
@@ -58,6 +60,13 @@ public:
   // Records a state change and wakes everyone watching the job.
   Job transition(JobId id, JobState to, const std::string& reason, const store::TransitionFields& fields = {});
 
+  // Where writable copies of images' homes come from (images/image_home.hpp); without
+  // them a job that needs one fails at start.
+  void use_image_homes(images::ImageHomes& homes, images::CatalogueCache& catalogue) {
+    m_homes = &homes;
+    m_catalogue = &catalogue;
+  }
+
   std::string log_path(JobId id) const;
   bool is_shutting_down() const { return m_shutting_down; }
   // Daemon shutdown: stop starting jobs; running containers keep running.
@@ -70,6 +79,9 @@ private:
   // The rest of a launch, awaited: mounts checked again (as the submitter, off the daemon's
   // thread) and pinned, the final argv recorded, then run().
   asio::awaitable<void> start(Job job);
+  // The job's writable copies of its image's directories (Mount::image_copy), each a
+  // tmpfs under its staging directory filled as the submitter: the mounts for the engine.
+  asio::awaitable<Result<std::vector<Mount>>> stage_image_copies(Job job);
   // Ends `job` (STARTING, no container) as `outcome`: its staging and GPUs released.
   asio::awaitable<void> end_unstarted(Job job, Outcome outcome);
   asio::awaitable<void> run(Job job);
@@ -111,6 +123,8 @@ private:
   backend::Backend& m_backend;
   JobWatch& m_watch;
   GpuAllocator& m_gpus;
+  images::ImageHomes* m_homes = nullptr;
+  images::CatalogueCache* m_catalogue = nullptr;
   std::map<JobId, std::string> m_cancelling; // job -> reason
   std::map<JobId, std::shared_ptr<asio::steady_timer>> m_deadlines;
   std::set<JobId> m_timed_out;

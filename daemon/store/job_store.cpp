@@ -42,7 +42,7 @@ namespace {
 constexpr const char* k_columns =
   "id, name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, exit_code, reason, "
   "argv, container, submitted_at, started_at, ended_at, flavor, resources, mounts, groups, gpu_devices, priority, "
-  "(SELECT json_group_array(depends_on) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL";
+  "(SELECT json_group_array(depends_on) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL, image_home";
 
 std::optional<std::int64_t> nullable(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
@@ -78,6 +78,7 @@ Job read_job(SQLite::Statement& q, const std::string& instance) {
   job.spec.priority = q.getColumn(23).getInt();
   job.spec.after = json::parse(q.getColumn(24).getString()).get<std::vector<JobId>>();
   job.deleted = q.getColumn(25).getInt() != 0;
+  job.spec.image_home = q.getColumn(26).getString();
   return job;
 }
 
@@ -187,7 +188,7 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   job.submitted_at = now_ms();
   SQLite::Statement q(*m_db,
                       "INSERT INTO jobs (name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, submitted_at, "
-                      "flavor, resources, mounts, groups, priority) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                      "flavor, resources, mounts, groups, priority, image_home) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   // A placeholder name keeps the unique index happy until the id is known.
   q.bind(1, job.spec.name.empty() ? fmt::format("\x01pending-{}-{}", job.submitted_at, ++m_placeholders) : job.spec.name);
   q.bind(2, static_cast<std::int64_t>(job.uid));
@@ -205,6 +206,7 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   q.bind(14, json(job.spec.mounts).dump());
   q.bind(15, json(job.spec.groups).dump());
   q.bind(16, job.spec.priority);
+  q.bind(17, job.spec.image_home);
   q.exec();
   job.id = m_db->getLastInsertRowid();
   if (job.spec.name.empty()) {
@@ -293,6 +295,14 @@ int JobStore::count_queued(std::uint32_t uid) const {
   q.bind(1, static_cast<std::int64_t>(uid));
   q.executeStep();
   return q.getColumn(0).getInt();
+}
+
+std::vector<JobId> JobStore::active_ids(std::uint32_t uid) const {
+  SQLite::Statement q(*m_db, "SELECT id FROM jobs WHERE uid = ? AND state IN ('QUEUED', 'STARTING', 'RUNNING') ORDER BY id");
+  q.bind(1, static_cast<std::int64_t>(uid));
+  std::vector<JobId> ids;
+  while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+  return ids;
 }
 
 std::optional<Job> JobStore::get(JobId id) const {

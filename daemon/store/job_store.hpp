@@ -96,6 +96,8 @@ public:
   // The same, light: what scheduling decisions need, with queued jobs' dependencies.
   std::vector<QueueEntry> queue_entries() const;
   int count_queued(std::uint32_t uid) const;
+  // The user's QUEUED, STARTING and RUNNING jobs, oldest first.
+  std::vector<JobId> active_ids(std::uint32_t uid) const;
   // Jobs STARTING or RUNNING (those that hold one of limits.max_running's slots).
   int count_holding_slots() const;
   // Bytes of args, env and argv the rows of `uid`'s jobs take (deleted ones too, until purged).

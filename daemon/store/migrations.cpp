@@ -108,6 +108,10 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
       UPDATE user_usage SET log_bytes = log_bytes - OLD.log_bytes WHERE uid = OLD.uid;
     END;
   )sql",
+  // 7: the home of the image's user (issue 10), for {image_home} in mount targets at start.
+  R"sql(
+    ALTER TABLE jobs ADD COLUMN image_home TEXT NOT NULL DEFAULT '';
+  )sql",
 };
 } // namespace
 

@@ -6,6 +6,7 @@
 #include "matchers.hpp"
 
 #include <catch2/catch.hpp>
+#include <map>
 #include <fmt/format.h>
 
 using namespace jobman;
@@ -297,7 +298,7 @@ TEST_CASE("mount template errors name the template's index and key", "[config]")
   }
   SECTION("comma in target") { check_fails(R"({"mounts": [{"source": "/a", "target": "/x,y"}]})", {"mounts[0].target", "must not contain ','"}); }
   SECTION("unknown placeholder in target") {
-    check_fails(R"({"mounts": [{"source": "/a", "target": "/x/{name}"}]})", {"mounts[0].target", "unknown placeholder", "or {source}"});
+    check_fails(R"({"mounts": [{"source": "/a", "target": "/x/{name}"}]})", {"mounts[0].target", "unknown placeholder", "{source} or {image_home}"});
   }
   SECTION("dot-dot in target") { check_fails(R"({"mounts": [{"source": "/a", "target": "{source}/../x"}]})", {"mounts[0].target", "plain"}); }
   SECTION("empty target") { check_fails(R"({"mounts": [{"source": "/a", "target": ""}]})", {"mounts[0].target", "must not be empty"}); }
@@ -338,4 +339,41 @@ TEST_CASE("config_to_json round-trips flavors, GPUs and mounts", "[config]") {
   CHECK(again.mounts[1].target == "/scratch");
   CHECK_FALSE(again.mounts[1].read_only);
   CHECK(again.mounts[1].optional);
+}
+
+TEST_CASE("issue 10's keys: images.default, limits.max_active_per_user and home_size, flavors[].slots, {image_home}", "[config]") {
+  Config c = parse(R"({"images": {"default": "ubuntu-python:latest"}, "limits": {"max_active_per_user": 1, "home_size": "2G"},
+                      "flavors": [{"name": "no-gpu", "slots": 4}],
+                      "mounts": [{"source": "/home/{user}/p", "target": "{image_home}/p", "read_only": false}]})");
+  CHECK(c.images.default_image == "ubuntu-python:latest");
+  CHECK(c.limits.max_active_per_user == 1);
+  CHECK(c.limits.home_size == 2LL << 30);
+  CHECK(c.flavors[0].slots == 4);
+  CHECK(c.mounts[0].target == "{image_home}/p");
+  Config defaults = parse("{}");
+  CHECK(defaults.images.default_image.empty());
+  CHECK(defaults.limits.max_active_per_user == 0);
+  CHECK(defaults.flavors[0].slots == 0);
+
+  check_fails(R"({"images": {"default": "two words"}})", {"images.default", "image reference"});
+  check_fails(R"({"images": {"default": "a\"b"}})", {"images.default"});
+  check_fails(R"({"images": {"default": 3}})", {"images.default"});
+  check_fails(R"({"limits": {"max_active_per_user": -1}})", {"limits.max_active_per_user"});
+  check_fails(R"({"limits": {"home_size": "1K"}})", {"limits.home_size"});
+  check_fails(flavor_with("slots", "-1"), {"flavors[0].slots"});
+  check_fails(flavor_with("slots", "\"4\""), {"flavors[0].slots"});
+  check_fails(R"({"mounts": [{"source": "/a", "target": "/x/{image_home}"}]})", {"mounts[0].target", "may only start a target"});
+  check_fails(R"({"mounts": [{"source": "{image_home}/a"}]})", {"mounts[0].source"});
+  check_fails(R"({"mounts": [{"source": "/a", "target": "{image_home}"}]})", {"mounts[0].target", "absolute path"});
+}
+
+TEST_CASE("the shipped CHAIMELEON example config parses: 4 flavor queues, one active job per user", "[config]") {
+  Config c = load_config(JOBMAN_SOURCE_DIR "/packaging/examples/chaimeleon.json");
+  CHECK(c.limits.max_active_per_user == 1);
+  CHECK(c.images.default_image == "ubuntu-python");
+  CHECK(c.default_flavor == "no-gpu");
+  std::map<std::string, int> slots;
+  for (const auto& f : c.flavors) slots[f.name] = f.slots;
+  CHECK(slots == std::map<std::string, int>{{"no-gpu", 4}, {"small-gpu", 8}, {"medium-gpu", 4}, {"large-gpu", 5}});
+  CHECK(c.limits.max_running == 21);
 }

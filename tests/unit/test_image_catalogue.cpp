@@ -390,3 +390,39 @@ TEST_CASE("podman and docker inspect output feed the same catalogue", "[image_ca
   REQUIRE_FALSE(busybox.ok());
   CHECK(busybox.error().code == ErrorCode::ImageRejected);
 }
+
+TEST_CASE("compare_versions: a suffix does not outrank the version it extends (issue 10)", "[image_catalogue]") {
+  CHECK(compare_versions("3.4cuda11", "3.4") < 0);
+  CHECK(compare_versions("3.4", "3.4cuda11") > 0);
+  CHECK(compare_versions("3.4-rc1", "3.4") < 0);
+  CHECK(compare_versions("3.4.1", "3.4") > 0);
+  CHECK(compare_versions("3.5cuda11", "3.4") > 0); // the number still comes first
+  CHECK(compare_versions("v", "v2") < 0);
+}
+
+TEST_CASE("resolve_image: NAME is the image tagged latest, NAME:X a version or a tag (issue 10)", "[image_catalogue]") {
+  // CHAIMELEON's ubuntu-python: 3.4 (tags 3.4, latest) and 3.4cuda11 (tags 3.4cuda11, latest-cuda).
+  Catalogue c = build_catalogue(default_images(), {
+    image("sha256:cuda", {"localhost/ubuntu-python:3.4cuda11", "localhost/ubuntu-python:latest-cuda"},
+          {{"name", "ubuntu-python"}, {"version", "3.4cuda11"}}),
+    image("sha256:plain", {"localhost/ubuntu-python:3.4", "localhost/ubuntu-python:latest"}, {{"name", "ubuntu-python"}, {"version", "3.4"}}),
+    image("sha256:old", {"localhost/ubuntu-python:3.3"}, {{"name", "ubuntu-python"}, {"version", "3.3"}}),
+  });
+  CHECK(resolved(c, "ubuntu-python").image.id == "sha256:plain");
+  CHECK(resolved(c, "ubuntu-python:latest").image.id == "sha256:plain");
+  CHECK(resolved(c, "ubuntu-python:latest-cuda").image.id == "sha256:cuda");
+  CHECK(resolved(c, "ubuntu-python:3.4cuda11").image.id == "sha256:cuda");
+  CHECK(resolved(c, "ubuntu-python:3.3").image.id == "sha256:old");
+  CHECK(c.entries[0].tags == std::vector<std::string>{"3.4", "latest"});
+
+  // No `latest` tag anywhere: the highest version, and a suffixed one does not outrank it.
+  Catalogue untagged = build_catalogue(default_images(), {
+    image("sha256:cuda", {"localhost/ubuntu-python:3.4cuda11"}, {{"name", "ubuntu-python"}, {"version", "3.4cuda11"}}),
+    image("sha256:plain", {"localhost/ubuntu-python:3.4"}, {{"name", "ubuntu-python"}, {"version", "3.4"}}),
+  });
+  CHECK(resolved(untagged, "ubuntu-python").image.id == "sha256:plain");
+
+  auto missing = resolve_image(c, "ubuntu-python:latest-rocm");
+  REQUIRE_FALSE(missing.ok());
+  CHECK_THAT(missing.error(), IsErrorInfo(ErrorCode::ImageNotFound, {"'latest-rocm'", "3.4", "latest-cuda (tag of 3.4cuda11)"}));
+}

@@ -117,3 +117,34 @@ TEST_CASE("with one slot, users take turns: the one who started least recently g
   auto next = plan_queue({entry(2, 1000), entry(3, 1000), entry(7, 2000), entry(8, 2000)}, {1, 0, 0}, LastStarts{{1000, 5000}, {2000, 6000}});
   CHECK(order(next) == Ids{2, 7, 3, 8});
 }
+
+TEST_CASE("a flavor's slots cap its running jobs; other flavors go on (issue 10)", "[queue_plan]") {
+  auto of = [](QueueEntry e, const char* flavor) {
+    e.flavor = flavor;
+    return e;
+  };
+  // no-gpu has 2 slots, one taken; small-gpu has none of its own.
+  std::vector<QueueEntry> active{of(entry(1, 10, JobState::Running), "no-gpu"), of(entry(2, 11), "no-gpu"), of(entry(3, 12), "no-gpu"),
+                                 of(entry(4, 13), "small-gpu")};
+  QueueLimits limits{10, 0, 0, {{"no-gpu", 2}}};
+  auto plan = plan_queue(active, limits);
+  CHECK(plan.start == Ids{2, 4});
+  const auto& waiting = planned(plan, 3);
+  REQUIRE(waiting.waits_for == WaitReason::FlavorFull);
+  CHECK(to_string(*waiting.waits_for) == "flavor_full");
+  CHECK(waiting.detail == "all 2 slots of flavor no-gpu are busy (2/2)");
+
+  // FIFO within the flavor: when one ends, the oldest waiting job of it starts.
+  active[0].state = JobState::Succeeded;
+  active[1].state = JobState::Running;
+  active[3].state = JobState::Running;
+  plan = plan_queue(active, limits);
+  CHECK(plan.start == Ids{3});
+
+  // Global max_running still holds whatever the flavor's slots say.
+  QueueLimits tight{1, 0, 0, {{"no-gpu", 5}}};
+  std::vector<QueueEntry> two{of(entry(5, 10), "no-gpu"), of(entry(6, 11), "no-gpu")};
+  plan = plan_queue(two, tight);
+  CHECK(plan.start == Ids{5});
+  CHECK(planned(plan, 6).waits_for == WaitReason::Slot);
+}
