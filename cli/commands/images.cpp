@@ -12,7 +12,8 @@ int images(Client& client, const Global& global) {
   Table table{{"NAME", "VERSIONS", "TAGS", "DESCRIPTION"}, {}};
   for (const auto& image : result.at("images")) {
     std::vector<std::string> tags;
-    for (const auto& [tag, version] : image.value("tags", json::object()).items())
+    const json tag_map = image.value("tags", json::object()); // named: items() refers to it
+    for (const auto& [tag, version] : tag_map.items())
       if (version.is_string()) tags.push_back(fmt::format("{}={}", tag, version.get<std::string>()));
     table.rows.push_back({image.at("name").get<std::string>(),
                           fmt::format("{}", fmt::join(image.at("versions").get<std::vector<std::string>>(), ", ")),
