@@ -12,6 +12,8 @@ int complete(Client& client, const std::string& what) {
         const std::string name = image.at("name").get<std::string>();
         std::cout << name << "\n";
         for (const auto& version : image.at("versions")) std::cout << name << ":" << version.get<std::string>() << "\n";
+        const json tags = image.value("tags", json::object()); // named: items() refers to it
+        for (const auto& [tag, version] : tags.items()) std::cout << name << ":" << tag << "\n";
       }
     } else if (what == "jobs") {
       json result = client.request("list", {{"limit", 200}});

@@ -41,7 +41,7 @@ json to_submit_args(const json& spec, const std::string& where) {
       args[key] = value;
     }
   }
-  if (!args.contains("image")) throw fail("'image' is required");
+  // No "image": jobmand runs images.default, or says there is none.
   return args;
 }
 
