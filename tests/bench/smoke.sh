@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A bench script at a tiny size against this build, to show it still runs (ctest
-# bench.history, bench.load, bench.mount_stall): figures are printed, never checked. The scripts run the CLI
+# bench.history, bench.load, bench.mount_stall, bench.home_copy): figures are printed, never checked. The scripts run the CLI
 # as a normal user, so the binaries are copied to a world-readable temp dir first (a build
-# dir under /root is not). Usage: tests/bench/smoke.sh BUILD_DIR SOURCE_DIR history|load|mount_stall
+# dir under /root is not). Usage: tests/bench/smoke.sh BUILD_DIR SOURCE_DIR history|load|mount_stall|home_copy
 set -euo pipefail
 build=$1
 source_dir=$2
@@ -21,5 +21,7 @@ case $3 in
     JOBMAN_BUILD_DIR=$bin LOAD_CLIENTS=4 LOAD_SUBMITS=25 LOAD_LORIS=4 /usr/bin/python3 "$source_dir/bench/load.py" ;;
   mount_stall)
     JOBMAN_BUILD_DIR=$bin MOUNT_STALL_CLIENTS=2 MOUNT_STALL_SECONDS=6 /usr/bin/python3 "$source_dir/bench/mount_stall.py" ;;
-  *) echo "smoke: unknown bench '$3' (history, load, mount_stall)" >&2; exit 2 ;;
+  home_copy)
+    JOBMAN_BUILD_DIR=$bin HOME_COPY_RUNS=1 HOME_COPY_MB=2 /usr/bin/python3 "$source_dir/bench/home_copy.py" ;;
+  *) echo "smoke: unknown bench '$3' (history, load, mount_stall, home_copy)" >&2; exit 2 ;;
 esac
