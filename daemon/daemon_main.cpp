@@ -139,8 +139,7 @@ Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
     gpus(detect_gpus(io, config, *runner)),
     scheduler(io.get_executor(), config, store, *backend, watch, gpus),
     catalogue(config.images, *backend),
-    homes(config, *runner) {
-  homes.clear_cache_dir();
+    homes(config, *runner, store.instance()) {
   scheduler.use_image_homes(homes, catalogue);
 }
 
@@ -198,6 +197,10 @@ int daemon_main(int argc, char** argv) {
     if (engine_report.ok()) log_info("engine: {}", engine_report.summary);
     server::Server server(daemon);
     server.start();
+    // Only now (a second jobmand on the same state dir stopped at the socket above): the
+    // image homes' cache lives in memory, so an earlier jobmand's copies and probes go.
+    daemon.homes.clear_cache_dir();
+    spawn_logged(io.get_executor(), daemon.homes.remove_leftover_probes(), "removing leftover probe containers");
     daemon.scheduler.recover();
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int signal) {
       if (ec) return;

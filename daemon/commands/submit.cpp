@@ -45,6 +45,10 @@ asio::awaitable<MountCheck> check_mounts(CommandContext& ctx) {
 // requests name, probed once per new image; what cannot be resolved is left to build().
 using Homes = std::map<std::string, images::ImageHome>;
 asio::awaitable<Homes> homes_of(CommandContext& ctx, const policy::Catalogue& catalogue, const std::vector<SubmitArgs>& jobs) {
+  // Copies of images no longer in the catalogue (removed, rebuilt) are deleted first.
+  std::set<std::string> ids;
+  for (const auto& image : catalogue.all) ids.insert(image.id);
+  ctx.daemon.homes.prune(ids);
   Homes homes;
   for (const auto& s : jobs) {
     auto entry = policy::resolve_image(catalogue, s.request.image);

@@ -14,7 +14,11 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <fmt/format.h>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 namespace jobman::daemon::images {
@@ -87,6 +91,21 @@ std::optional<std::string> first_file_in_tar(std::string_view tar) {
   return std::nullopt;
 }
 
+std::optional<char> first_member_type(std::string_view tar) {
+  std::size_t at = 0;
+  while (at + 512 <= tar.size()) {
+    std::string_view header = tar.substr(at, 512);
+    if (std::all_of(header.begin(), header.end(), [](char c) { return c == '\0'; })) return std::nullopt;
+    auto size = tar_number(header.substr(124, 12));
+    if (!size) return std::nullopt;
+    const char type = header[156];
+    if (type != 'x' && type != 'g' && type != 'L' && type != 'K') return type;
+    if (*size > tar.size()) return std::nullopt;
+    at += 512 + (*size + 511) / 512 * 512;
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> passwd_home(std::string_view passwd, std::string_view user) {
   std::string_view name = user.substr(0, user.find(':'));
   if (name.empty()) name = "0";
@@ -144,7 +163,49 @@ ImageHome plan_home(const policy::ImageInfo& image, const std::optional<std::str
   return plan;
 }
 
-ImageHomes::ImageHomes(const Config& config, engine::CommandRunner& runner) : m_config(config), m_runner(runner) {}
+ImageHomes::ImageHomes(const Config& config, engine::CommandRunner& runner, std::string instance)
+  : m_config(config), m_runner(runner), m_instance(std::move(instance)) {}
+
+const ImageHome* ImageHomes::cached(const std::string& image_id) const {
+  auto it = m_cache.find(image_id);
+  return it == m_cache.end() ? nullptr : &it->second;
+}
+
+void ImageHomes::forget(const std::string& image_id) { m_cache.erase(image_id); }
+
+void ImageHomes::prune(const std::set<std::string>& image_ids) {
+  for (auto it = m_cache.begin(); it != m_cache.end();) {
+    if (image_ids.contains(it->first)) {
+      ++it;
+      continue;
+    }
+    for (const auto& copy : it->second.copies)
+      if (!copy.tar.empty()) ::unlink(copy.tar.c_str());
+    it = m_cache.erase(it);
+  }
+}
+
+asio::awaitable<void> ImageHomes::remove_leftover_probes() {
+  const EngineConfig& engine = m_config.engine;
+  auto list = backend::engine_command(engine, {"ps", "--all", "--quiet", "--filter", "label=jobman.probe=1", "--filter",
+                                               "label=jobman.instance=" + m_instance});
+  auto listed = co_await m_runner.capture(std::move(list), engine.command_timeout);
+  if (!listed || !listed->status.success()) co_return;
+  std::vector<std::string> argv = backend::engine_command(engine, {"rm", "--force", "--volumes"});
+  const std::size_t before = argv.size();
+  std::string out = listed->out;
+  for (std::size_t start = 0; start < out.size();) {
+    auto end = out.find('\n', start);
+    std::string id = out.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    if (!id.empty()) argv.push_back(id);
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  if (argv.size() == before) co_return;
+  log_info("removing {} probe container(s) an earlier jobmand left", argv.size() - before);
+  auto removed = co_await m_runner.capture(std::move(argv), engine.command_timeout);
+  if (!removed || !removed->status.success()) log_warn("cannot remove the probe containers an earlier jobmand left; `jobman cleanup` will not either");
+}
 
 std::string ImageHomes::cache_dir() const { return m_config.state_dir + "/image-homes"; }
 
@@ -160,10 +221,28 @@ void ImageHomes::clear_cache_dir() {
 }
 
 asio::awaitable<Result<ImageHome>> ImageHomes::get(policy::ImageInfo image) {
-  if (auto it = m_cache.find(image.id); it != m_cache.end()) co_return it->second;
-  auto probed = co_await probe(image);
+  // One probe per image at a time: a burst of submits of a new image (after every restart,
+  // every image is new) would each write its copies to the state disk. Later callers wait
+  // for the first (bounded: a probe is a few engine calls, each under command_timeout).
+  const auto give_up = std::chrono::steady_clock::now() + 5 * m_config.engine.command_timeout;
+  while (m_probing.contains(image.id) && std::chrono::steady_clock::now() < give_up) {
+    asio::steady_timer timer(co_await asio::this_coro::executor, std::chrono::milliseconds(50));
+    co_await timer.async_wait(asio::use_awaitable);
+  }
+  const auto found = m_cache.find(image.id);
+  if (found != m_cache.end()) co_return found->second;
+  m_probing.insert(image.id);
+  Result<ImageHome> probed = ErrorInfo{ErrorCode::Internal, "not probed"};
+  try {
+    auto result = co_await probe(image);
+    probed = std::move(result);
+  } catch (...) {
+    m_probing.erase(image.id);
+    throw;
+  }
+  m_probing.erase(image.id);
   if (!probed) co_return probed;
-  // Two probes of one new image may have run at once: the first one's copies are kept.
+  // A probe that outlived the wait above may have raced another: the first one's copies stay.
   auto [it, inserted] = m_cache.emplace(image.id, *probed);
   if (!inserted)
     for (const auto& copy : probed->copies)
@@ -179,11 +258,16 @@ asio::awaitable<Result<ImageHome>> ImageHomes::probe(const policy::ImageInfo& im
   // Created, never started: nothing of the image runs. The entrypoint is a dummy, so an
   // image with neither ENTRYPOINT nor CMD can be created too.
   auto create = backend::engine_command(engine, {"create", "--name", name, "--network", "none", "--pull", "never", "--label", "jobman.probe=1",
-                                                 "--entrypoint", "/jobman-probe", image.id});
+                                                 "--label", "jobman.instance=" + m_instance, "--entrypoint", "/jobman-probe", image.id});
   auto created = co_await m_runner.capture(std::move(create), engine.command_timeout);
-  if (!created) co_return created.error();
-  if (!created->status.success())
+  // Removed whatever happens next, with the anonymous volumes of an image's VOLUMEs.
+  std::vector<std::string> remove = backend::engine_command(engine, {"rm", "--force", "--volumes", name});
+  if (!created || !created->status.success()) {
+    auto removed = co_await m_runner.capture(std::move(remove), engine.command_timeout); // a create that timed out may have made it
+    (void)removed;
+    if (!created) co_return created.error();
     co_return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot look into image {} for its home: {}", hex, last_line(created->err))};
+  }
 
   std::optional<std::string> passwd;
   auto read_passwd = backend::engine_command(engine, {"cp", name + ":/etc/passwd", "-"});
@@ -198,7 +282,13 @@ asio::awaitable<Result<ImageHome>> ImageHomes::probe(const policy::ImageInfo& im
   for (std::size_t i = 0; i < plan.copies.size(); ++i) {
     HomeCopy copy = plan.copies[i];
     const std::string path = fmt::format("{}/{}-{}-{}.tar", dir, hex, sequence, i);
-    FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    struct statvfs fs {};
+    if (::statvfs(dir.c_str(), &fs) == 0 &&
+        static_cast<std::int64_t>(fs.f_bavail) * static_cast<std::int64_t>(fs.f_frsize) < m_config.limits.min_free_disk + limit) {
+      plan.notes.push_back(fmt::format("jobmand's state disk is too full to copy the image's {}; it stays read-only", copy.dir));
+      continue;
+    }
+    FileDescriptor fd(::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (fd.get() < 0) {
       plan.notes.push_back(fmt::format("jobman cannot copy the image's {} ({}); it stays read-only", copy.dir, std::strerror(errno)));
       continue;
@@ -206,19 +296,32 @@ asio::awaitable<Result<ImageHome>> ImageHomes::probe(const policy::ImageInfo& im
     engine::ChildOptions options;
     options.stdout_fd = fd.get();
     options.max_file_size = static_cast<std::uint64_t>(limit);
-    auto argv = backend::engine_command(engine, {"cp", name + ":" + copy.dir + "/.", "-"});
+    // The directory itself first ("chaimeleon/", then "chaimeleon/..."): its entry must be
+    // a directory, not a symlink the image points elsewhere (/proc, /sys) for the engine to
+    // follow when it mounts the copy.
+    auto argv = backend::engine_command(engine, {"cp", name + ":" + copy.dir, "-"});
     auto copied = co_await m_runner.capture_with(std::move(argv), std::move(options), engine.command_timeout, 64 << 10);
     struct stat st {};
     const bool too_big = ::fstat(fd.get(), &st) == 0 && st.st_size >= limit;
     if (copied && copied->status.success() && !too_big) {
+      std::string head(8192, '\0');
+      const ssize_t n = ::pread(fd.get(), head.data(), head.size(), 0);
+      head.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
+      if (first_member_type(head) != '5') {
+        ::unlink(path.c_str());
+        plan.notes.push_back(fmt::format("the image's {} is not a directory (a symlink?); it stays as the image has it", copy.dir));
+        continue;
+      }
       copy.tar = path;
+      copy.tar_bytes = st.st_size;
       kept.push_back(std::move(copy));
       continue;
     }
     ::unlink(path.c_str());
     if (too_big || (copied && copied->status.signal == SIGXFSZ)) {
       plan.notes.push_back(fmt::format("the image's {} holds more than limits.home_size ({}); it stays read-only", copy.dir, format_size(limit)));
-    } else if (copied && lower(copied->err).find("no such file") != std::string::npos) {
+    } else if (copied && (lower(copied->err).find("no such file") != std::string::npos ||   // podman
+                          lower(copied->err).find("could not find the file") != std::string::npos)) { // docker
       kept.push_back(std::move(copy)); // named by the image but absent: an empty writable one
     } else {
       plan.notes.push_back(fmt::format("jobman cannot copy the image's {} ({}); it stays read-only", copy.dir,
@@ -226,22 +329,23 @@ asio::awaitable<Result<ImageHome>> ImageHomes::probe(const policy::ImageInfo& im
     }
   }
   plan.copies = std::move(kept);
-  auto remove = backend::remove_command(engine, {name});
   auto removed = co_await m_runner.capture(std::move(remove), engine.command_timeout);
-  if (!removed || !removed->status.success()) log_warn("cannot remove probe container {}; `jobman cleanup` removes it", name);
+  if (!removed || !removed->status.success()) log_warn("cannot remove probe container {}; the next jobmand start removes it", name);
   co_return plan;
 }
 
 asio::awaitable<Result<Unit>> ImageHomes::extract(std::string tar, std::string dir, std::uint32_t uid, std::uint32_t gid) {
   FileDescriptor in(::open(tar.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
-  if (in.get() < 0) co_return ErrorInfo{ErrorCode::Internal, fmt::format("cannot open {}: {}", tar, std::strerror(errno))};
+  if (in.get() < 0) co_return ErrorInfo{ErrorCode::Unavailable, fmt::format("cannot open {}: {}", tar, std::strerror(errno))};
   engine::ChildOptions options;
   options.stdin_fd = in.get();
   options.working_dir = dir;
   options.uid = uid;
   options.gid = gid;
   // As the submitter, in their own fresh tmpfs: owners are not kept (cannot be), modes are.
-  std::vector<std::string> argv{"tar", "-x", "-f", "-", "--preserve-permissions", "--no-same-owner", "--delay-directory-restore"};
+  // The directory's own entry is the first: its content goes straight into `dir`.
+  std::vector<std::string> argv{"tar",  "-x", "-f", "-", "--strip-components=1", "--preserve-permissions", "--no-same-owner",
+                                "--delay-directory-restore"};
   auto result = co_await m_runner.capture_with(std::move(argv), std::move(options), m_config.engine.command_timeout, 64 << 10);
   if (!result) co_return result.error();
   if (!result->status.success())

@@ -28,7 +28,7 @@ Result<std::vector<Mount>> stage(const std::string& state_dir, JobId id, std::ve
 // Mounts a fresh tmpfs of `size` bytes at <staging_dir>/home<index>, owned by uid:gid,
 // mode 0700, never set-uid or device files, and returns its path: the writable copy of
 // an image's directory is then extracted into it (images::ImageHomes::extract). Its pages
-// count against the memory of whoever writes them: the job, for what it writes there.
+// are charged to whoever writes them: jobmand's cgroup for the copy, the job for the rest.
 Result<std::string> mount_home_tmpfs(const std::string& state_dir, JobId id, std::size_t index, std::uint32_t uid, std::uint32_t gid,
                                      std::int64_t size);
 

@@ -110,10 +110,20 @@ std::optional<std::string> catalogue_problem(const ImagesConfig& config, const I
 }
 
 int compare_versions(std::string_view a, std::string_view b) {
-  std::size_t i = 0, j = 0;
+  // A lexicographic comparison of tokens, so a strict weak order (std::sort needs one): a
+  // run of digits is one token, compared by value (leading zeros aside) and ranking above
+  // every character; '.' ranks above the end of the string; any other character below it.
+  // So "3.4.1" > "3.4" > "3.4cuda11" ("3.4-rc1"), "1.10" > "1.9", "3.5cuda11" > "3.4".
   auto digit = [](char c) { return c >= '0' && c <= '9'; };
-  while (i < a.size() && j < b.size()) {
-    if (digit(a[i]) && digit(b[j])) {
+  auto rank = [](std::string_view s, std::size_t at) {
+    if (at == s.size()) return 0;                              // the end
+    if (s[at] == '.') return 1;                                // more components
+    return static_cast<int>(static_cast<unsigned char>(s[at])) - 512; // a suffix, ordered by character
+  };
+  std::size_t i = 0, j = 0;
+  for (;;) {
+    const bool da = i < a.size() && digit(a[i]), db = j < b.size() && digit(b[j]);
+    if (da && db) {
       std::size_t i2 = i, j2 = j;
       while (i2 < a.size() && digit(a[i2])) ++i2;
       while (j2 < b.size() && digit(b[j2])) ++j2;
@@ -124,19 +134,15 @@ int compare_versions(std::string_view a, std::string_view b) {
       if (int c = na.compare(nb)) return c < 0 ? -1 : 1;
       i = i2;
       j = j2;
-    } else {
-      if (a[i] != b[j]) return a[i] < b[j] ? -1 : 1;
-      ++i;
-      ++j;
+      continue;
     }
+    if (da != db) return da ? 1 : -1; // a number outranks a character and the end
+    const int ra = rank(a, i), rb = rank(b, j);
+    if (ra != rb) return ra < rb ? -1 : 1;
+    if (ra == 0) return 0; // both ended
+    ++i;
+    ++j;
   }
-  if (i == a.size() && j == b.size()) return 0;
-  // One is a prefix of the other: more components ("3.4.1", "v2" after "v") rank higher, anything else
-  // is a variant or a pre-release and ranks lower ("3.4cuda11", "3.4-rc1" < "3.4").
-  const bool a_longer = i < a.size();
-  const char next = a_longer ? a[i] : b[j];
-  const bool more_components = next == '.' || (next >= '0' && next <= '9');
-  return a_longer == more_components ? 1 : -1;
 }
 
 Catalogue build_catalogue(const ImagesConfig& config, std::vector<ImageInfo> images) {

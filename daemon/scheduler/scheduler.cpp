@@ -102,11 +102,13 @@ void Scheduler::queued() {
 bool Scheduler::launch(Job job) {
   const JobId id = job.id;
   if (job.deleted) { // deleted while the previous daemon was starting it
+    mounts::unstage(m_config.state_dir, id); // what that daemon had staged (its home copies)
     transition(id, JobState::Cancelled, "deleted before it started");
     return false;
   }
   auto devices = m_gpus.allocate(job.spec.resources.gpus);
   if (!devices) {
+    mounts::unstage(m_config.state_dir, id);
     transition(id, JobState::Failed, fmt::format("{} GPUs are not free", job.spec.resources.gpus));
     return false;
   }
@@ -118,25 +120,47 @@ bool Scheduler::launch(Job job) {
 
 asio::awaitable<Result<std::vector<Mount>>> Scheduler::stage_image_copies(Job job) {
   if (!m_homes || !m_catalogue) co_return ErrorInfo{ErrorCode::Internal, "this jobmand makes no copies of images' homes"};
-  auto catalogue = co_await m_catalogue->get();
-  auto image = std::find_if(catalogue->all.begin(), catalogue->all.end(), [&](const policy::ImageInfo& i) { return i.id == job.spec.image_id; });
-  if (image == catalogue->all.end())
-    co_return ErrorInfo{ErrorCode::ImageNotFound, fmt::format("image {} is no longer on this machine", job.spec.image)};
-  policy::ImageInfo info = *image; // named, then moved in (GCC 12)
-  auto home = co_await m_homes->get(std::move(info));
+  Result<images::ImageHome> home = ErrorInfo{ErrorCode::Internal, "not probed"};
+  // (No co_await in an if with a declaration: GCC 12 miscompiles it.)
+  const images::ImageHome* cached = m_homes->cached(job.spec.image_id);
+  if (cached) home = *cached; // as at submit: no engine call
+  if (!cached) { // probed by an earlier jobmand: again, from the image's config
+    std::shared_ptr<const policy::Catalogue> catalogue;
+    try {
+      auto listed = co_await m_catalogue->get();
+      catalogue = std::move(listed);
+    } catch (const std::exception& e) {
+      co_return ErrorInfo{ErrorCode::Unavailable, fmt::format("the engine could not list images: {}", e.what())};
+    }
+    auto image = std::find_if(catalogue->all.begin(), catalogue->all.end(), [&](const policy::ImageInfo& i) { return i.id == job.spec.image_id; });
+    if (image == catalogue->all.end())
+      co_return ErrorInfo{ErrorCode::ImageNotFound, fmt::format("image {} is no longer on this machine", job.spec.image)};
+    policy::ImageInfo info = *image; // named, then moved in (GCC 12)
+    auto probed = co_await m_homes->get(std::move(info));
+    home = std::move(probed);
+  }
   if (!home) co_return home.error();
   std::vector<Mount> made;
   std::size_t index = 0;
   for (const Mount& m : job.spec.mounts) {
     if (!m.image_copy) continue;
-    auto path = mounts::mount_home_tmpfs(m_config.state_dir, job.id, index++, job.uid, job.gid, m_config.limits.home_size);
-    if (!path) co_return path.error();
     auto copy = std::find_if(home->copies.begin(), home->copies.end(), [&](const images::HomeCopy& c) { return c.dir == m.target; });
-    std::string tar = copy == home->copies.end() ? std::string{} : copy->tar;
+    // Not copied this time (probed again since the submit: too big now): the image's own
+    // directory stays, read-only, rather than an empty one hiding it.
+    if (copy == home->copies.end()) continue;
+    // limits.home_size for what the job writes, on top of the copy (tmpfs takes a page per
+    // small file, so the copy may need several times its tar's size).
+    const std::int64_t size = m_config.limits.home_size + 8 * copy->tar_bytes;
+    auto path = mounts::mount_home_tmpfs(m_config.state_dir, job.id, index++, job.uid, job.gid, size);
+    if (!path) co_return path.error();
+    std::string tar = copy->tar;
     if (!tar.empty()) {
       std::string dir = *path;
       auto extracted = co_await m_homes->extract(std::move(tar), std::move(dir), job.uid, job.gid);
-      if (!extracted) co_return ErrorInfo{extracted.error().code, fmt::format("copying the image's {}: {}", m.target, extracted.error().message)};
+      if (!extracted) {
+        if (extracted.error().code == ErrorCode::Unavailable) m_homes->forget(job.spec.image_id); // its tar is gone: probe again next time
+        co_return ErrorInfo{extracted.error().code, fmt::format("copying the image's {}: {}", m.target, extracted.error().message)};
+      }
     }
     Mount staged = m;
     staged.source = *path;

@@ -174,12 +174,13 @@ def test_the_image_itself_is_not_changed_for_other_users(chaimeleon, users):
     alice, bob = users["jmtest1"], users["jmtest2"]
     user_dirs(chaimeleon.base, alice)
     user_dirs(chaimeleon.base, bob)
-    first = chaimeleon.cli("submit", "-j", "w", "--wait", "--", "echo mine > .cache/alice; ls .cache", user=alice)
+    first = chaimeleon.cli("submit", "-j", "w", "--wait", "--", "set -e; echo mine > .cache/alice; ls .cache", user=alice)
     assert first.returncode == 0, first.stderr
-    second = chaimeleon.cli("submit", "-j", "r", "--wait", "--", "ls -a .cache; id -u", user=bob)
+    assert chaimeleon.cli("logs", "-j", "w", user=alice).stdout.split() == ["alice"]  # written, in her job
+    second = chaimeleon.cli("submit", "-j", "r", "--wait", "--", "set -e; ls -a .cache; id -u", user=bob)
     assert second.returncode == 0, second.stderr
     logs = chaimeleon.cli("logs", "-j", "r", user=bob).stdout
-    assert "alice" not in logs and str(bob.pw_uid) in logs
+    assert "alice" not in logs and str(bob.pw_uid) in logs and ".." in logs, logs
 
 
 def test_every_example_of_the_jobman_client_tool_section(chaimeleon, users):

@@ -398,6 +398,23 @@ TEST_CASE("compare_versions: a suffix does not outrank the version it extends (i
   CHECK(compare_versions("3.4.1", "3.4") > 0);
   CHECK(compare_versions("3.5cuda11", "3.4") > 0); // the number still comes first
   CHECK(compare_versions("v", "v2") < 0);
+  CHECK(compare_versions("3.4.1", "3.4cuda11") > 0); // and so a strict weak order: no cycle through 3.4
+  CHECK(compare_versions("1.a", "1.2") < 0);
+}
+
+TEST_CASE("compare_versions is a strict weak order over odd versions (std::sort needs one)", "[image_catalogue]") {
+  const std::vector<std::string> versions{"", "0", "1", "01", "1.0", "1.0.1", "1.0a", "1.0b", "1.0-rc1", "1.0+b", "1.0_x", "1.a", "1.",
+                                          "3.4", "3.4cuda11", "3.4.1", "3.5cuda11", "v", "v2", "v10", "a", "A", "..", "9999999999999999"};
+  for (const auto& x : versions) {
+    CAPTURE(x);
+    CHECK(compare_versions(x, x) == 0);
+    for (const auto& y : versions) {
+      CAPTURE(y);
+      CHECK(compare_versions(x, y) == -compare_versions(y, x));
+      for (const auto& z : versions)
+        if (compare_versions(x, y) < 0 && compare_versions(y, z) < 0) CHECK(compare_versions(x, z) < 0);
+    }
+  }
 }
 
 TEST_CASE("resolve_image: NAME is the image tagged latest, NAME:X a version or a tag (issue 10)", "[image_catalogue]") {

@@ -74,6 +74,22 @@ TEST_CASE("first_file_in_tar reads the member engines' cp prints", "[image_home]
   CHECK_FALSE(images::first_file_in_tar(garbage));
 }
 
+TEST_CASE("first_member_type says what the copied directory itself is", "[image_home]") {
+  auto member = [](const std::string& name, char type, bool pax) {
+    std::string t = tar_of(name, "", pax);
+    t[(pax ? 1024 : 0) + 156] = type;
+    return t;
+  };
+  CHECK(images::first_member_type(member("chaimeleon/", '5', false)) == '5');
+  CHECK(images::first_member_type(member("chaimeleon/", '5', true)) == '5'); // past docker's PAX header
+  CHECK(images::first_member_type(member("chaimeleon", '2', false)) == '2'); // a symlink: refused by the probe
+  CHECK_FALSE(images::first_member_type(""));
+  CHECK_FALSE(images::first_member_type(std::string(512, '\0')));
+  std::string bad = member("x", '5', true);
+  std::memcpy(bad.data() + 124, "zzzzzzzzzzz", 11);
+  CHECK_FALSE(images::first_member_type(bad));
+}
+
 TEST_CASE("passwd_home finds the image user's home by name or uid", "[image_home]") {
   CHECK(images::passwd_home(k_passwd, "chaimeleon") == "/home/chaimeleon");
   CHECK(images::passwd_home(k_passwd, "chaimeleon:chaimeleon") == "/home/chaimeleon");
