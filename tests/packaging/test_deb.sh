@@ -95,6 +95,7 @@ files=(
     /usr/share/bash-completion/completions/jobman /usr/share/zsh/vendor-completions/_jobman
     /usr/share/fish/vendor_completions.d/jobman.fish
     /usr/share/doc/jobman/copyright /usr/share/doc/jobman/changelog.gz
+    /usr/share/doc/jobman/examples/chaimeleon.json
 )
 for page in "$src"/man/*.[1-8]; do
     [ -e "$page" ] || continue
@@ -102,7 +103,7 @@ for page in "$src"/man/*.[1-8]; do
     files+=("/usr/share/man/man${name##*.}/$name.gz")
 done
 for file in "${files[@]}"; do check "installed $file" test -f "$file"; done
-check "jobman --version" test "$(/usr/bin/jobman --version)" = "jobman $version"
+check "jobman --version" test "$(/usr/bin/jobman --version)" = "jobman version '$version'"
 check "jobmand --version" test "$(/usr/sbin/jobmand --version)" = "jobmand $version"
 check "the default config is valid (jobmand --check-config)" /usr/sbin/jobmand --config /etc/jobman/jobman.json --check-config
 check "postinst created the groups jobman and jobman-admin" sh -c 'getent group jobman && getent group jobman-admin'
