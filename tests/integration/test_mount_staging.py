@@ -60,7 +60,12 @@ def swap_for_symlink(home, target):
 def test_v2_a_symlink_swapped_in_after_the_check_changes_nothing(slow_start, users, target):
     alice = users["jmtest1"]
     job = slow_start.cli_json("submit", "-i", "jt", "--", "ls /data; cat /data/* 2>&1 | head -c 200", user=alice)["job"]
-    slow_start.wait_state(job["id"], {"STARTING", "RUNNING"}, user=alice)  # checked and launched; the engine still waits
+    slow_start.wait_state(job["id"], {"STARTING", "RUNNING"}, user=alice)
+    # Checked at start and pinned (STARTING comes just before the check); the engine still waits.
+    deadline = time.monotonic() + 30
+    while not staging_mounts(slow_start.state) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert staging_mounts(slow_start.state), "the job's mounts were never pinned"
     swap_for_symlink(slow_start.home, slow_start.secret if target == "secret" else slow_start.state)
     slow_start.cli("wait", "-j", str(job["id"]), user=alice, timeout=60)
     logs = slow_start.cli("logs", "-j", str(job["id"]), user=alice).stdout
