@@ -5,6 +5,7 @@
 #include "daemon/backend/container_args.hpp"
 #include "daemon/backend/engine_error.hpp"
 #include "daemon/log.hpp"
+#include "daemon/policy/mount_policy.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -24,6 +25,7 @@
 namespace jobman::daemon::images {
 
 using backend::printable_message;
+using policy::is_within;
 
 namespace {
 
@@ -41,10 +43,6 @@ std::string last_line(std::string text) {
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   auto nl = text.rfind('\n');
   return printable_message(nl == std::string::npos ? text : text.substr(nl + 1), 300);
-}
-
-bool is_within(std::string_view path, std::string_view root) {
-  return path == root || (path.size() > root.size() && path.substr(0, root.size()) == root && path[root.size()] == '/');
 }
 
 // A tar header's numeric field: octal digits (spaces and NULs around them), or base-256.
@@ -73,37 +71,49 @@ std::optional<std::uint64_t> tar_number(std::string_view field) {
 
 } // namespace
 
+namespace {
+
+// One member's header in a tar stream: its type flag, and where and how long its data is.
+struct TarHeader {
+  char type;
+  std::uint64_t size;
+  std::size_t data_at;
+  std::size_t next() const { return data_at + (size + 511) / 512 * 512; }
+  bool is_meta() const { return type == 'x' || type == 'g' || type == 'L' || type == 'K'; } // PAX, GNU long names
+};
+
+// The header at `at`; nothing at the end of the archive, past the bytes there are, or when broken.
+std::optional<TarHeader> header_at(std::string_view tar, std::size_t at) {
+  if (at + 512 > tar.size()) return std::nullopt;
+  std::string_view header = tar.substr(at, 512);
+  if (std::all_of(header.begin(), header.end(), [](char c) { return c == '\0'; })) return std::nullopt; // end of archive
+  auto size = tar_number(header.substr(124, 12));
+  if (!size) return std::nullopt;
+  return TarHeader{header[156], *size, at + 512};
+}
+
+} // namespace
+
 std::optional<std::string> first_file_in_tar(std::string_view tar) {
-  std::size_t at = 0;
-  while (at + 512 <= tar.size()) {
-    std::string_view header = tar.substr(at, 512);
-    if (std::all_of(header.begin(), header.end(), [](char c) { return c == '\0'; })) return std::nullopt; // end of archive
-    auto size = tar_number(header.substr(124, 12));
-    if (!size || *size > tar.size()) return std::nullopt;
-    const char type = header[156];
-    at += 512;
-    if (type == '0' || type == '\0') {
-      if (at + *size > tar.size()) return std::nullopt;
-      return std::string(tar.substr(at, *size));
+  for (std::size_t at = 0;;) {
+    auto h = header_at(tar, at);
+    if (!h || h->size > tar.size()) return std::nullopt;
+    if (h->type == '0' || h->type == '\0') {
+      if (h->data_at + h->size > tar.size()) return std::nullopt;
+      return std::string(tar.substr(h->data_at, h->size));
     }
-    at += (*size + 511) / 512 * 512; // PAX and GNU long-name headers, directories, links
+    at = h->next(); // PAX and GNU long-name headers, directories, links
   }
-  return std::nullopt;
 }
 
 std::optional<char> first_member_type(std::string_view tar) {
-  std::size_t at = 0;
-  while (at + 512 <= tar.size()) {
-    std::string_view header = tar.substr(at, 512);
-    if (std::all_of(header.begin(), header.end(), [](char c) { return c == '\0'; })) return std::nullopt;
-    auto size = tar_number(header.substr(124, 12));
-    if (!size) return std::nullopt;
-    const char type = header[156];
-    if (type != 'x' && type != 'g' && type != 'L' && type != 'K') return type;
-    if (*size > tar.size()) return std::nullopt;
-    at += 512 + (*size + 511) / 512 * 512;
+  for (std::size_t at = 0;;) {
+    auto h = header_at(tar, at);
+    if (!h) return std::nullopt;
+    if (!h->is_meta()) return h->type; // its data may lie past `tar`: only the type is wanted
+    if (h->size > tar.size()) return std::nullopt;
+    at = h->next();
   }
-  return std::nullopt;
 }
 
 std::optional<std::string> passwd_home(std::string_view passwd, std::string_view user) {

@@ -24,10 +24,6 @@ std::string template_root(const std::string& source) {
   return slash == std::string::npos ? source : source.substr(0, slash);
 }
 
-bool is_within(const std::string& path, const std::string& root) {
-  return path == root || (path.size() > root.size() && path.compare(0, root.size(), root) == 0 && (root == "/" || path[root.size()] == '/'));
-}
-
 } // namespace
 
 Submitter submitter_of(const Job& job) {
@@ -64,6 +60,10 @@ std::string expand_template(const std::string& text, const Submitter& submitter,
     }
   }
   return out;
+}
+
+bool is_within(std::string_view path, std::string_view root) {
+  return path == root || (path.size() > root.size() && path.substr(0, root.size()) == root && (root == "/" || path[root.size()] == '/'));
 }
 
 std::string with_image_home(const std::string& target, const std::string& image_home) {

@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <sys/types.h>
 #include <vector>
 
@@ -33,6 +34,9 @@ using SourceOpener =
 
 // "{user}", "{uid}", "{home}" (and "{source}" in targets) replaced.
 std::string expand_template(const std::string& text, const Submitter& submitter, const std::string& source = {});
+
+// Whether `path` is `root` or below it (both absolute, plain).
+bool is_within(std::string_view path, std::string_view root);
 
 // `target` with a leading "{image_home}" (only a template's own text can hold it there)
 // replaced by `image_home`; "" (no home) stands for the root: "{image_home}/x" -> "/x".
