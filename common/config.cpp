@@ -18,6 +18,7 @@ namespace jobman {
 using nlohmann::json;
 
 std::string_view to_string(EngineKind kind) { return kind == EngineKind::Docker ? "docker" : "podman"; }
+std::string_view to_string(BackendKind kind) { return kind == BackendKind::Slurm ? "slurm" : "local"; }
 
 namespace {
 
@@ -35,6 +36,8 @@ public:
     std::string where = m_path.empty() ? std::string(key) : key.empty() ? m_path : m_path + "." + std::string(key);
     throw Error(ErrorCode::InvalidArgument, fmt::format("config {}: {}: {}", m_source, where.empty() ? "(top level)" : where, problem));
   }
+
+  bool has(const char* key) const { return m_value.contains(key); }
 
   const json* get(const char* key) {
     m_known.insert(key);
@@ -231,6 +234,39 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.finish();
   }
   {
+    Section s = top.child("backend");
+    std::string kind = "local";
+    s.string("kind", kind);
+    if (kind == "local") config.backend.kind = BackendKind::Local;
+    else if (kind == "slurm") config.backend.kind = BackendKind::Slurm;
+    else s.fail("kind", fmt::format("must be \"local\" or \"slurm\", not \"{}\"", kind));
+    SlurmConfig& slurm = config.backend.slurm;
+    // Slurm's names: letters, digits and . _ - only (they reach sbatch as --partition=X).
+    auto slurm_name = [&](const char* key, std::string& out) {
+      s.string(key, out, true);
+      if (out.size() > 64 || out.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != std::string::npos ||
+          (!out.empty() && out.front() == '-'))
+        s.fail(key, fmt::format("must be a Slurm name (letters, digits, '.', '_', '-'; at most 64), not \"{}\"", out));
+    };
+    slurm_name("partition", slurm.partition);
+    slurm_name("account", slurm.account);
+    slurm_name("qos", slurm.qos);
+    for (auto [key, out] : {std::pair{"sbatch", &slurm.sbatch}, {"squeue", &slurm.squeue}, {"scancel", &slurm.scancel},
+                            {"sacct", &slurm.sacct}, {"scontrol", &slurm.scontrol}}) {
+      s.string(key, *out);
+      if (out->find('\0') != std::string::npos) s.fail(key, "must not contain a NUL byte");
+    }
+    s.string_list("sacct_args", slurm.sacct_args);
+    check_no_nul(slurm.sacct_args, s, "sacct_args");
+    s.duration("poll_interval", slurm.poll_interval, std::chrono::seconds(1));
+    s.duration("time_margin", slurm.time_margin, std::chrono::seconds(0));
+    if (config.backend.kind == BackendKind::Local) {
+      for (const char* key : {"partition", "account", "qos", "sbatch", "squeue", "scancel", "sacct", "scontrol", "sacct_args", "poll_interval", "time_margin"})
+        if (s.has(key)) s.fail(key, "applies only to \"kind\": \"slurm\"");
+    }
+    s.finish();
+  }
+  {
     Section s = top.child("images");
     s.string_list("repositories", config.images.repositories);
     if (config.images.repositories.empty()) s.fail("repositories", "must name at least one repository prefix (e.g. \"localhost/\")");
@@ -295,7 +331,8 @@ Config parse_config(std::string_view text, std::string_view source) {
     }
     s.finish();
   }
-  if (!config.gpus.autodetect)
+  // On Slurm the nodes' GPUs count (gres.conf), not this machine's.
+  if (!config.gpus.autodetect && config.backend.kind == BackendKind::Local)
     for (const auto& flavor : config.flavors)
       if (flavor.gpus > static_cast<int>(config.gpus.devices.size()))
         top.fail("flavors", fmt::format("flavor '{}' asks for {} GPUs but gpus.devices lists {}", flavor.name, flavor.gpus, config.gpus.devices.size()));
@@ -351,6 +388,7 @@ std::string config_to_json(const Config& c) {
     {"state_dir", c.state_dir},
     {"engine", {{"kind", to_string(c.engine.kind)}, {"binary", c.engine.binary}, {"global_args", c.engine.global_args}, {"run_args", c.engine.run_args},
                 {"command_timeout", c.engine.command_timeout.count()}}},
+    {"backend", {{"kind", to_string(c.backend.kind)}}},
     {"images", {{"repositories", c.images.repositories}, {"required_labels", c.images.required_labels}, {"refresh", c.images.refresh.count()},
                 {"default", c.images.default_image}}},
     {"limits", {{"max_running", c.limits.max_running}, {"pids", c.limits.pids}, {"kill_grace", c.limits.kill_grace.count()}}},
@@ -371,6 +409,12 @@ std::string config_to_json(const Config& c) {
   out["limits"]["max_log_bytes_per_user"] = format_size(c.limits.max_log_bytes_per_user);
   out["limits"]["max_active_per_user"] = c.limits.max_active_per_user;
   out["limits"]["home_size"] = format_size(c.limits.home_size);
+  if (c.backend.kind == BackendKind::Slurm) {
+    const SlurmConfig& sl = c.backend.slurm;
+    out["backend"].update({{"partition", sl.partition}, {"account", sl.account}, {"qos", sl.qos}, {"sbatch", sl.sbatch}, {"squeue", sl.squeue},
+                           {"scancel", sl.scancel}, {"sacct", sl.sacct}, {"scontrol", sl.scontrol}, {"sacct_args", sl.sacct_args},
+                           {"poll_interval", sl.poll_interval.count()}, {"time_margin", sl.time_margin.count()}});
+  }
   out["flavors"] = json::array();
   for (const auto& f : c.flavors)
     out["flavors"].push_back({{"name", f.name}, {"description", f.description}, {"cpus", f.cpus}, {"memory", format_size(f.memory)},

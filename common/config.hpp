@@ -30,6 +30,30 @@ struct EngineConfig {
   std::chrono::seconds command_timeout{120};
 };
 
+// Where jobs run (issue 11): "local" on this machine's engine, or "slurm": each job one
+// sbatch of a batch script jobmand writes, which runs the same engine command on a node.
+enum class BackendKind { Local, Slurm };
+std::string_view to_string(BackendKind kind);
+
+struct SlurmConfig {
+  std::string partition;         // --partition ("" : the cluster's default)
+  std::string account;           // --account ("" : none)
+  std::string qos;               // --qos ("" : none)
+  std::string sbatch = "sbatch", squeue = "squeue", scancel = "scancel", sacct = "sacct", scontrol = "scontrol";
+  // Extra arguments of every sacct call: ["-c"] where the cluster has no slurmdbd and keeps
+  // its records with JobCompType=jobcomp/filetxt.
+  std::vector<std::string> sacct_args;
+  std::chrono::seconds poll_interval{1}; // one squeue for all jobs, this often while any is active
+  // Slurm's own --time is the job's limit plus this: jobman's exact timer inside the job
+  // stops it first; Slurm's (checked on a ~30 s sweep) is the backstop.
+  std::chrono::seconds time_margin{120};
+};
+
+struct BackendConfig {
+  BackendKind kind = BackendKind::Local;
+  SlurmConfig slurm;
+};
+
 struct ImagesConfig {
   std::vector<std::string> repositories = {"localhost/"};
   std::vector<std::string> required_labels = {"name", "version"};
@@ -99,6 +123,7 @@ struct Config {
   std::string admin_group; // empty: only root is admin
   std::string state_dir = "/var/lib/jobman";
   EngineConfig engine;
+  BackendConfig backend;
   ImagesConfig images;
   LimitsConfig limits;
   ServerConfig server;

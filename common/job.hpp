@@ -86,6 +86,10 @@ struct Job {
   std::string reason;
   std::vector<std::string> argv; // exact engine command line
   std::string container;
+  // The backend's own id of the job and where it runs, once it has them: on Slurm the
+  // Slurm job id and the node ("" locally, and until sbatch answered / the job started).
+  std::string backend_id;
+  std::string node;
   std::string instance; // id of the jobmand database that owns the job
   std::vector<std::string> gpu_devices; // allocated when the job starts, held until it ends
   bool deleted = false;                 // removed from its owner's list (cancelled if it was active)

@@ -184,6 +184,8 @@ json job_to_json(const Job& job) {
     {"reason", job.reason},
     {"argv", job.argv},
     {"container", job.container},
+    {"backend_id", job.backend_id},
+    {"node", job.node},
     {"submitted_at", job.submitted_at},
     {"flavor", job.spec.flavor},
     {"resources", job.spec.resources},
@@ -219,6 +221,8 @@ Job job_from_json(const json& value) {
     job.reason = value.value("reason", std::string{});
     job.argv = value.value("argv", std::vector<std::string>{});
     job.container = value.value("container", std::string{});
+    job.backend_id = value.value("backend_id", std::string{});
+    job.node = value.value("node", std::string{});
     job.submitted_at = value.at("submitted_at").get<TimePoint>();
     job.spec.flavor = value.value("flavor", std::string{});
     job.spec.resources = value.value("resources", json::object()).get<Resources>();

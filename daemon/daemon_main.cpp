@@ -3,11 +3,13 @@
 #include "daemon/backend/container_args.hpp"
 #include "daemon/backend/engine_check.hpp"
 #include "daemon/backend/local_backend.hpp"
+#include "daemon/backend/slurm_backend.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/log.hpp"
 #include "daemon/server/server.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/detached.hpp>
@@ -108,11 +110,13 @@ void reload(Daemon& daemon, const std::string& path) {
     if (fresh.socket.path != old.socket.path || fresh.socket.mode != old.socket.mode || fresh.socket.group != old.socket.group ||
         fresh.state_dir != old.state_dir || fresh.gpus.devices != old.gpus.devices || fresh.gpus.autodetect != old.gpus.autodetect)
       log_warn("reload: socket, state_dir and gpus take effect only at the next start; keeping the current ones");
+    if (fresh.backend.kind != old.backend.kind) log_warn("reload: backend.kind takes effect only at the next start; keeping {}", to_string(old.backend.kind));
+    fresh.backend.kind = old.backend.kind;
     fresh.socket = old.socket;
     fresh.state_dir = old.state_dir;
     fresh.gpus = old.gpus;
     for (const auto& flavor : fresh.flavors)
-      if (flavor.gpus > daemon.gpus.total())
+      if (fresh.backend.kind == BackendKind::Local && flavor.gpus > daemon.gpus.total())
         throw Error(ErrorCode::InvalidArgument,
                     fmt::format("flavor '{}' asks for {} GPUs; this jobmand has {}", flavor.name, flavor.gpus, daemon.gpus.total()));
     if (!fresh.admin_group.empty() && !::getgrnam(fresh.admin_group.c_str()))
@@ -128,6 +132,43 @@ void reload(Daemon& daemon, const std::string& path) {
   }
 }
 
+std::unique_ptr<backend::Backend> make_backend(boost::asio::io_context& io, const Config& config, engine::CommandRunner& runner,
+                                              const std::string& instance) {
+  if (config.backend.kind == BackendKind::Local) return std::make_unique<backend::LocalBackend>(config, runner);
+  auto slurm = std::make_unique<backend::SlurmBackend>(io.get_executor(), config, runner, instance);
+  if (auto installed = slurm->install_script(); !installed) throw Error(installed.error().code, installed.error().message);
+  return slurm;
+}
+
+// `slurm` answers: sbatch is there and slurmctld is up (--check-config, and at start).
+std::vector<std::string> check_slurm(boost::asio::io_context& io, const Config& config, engine::CommandRunner& runner) {
+  std::vector<std::string> problems;
+  if (config.backend.kind != BackendKind::Slurm) return problems;
+  const SlurmConfig& s = config.backend.slurm;
+  boost::asio::co_spawn(
+    io,
+    [&]() -> boost::asio::awaitable<void> {
+      for (std::vector<std::string> argv : {std::vector<std::string>{s.sbatch, "--version"}, {s.squeue, "--noheader", "--format=%i", "--states=PENDING"},
+                                            {s.scontrol, "ping"}}) {
+        const std::string what = argv[0] + " " + argv[1];
+        auto result = co_await runner.capture(std::move(argv), config.engine.command_timeout);
+        if (!result) problems.push_back(fmt::format("'{}': {}", what, result.error().message));
+        else if (!result->status.success())
+          problems.push_back(fmt::format("'{}' failed: {}", what, result->err.empty() ? result->out : result->err));
+        else if (what.find("ping") != std::string::npos && result->out.find("is UP") == std::string::npos)
+          problems.push_back(fmt::format("'{}': slurmctld is not up: {}", what, result->out));
+      }
+    },
+    boost::asio::detached);
+  io.run();
+  io.restart();
+  for (auto& p : problems) {
+    while (!p.empty() && (p.back() == '\n' || p.back() == ' ')) p.pop_back();
+    std::replace(p.begin(), p.end(), '\n', ' ');
+  }
+  return problems;
+}
+
 } // namespace
 
 Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
@@ -135,7 +176,7 @@ Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
     config(std::move(cfg)),
     store((ensure_private_dir(config.state_dir), ensure_private_dir(config.state_dir + "/logs"), config.state_dir + "/jobman.db")),
     runner((ensure_private_dir(config.state_dir + "/engine"), engine::make_process_runner(io.get_executor(), config.state_dir + "/engine"))),
-    backend(std::make_unique<backend::LocalBackend>(config, *runner)),
+    backend(make_backend(io, config, *runner, store.instance())),
     gpus(detect_gpus(io, config, *runner)),
     scheduler(io.get_executor(), config, store, *backend, watch, gpus),
     catalogue(config.images, *backend),
@@ -176,7 +217,10 @@ int daemon_main(int argc, char** argv) {
       for (const auto& problem : report.problems)
         std::cerr << "jobmand: " << (problem.fatal ? "error" : "warning") << ": engine: " << problem.message << "\n";
       if (report.ok()) std::cerr << "jobmand: engine ok: " << report.summary << "\n";
-      return report.ok() ? 0 : 1;
+      auto slurm = check_slurm(io, config, *runner);
+      for (const auto& problem : slurm) std::cerr << "jobmand: error: slurm: " << problem << "\n";
+      if (config.backend.kind == BackendKind::Slurm && slurm.empty()) std::cerr << "jobmand: slurm ok: sbatch, squeue and scontrol ping answer\n";
+      return report.ok() && slurm.empty() ? 0 : 1;
     }
     std::signal(SIGPIPE, SIG_IGN);
     warn_about_writable_template_roots(config);
@@ -195,6 +239,8 @@ int daemon_main(int argc, char** argv) {
       else log_warn("engine: {}", problem.message);
     }
     if (engine_report.ok()) log_info("engine: {}", engine_report.summary);
+    for (const auto& problem : check_slurm(io, daemon.config, *daemon.runner))
+      log_error("slurm: {}; jobs handed to Slurm wait until it answers", problem);
     server::Server server(daemon);
     server.start();
     // Only now (a second jobmand on the same state dir stopped at the socket above): the
@@ -215,7 +261,8 @@ int daemon_main(int argc, char** argv) {
       io.stop();
     };
     signals.async_wait(on_signal);
-    log_info("jobmand {} ready (engine {}, state {})", JOBMAN_VERSION, daemon.config.engine.binary, daemon.config.state_dir);
+    log_info("jobmand {} ready (backend {}, engine {}, state {})", JOBMAN_VERSION, to_string(daemon.config.backend.kind), daemon.config.engine.binary,
+             daemon.config.state_dir);
     io.run();
     log_info("stopped");
     return 0;

@@ -47,7 +47,15 @@ int details(Client& client, const Global& global, const std::string& reference) 
       std::cout << fmt::format("Mount:       {} -> {} ({}, pinned at {})\n", m.origin, m.target, m.read_only ? "read-only" : "read-write",
                                m.source);
   }
-  std::cout << fmt::format("Command:     {}\nEvents:\n", command);
+  if (!job.backend_id.empty() || !job.node.empty())
+    std::cout << fmt::format("Slurm job:   {}{}\n", job.backend_id.empty() ? "-" : job.backend_id, job.node.empty() ? "" : " on node " + job.node);
+  std::cout << fmt::format("Command:     {}\n", command);
+  if (result.contains("backend") && result["backend"].is_object()) {
+    std::string sbatch;
+    for (const auto& word : result["backend"].value("sbatch", std::vector<std::string>{})) sbatch += (sbatch.empty() ? "" : " ") + shell_quote(word);
+    if (!sbatch.empty()) std::cout << fmt::format("sbatch:      {}\n", sbatch);
+  }
+  std::cout << "Events:\n";
   for (const auto& event : result.value("events", json::array()))
     std::cout << fmt::format("  {}  {:<10} {}\n", format_time(event.value("at", TimePoint{0})), event.value("to", ""),
                              event.value("reason", ""));

@@ -38,14 +38,14 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds delay) {
 
 LocalBackend::LocalBackend(const Config& config, engine::CommandRunner& runner) : m_config(config), m_runner(runner) {}
 
-Result<Unit> LocalBackend::start(const Job& job, const std::string& log_path) {
+asio::awaitable<Result<std::string>> LocalBackend::start(Job job, std::string log_path) {
   int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return ErrorInfo{ErrorCode::Internal, fmt::format("cannot open log file {}: {}", log_path, std::strerror(errno))};
+  if (fd < 0) co_return ErrorInfo{ErrorCode::Internal, fmt::format("cannot open log file {}: {}", log_path, std::strerror(errno))};
   auto process = m_runner.spawn(job.argv, fd);
   ::close(fd);
-  if (!process) return process.error();
+  if (!process) co_return process.error();
   m_processes[job.id] = std::move(*process);
-  return Unit{};
+  co_return std::string{};
 }
 
 asio::awaitable<std::optional<json>> LocalBackend::inspect(const Job& job) {
@@ -69,10 +69,12 @@ std::optional<std::string> engine_words(const std::string& log_path) {
 }
 } // namespace
 
-asio::awaitable<std::optional<bool>> LocalBackend::has_started(Job job) {
+asio::awaitable<std::optional<StartState>> LocalBackend::has_started(Job job) {
   auto inspected = co_await inspect(job);
   if (!inspected) co_return std::nullopt;
-  co_return has_run((*inspected)["State"]);
+  StartState state;
+  state.started = has_run((*inspected)["State"]);
+  co_return state;
 }
 
 asio::awaitable<ContainerExit> LocalBackend::wait(Job job, std::string log_path) {
@@ -248,6 +250,8 @@ asio::awaitable<Result<std::vector<std::string>>> LocalBackend::list_containers(
   }
   co_return names;
 }
+
+std::vector<std::string> LocalBackend::engine_argv(const Job& job) const { return container_argv(m_config, job); }
 
 void LocalBackend::detach_all() {
   for (auto& [id, process] : m_processes) process->detach();

@@ -20,15 +20,16 @@ namespace jobman::daemon::backend {
 class LocalBackend final : public Backend {
 public:
   LocalBackend(const Config& config, engine::CommandRunner& runner);
-  Result<Unit> start(const Job& job, const std::string& log_path) override;
+  asio::awaitable<Result<std::string>> start(Job job, std::string log_path) override;
   asio::awaitable<ContainerExit> wait(Job job, std::string log_path) override;
-  asio::awaitable<std::optional<bool>> has_started(Job job) override;
+  asio::awaitable<std::optional<StartState>> has_started(Job job) override;
   asio::awaitable<void> stop(Job job, std::chrono::seconds grace) override;
   asio::awaitable<void> remove(Job job) override;
   asio::awaitable<ContainerPresence> presence(Job job) override;
   asio::awaitable<Result<std::vector<policy::ImageInfo>>> list_images() override;
   asio::awaitable<Result<std::vector<std::string>>> list_containers(const std::string& instance) override;
   void detach_all() override;
+  std::vector<std::string> engine_argv(const Job& job) const override;
 
 private:
   // The engine's `container inspect` object for `job`, if it has one.

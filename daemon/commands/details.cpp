@@ -17,7 +17,9 @@ asio::awaitable<json> details(CommandContext& ctx) {
                       {"reason", event.reason}});
   }
   const auto log_bytes = logs::log_data_bytes(ctx.daemon.scheduler.log_path(job.id)); // what a capped log keeps
-  co_return json{{"job", protocol::job_to_json(job)}, {"events", events}, {"log_bytes", log_bytes}};
+  json reply{{"job", protocol::job_to_json(job)}, {"events", events}, {"log_bytes", log_bytes}};
+  if (json described = ctx.daemon.backend->describe(job); !described.is_null()) reply["backend"] = std::move(described);
+  co_return reply;
 }
 
 } // namespace jobman::daemon::commands

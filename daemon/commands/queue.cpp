@@ -41,6 +41,17 @@ asio::awaitable<json> queue(CommandContext& ctx) {
     yours.push_back({{"id", p.id}, {"name", e->name}, {"flavor", e->flavor}, {"position", p.position},
                      {"waits_for", p.waits_for ? json(to_string(*p.waits_for)) : json("nothing: starting")}, {"detail", p.detail}});
   }
+  // Handed to a batch system and not running yet: what it waits for there (Slurm's state
+  // and reason, as the last poll saw them).
+  if (ctx.daemon.backend->queues_jobs()) {
+    for (const auto& e : entries) {
+      if (e.uid != ctx.peer.uid || e.state != JobState::Starting) continue;
+      auto job = ctx.daemon.store.get(e.id);
+      if (!job) continue;
+      yours.push_back({{"id", e.id}, {"name", e.name}, {"flavor", e.flavor}, {"position", 0}, {"waits_for", "slurm"},
+                       {"detail", job->reason}, {"backend_id", job->backend_id}});
+    }
+  }
   co_return json{{"flavors", flavors},
                  {"yours", yours},
                  {"running", running},

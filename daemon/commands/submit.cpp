@@ -95,7 +95,9 @@ Job build(CommandContext& ctx, const policy::Catalogue& catalogue, const SubmitA
     auto it = homes.find(id);
     return it == homes.end() ? nullptr : &it->second;
   };
-  Job job = policy::build_job({config, catalogue, ctx.daemon.gpus.total(), mounts, home}, submitter_of(ctx), s.request).value();
+  // On Slurm the cluster's GPUs count, not this machine's: sbatch refuses what no node has.
+  const int gpu_count = ctx.daemon.backend->queues_jobs() ? 1 << 20 : ctx.daemon.gpus.total();
+  Job job = policy::build_job({config, catalogue, gpu_count, mounts, home}, submitter_of(ctx), s.request).value();
 
   const int max_priority = ctx.peer.admin ? k_max_admin_priority : scheduler::k_max_user_priority;
   if (s.priority > max_priority || s.priority < -scheduler::k_max_user_priority)
@@ -210,7 +212,8 @@ asio::awaitable<json> submit(CommandContext& ctx) {
   Job job = build(ctx, *catalogue, one.front(), {}, checked, homes);
   const json notes = notes_for(one, {job}, homes);
   const Config& config = ctx.daemon.config;
-  auto argv_for = [&config](const Job& j) { return backend::container_argv(config, j); };
+  const backend::Backend& backend = *ctx.daemon.backend;
+  auto argv_for = [&backend](const Job& j) { return backend.engine_argv(j); };
   if (dry_run) {
     if (job.spec.name.empty()) job.spec.name = "(assigned at submit)";
     job.instance = ctx.daemon.store.instance();
@@ -219,7 +222,9 @@ asio::awaitable<json> submit(CommandContext& ctx) {
     job.gpu_devices = ctx.daemon.gpus.peek(gpus).value_or(std::vector<std::string>(static_cast<std::size_t>(gpus), "?"));
     job.container = container_name(job.instance, 0);
     job.argv = argv_for(job);
-    co_return json{{"dry_run", true}, {"job", protocol::job_to_json(job)}, {"notes", notes}};
+    json reply{{"dry_run", true}, {"job", protocol::job_to_json(job)}, {"notes", notes}};
+    if (json described = backend.describe(job); !described.is_null()) reply["backend"] = std::move(described);
+    co_return reply;
   }
   check_queue_room(ctx, 1);
   check_active_room(ctx, 1);
@@ -275,7 +280,8 @@ asio::awaitable<json> submit_batch(CommandContext& ctx) {
   if (dry_run) co_return json{{"dry_run", true}, {"count", jobs.size()}, {"notes", notes}};
   check_storage_room(ctx, jobs);
   const Config& config = ctx.daemon.config;
-  auto inserted = ctx.daemon.store.insert_batch(std::move(jobs), [&config](const Job& j) { return backend::container_argv(config, j); });
+  const backend::Backend& backend = *ctx.daemon.backend;
+  auto inserted = ctx.daemon.store.insert_batch(std::move(jobs), [&backend](const Job& j) { return backend.engine_argv(j); });
   ctx.daemon.scheduler.queued(); // stored: whatever happens next, the reply says so
   json ids = json::array(), names_out = json::array();
   for (const auto& job : inserted) {

@@ -45,6 +45,12 @@ Outcome decide_outcome(const Job& job, StopCause cause, const std::string& cance
     return {JobState::Timeout, fmt::format("stopped after {} at its time limit of {}", format_duration(std::chrono::seconds(ran / 1000)),
                                            format_duration(std::chrono::seconds(job.spec.resources.time_limit)))};
   }
+  if (exit.timed_out) { // the backend's own timer (Slurm: jobman's in the batch script, or Slurm's)
+    return {JobState::Timeout, fmt::format("stopped at its time limit of {}{}", format_duration(std::chrono::seconds(job.spec.resources.time_limit)),
+                                           exit.message.empty() ? "" : " (" + exit.message + ")")};
+  }
+  if (exit.cancelled) return {JobState::Cancelled, exit.message.empty() ? "cancelled outside jobman" : exit.message};
+  if (exit.lost) return {JobState::Lost, exit.message.empty() ? "its node was lost" : exit.message};
   if (exit.oom_killed)
     return {JobState::OomKilled, fmt::format("out of memory: the job needed more than the {} of flavor '{}'; {}",
                                              format_size(job.spec.resources.memory), job.spec.flavor, bigger_flavors(config, job))};
@@ -67,7 +73,9 @@ Job Scheduler::transition(JobId id, JobState to, const std::string& reason, cons
 }
 
 QueuePlan Scheduler::plan(const std::vector<store::QueueEntry>& entries) const {
-  QueueLimits limits{m_config.limits.max_running, m_config.limits.max_running_per_user, m_gpus.free_count(), {}};
+  // On a batch system the GPUs are its own to count (Slurm holds a job PENDING until it has them).
+  const int free_gpus = m_backend.queues_jobs() ? 1 << 30 : m_gpus.free_count();
+  QueueLimits limits{m_config.limits.max_running, m_config.limits.max_running_per_user, free_gpus, {}};
   for (const auto& flavor : m_config.flavors)
     if (flavor.slots > 0) limits.flavor_slots[flavor.name] = flavor.slots;
   return plan_queue(entries, limits, m_last_starts);
@@ -82,7 +90,7 @@ void Scheduler::schedule() {
   }
   bool failed = false;
   for (JobId id : queue.start) {
-    if (m_gpus.free_count() < m_store.get(id).value().spec.resources.gpus) continue; // plan_queue counted them
+    if (!m_backend.queues_jobs() && m_gpus.free_count() < m_store.get(id).value().spec.resources.gpus) continue; // plan_queue counted them
     Job job = transition(id, JobState::Starting, "a slot is free");
     m_last_starts[job.uid] = now_ms();
     failed = !launch(std::move(job)) || failed;
@@ -106,7 +114,9 @@ bool Scheduler::launch(Job job) {
     transition(id, JobState::Cancelled, "deleted before it started");
     return false;
   }
-  auto devices = m_gpus.allocate(job.spec.resources.gpus);
+  // On a batch system its GPUs are the backend's to allocate (Slurm's --gres): none here.
+  auto devices = m_backend.queues_jobs() ? std::optional<std::vector<std::string>>(std::vector<std::string>{})
+                                         : m_gpus.allocate(job.spec.resources.gpus);
   if (!devices) {
     mounts::unstage(m_config.state_dir, id);
     transition(id, JobState::Failed, fmt::format("{} GPUs are not free", job.spec.resources.gpus));
@@ -227,7 +237,7 @@ asio::awaitable<void> Scheduler::start(Job job) {
   // The final command line is known only now: it names the GPUs allocated at launch.
   bool recorded = false;
   try {
-    job = m_store.set_launch(id, job.spec.mounts, job.gpu_devices, backend::container_argv(m_config, job));
+    job = m_store.set_launch(id, job.spec.mounts, job.gpu_devices, m_backend.engine_argv(job));
     recorded = true;
   } catch (const std::exception& e) { // the database refused (disk full): nothing may stay held
     log_error("job {}: cannot record its start: {}", id, e.what());
@@ -290,6 +300,16 @@ asio::awaitable<void> Scheduler::adopt(Job job) {
     co_await timer.async_wait(asio::use_awaitable);
     presence = co_await m_backend.presence(job);
   }
+  // A batch system that does not answer (slurmctld restarting) is asked until it does:
+  // neither "lost" nor "start it again" may be guessed, or a job would run twice.
+  for (std::chrono::milliseconds delay{1000}; m_backend.queues_jobs() && presence == ContainerPresence::Unknown && !m_shutting_down;) {
+    log_warn("job {}: {} does not say what became of it; asking again in {} ms", job.id, to_string(m_config.backend.kind), delay.count());
+    asio::steady_timer timer(m_executor, delay);
+    co_await timer.async_wait(asio::use_awaitable);
+    delay = std::min(delay * 2, std::chrono::milliseconds(30000));
+    presence = co_await m_backend.presence(job);
+  }
+  if (m_shutting_down) co_return;
   if (unsure(presence) && job.state == JobState::Starting) {
     // The previous daemon stopped between choosing this job and starting its container.
     m_gpus.release(job.gpu_devices);
@@ -307,17 +327,21 @@ asio::awaitable<void> Scheduler::adopt(Job job) {
     co_return;
   }
   log_info("job {}: re-adopted its {} container", job.id, presence == ContainerPresence::Running ? "running" : "exited");
-  // An exited container that was STARTING: finish() tells whether it ever ran.
-  if (job.state == JobState::Starting && presence == ContainerPresence::Running)
+  // An exited container that was STARTING: finish() tells whether it ever ran. On a batch
+  // system a STARTING job may still wait there: confirm_started says when it runs.
+  const bool wait_for_start = m_backend.queues_jobs() && job.state == JobState::Starting && presence == ContainerPresence::Running;
+  if (job.state == JobState::Starting && presence == ContainerPresence::Running && !wait_for_start)
     job = transition(job.id, JobState::Running, "re-adopted after a daemon restart");
   if (job.deleted) cancel(job, "deleted before jobmand restarted"); // the stop may not have reached the engine
-  spawn_logged(m_executor, enforce_time_limit(job), fmt::format("time limit of job {}", job.id));
+  if (wait_for_start) spawn_logged(m_executor, confirm_started(job), fmt::format("start of job {}", job.id));
+  else spawn_logged(m_executor, enforce_time_limit(job), fmt::format("time limit of job {}", job.id));
   watch_log(job);
   co_await follow(std::move(job));
 }
 
 asio::awaitable<void> Scheduler::run(Job job) {
-  auto started = m_backend.start(job, log_path(job.id));
+  std::string log = log_path(job.id);
+  auto started = co_await m_backend.start(job, std::move(log));
   if (!started) {
     m_gpus.release(job.gpu_devices);
     mounts::unstage(m_config.state_dir, job.id);
@@ -325,21 +349,31 @@ asio::awaitable<void> Scheduler::run(Job job) {
     schedule_logged();
     co_return;
   }
+  if (!started->empty()) {
+    job.backend_id = *started;
+    try {
+      m_store.set_backend_info(job.id, job.backend_id, "");
+    } catch (const std::exception& e) { // recovery finds it by name all the same
+      log_warn("job {}: cannot record its {} id {}: {}", job.id, to_string(m_config.backend.kind), job.backend_id, e.what());
+    }
+  }
   watch_log(job);
   // The job is RUNNING once the engine says its container started (confirm_started, or
   // finish() for one that ended first): a container the engine failed to create never
-  // was. Its wall time counts from now.
+  // was. Locally its wall time counts from now; on a batch system from when it runs there
+  // (confirm_started), as it may wait there for hours.
   job.started_at = now_ms();
   m_launched_at[job.id] = *job.started_at;
-  spawn_logged(m_executor, enforce_time_limit(job), fmt::format("time limit of job {}", job.id));
+  if (!m_backend.queues_jobs()) spawn_logged(m_executor, enforce_time_limit(job), fmt::format("time limit of job {}", job.id));
   spawn_logged(m_executor, confirm_started(job), fmt::format("start of job {}", job.id));
   co_await follow(std::move(job));
 }
 
-Job Scheduler::mark_running(JobId id) {
+Job Scheduler::mark_running(JobId id, const std::string& node) {
   auto launched = m_launched_at.find(id);
-  return transition(id, JobState::Running, "container started",
-                    store::TransitionFields{std::nullopt, launched != m_launched_at.end() ? launched->second : now_ms()});
+  const bool at_launch = launched != m_launched_at.end() && !m_backend.queues_jobs();
+  return transition(id, JobState::Running, node.empty() ? "container started" : "container started on node " + node,
+                    store::TransitionFields{std::nullopt, at_launch ? launched->second : now_ms()});
 }
 
 asio::awaitable<void> Scheduler::confirm_started(Job job) {
@@ -350,16 +384,28 @@ asio::awaitable<void> Scheduler::confirm_started(Job job) {
   std::chrono::milliseconds delay = k_start_poll_first;
   const auto back_off_from = std::chrono::steady_clock::now() + k_start_poll_steady_for;
   const auto give_up_at = std::chrono::steady_clock::now() + m_config.engine.command_timeout;
+  std::string waiting = job.reason;
   while (still_starting()) {
     asio::steady_timer timer(m_executor, delay);
     co_await timer.async_wait(asio::use_awaitable);
-    if (std::chrono::steady_clock::now() >= back_off_from) delay = std::min(delay * 2, k_start_poll_max);
+    // A batch system's answer is its last poll, in memory: asked often, it costs nothing.
+    if (m_backend.queues_jobs()) delay = k_start_poll_first;
+    else if (std::chrono::steady_clock::now() >= back_off_from) delay = std::min(delay * 2, k_start_poll_max);
     if (!still_starting()) co_return;
     auto started = co_await m_backend.has_started(job);
-    if (started && *started && still_starting()) {
-      mark_running(job.id);
+    if (started && started->started && still_starting()) {
+      if (!started->node.empty()) m_store.set_backend_info(job.id, job.backend_id, started->node);
+      Job running = mark_running(job.id, started->node);
+      // On a batch system its wall time counts from now: it may have waited there for hours.
+      if (m_backend.queues_jobs()) spawn_logged(m_executor, enforce_time_limit(running), fmt::format("time limit of job {}", job.id));
       co_return;
     }
+    if (started && !started->started && !started->waiting.empty() && started->waiting != waiting && still_starting()) {
+      waiting = started->waiting; // what it waits for in the batch system, for queue and details
+      m_store.set_reason(job.id, waiting);
+      m_watch.notify(job.id);
+    }
+    if (m_backend.queues_jobs()) continue; // it may wait there as long as the cluster is busy
     if (std::chrono::steady_clock::now() >= give_up_at && still_starting()) {
       // A hung engine: the job would hold its slot (and GPUs) until its wall time.
       log_warn("job {}: the engine has not started its container within {} (engine.command_timeout); stopping it", job.id,
@@ -410,6 +456,13 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
     exit.message = fmt::format("it did not start the container within {} (engine.command_timeout)", format_duration(m_config.engine.command_timeout));
   }
   if (auto current = m_store.get(job.id)) job = *current; // started_at as recorded
+  if (!exit.node.empty() && exit.node != job.node) { // it ended before a poll saw it run
+    try {
+      m_store.set_backend_info(job.id, job.backend_id, exit.node);
+    } catch (const std::exception& e) {
+      log_warn("job {}: {}", job.id, e.what());
+    }
+  }
   // A container that ran, however briefly, was RUNNING; one the engine failed to create never was.
   if (job.state == JobState::Starting && !exit.engine_failed) {
     try {

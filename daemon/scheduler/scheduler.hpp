@@ -90,7 +90,7 @@ private:
   asio::awaitable<void> follow(Job job);
   // STARTING -> RUNNING once the engine says the container of `job` has started.
   asio::awaitable<void> confirm_started(Job job);
-  Job mark_running(JobId id);
+  Job mark_running(JobId id, const std::string& node = {});
   asio::awaitable<void> finish(Job job, backend::ContainerExit exit);
   // Records the end of job `id`, again and again while the database refuses (locked, full).
   // `ran`: the container ran (a job still STARTING goes through RUNNING first).

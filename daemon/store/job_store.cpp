@@ -42,7 +42,7 @@ namespace {
 constexpr const char* k_columns =
   "id, name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, exit_code, reason, "
   "argv, container, submitted_at, started_at, ended_at, flavor, resources, mounts, groups, gpu_devices, priority, "
-  "(SELECT json_group_array(depends_on) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL, image_home";
+  "(SELECT json_group_array(depends_on) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL, image_home, backend_id, node";
 
 std::optional<std::int64_t> nullable(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
@@ -79,6 +79,8 @@ Job read_job(SQLite::Statement& q, const std::string& instance) {
   job.spec.after = json::parse(q.getColumn(24).getString()).get<std::vector<JobId>>();
   job.deleted = q.getColumn(25).getInt() != 0;
   job.spec.image_home = q.getColumn(26).getString();
+  job.backend_id = q.getColumn(27).getString();
+  job.node = q.getColumn(28).getString();
   return job;
 }
 
@@ -406,6 +408,21 @@ Job JobStore::set_launch(JobId id, const std::vector<Mount>& mounts, const std::
   auto job = get(id);
   if (!job) throw Error(ErrorCode::JobNotFound, fmt::format("job {} does not exist", id));
   return *job;
+}
+
+void JobStore::set_backend_info(JobId id, const std::string& backend_id, const std::string& node) {
+  SQLite::Statement q(*m_db, "UPDATE jobs SET backend_id = ?, node = ? WHERE id = ?");
+  q.bind(1, backend_id);
+  q.bind(2, node);
+  q.bind(3, id);
+  q.exec();
+}
+
+void JobStore::set_reason(JobId id, const std::string& reason) {
+  SQLite::Statement q(*m_db, "UPDATE jobs SET reason = ? WHERE id = ?");
+  q.bind(1, reason);
+  q.bind(2, id);
+  q.exec();
 }
 
 std::vector<JobId> JobStore::finished_before(TimePoint before, int limit) const {

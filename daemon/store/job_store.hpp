@@ -112,6 +112,11 @@ public:
   Job transition(JobId id, JobState to, const std::string& reason, const TransitionFields& fields = {});
   // Records what a job is started with: mounts as checked at start, GPU devices, and its
   // final engine command.
+  // The backend's id of job `id` and its node (Job::backend_id, Job::node).
+  void set_backend_info(JobId id, const std::string& backend_id, const std::string& node);
+  // Replaces the reason of job `id` without a state change: what a job handed to Slurm
+  // waits for ("PENDING (Resources)"), shown by queue and details.
+  void set_reason(JobId id, const std::string& reason);
   Job set_launch(JobId id, const std::vector<Mount>& mounts, const std::vector<std::string>& gpu_devices,
                  const std::vector<std::string>& argv);
   // Hides a job from listings; its row and events stay for the record.

@@ -112,6 +112,11 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
   R"sql(
     ALTER TABLE jobs ADD COLUMN image_home TEXT NOT NULL DEFAULT '';
   )sql",
+  // 8: the backend's id of the job and its node (issue 11: the Slurm job id, the node).
+  R"sql(
+    ALTER TABLE jobs ADD COLUMN backend_id TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT '';
+  )sql",
 };
 } // namespace
 

@@ -5,6 +5,10 @@ Environment:
   JOBMAN_BUILD_DIR   where cli/jobman and daemon/jobmand are (default: ../../build)
   JOBMAN_TEST_ENGINE podman (default) or docker: docker starts a private dockerd for the
                      session (engines.py holds every difference between the engines)
+  JOBMAN_TEST_BACKEND local (default) or slurm: jobmand hands its jobs to the Slurm cluster
+                     that tests/slurm/cluster.sh runs on this host (SLURM_CONF from it), whose
+                     nodes run the same engine; tests of a local-only mechanism are marked
+                     only_backend("local") and deselected, test_slurm.py runs only there
   JOBMAN_TEST_ENGINE_GLOBAL_ARGS / JOBMAN_TEST_ENGINE_RUN_ARGS
                      space-separated engine args for this machine (defaults suit a hybrid
                      cgroup v1 host: podman --runtime runc; explicit ulimits for both)
@@ -40,6 +44,11 @@ ENGINE = TEST_ENGINE.name         # == ENGINE_KIND, and also == ENGINE_BINARY (e
 GLOBAL_ARGS = TEST_ENGINE.global_args  # the same list: docker's `-H unix://...` is added once dockerd runs
 RUN_ARGS = TEST_ENGINE.run_args
 
+BACKEND = os.environ.get("JOBMAN_TEST_BACKEND", "local")
+SLURM_DIR = Path(os.environ.get("JOBMAN_SLURM_DIR", "/var/tmp/jobman-slurm"))
+if BACKEND == "slurm":
+    os.environ.setdefault("SLURM_CONF", str(SLURM_DIR / "slurm.conf"))
+
 TEST_USERS = ("jmtest1", "jmtest2", "jmadmin")
 ADMIN_GROUP = "jmtest-admins"
 
@@ -49,14 +58,29 @@ def engine(*args, check=True, **kw):
     return TEST_ENGINE.run(*args, check=check, **kw)
 
 
+def backend_config():
+    """The config's `backend` section for this session."""
+    if BACKEND != "slurm":
+        return {"kind": "local"}
+    # No slurmdbd on the test cluster: sacct reads jobcomp/filetxt (-c).
+    return {"kind": "slurm", "sacct_args": ["-c"], "poll_interval": "1s"}
+
+
 def pytest_sessionstart(session):
     missing = TEST_ENGINE.missing()
     if missing:
         pytest.exit(f"skipping the {ENGINE_KIND} end-to-end suite: {missing}", returncode=77)
+    if BACKEND == "slurm":
+        ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True)
+        if "is UP" not in ping.stdout:
+            # Installed but not running is a failure, not a skip: CI starts the cluster first.
+            pytest.exit(f"JOBMAN_TEST_BACKEND=slurm, but slurmctld does not answer (start tests/slurm/cluster.sh): "
+                        f"{ping.stdout}{ping.stderr}", returncode=1)
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "only_engine(kind): a test of one engine's own mechanism; the other engine's run deselects it")
+    config.addinivalue_line("markers", "only_backend(kind): a test of one backend's own mechanism (local, slurm); other runs deselect it")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -65,7 +89,9 @@ def pytest_collection_modifyitems(config, items):
     kept, other = [], []
     for item in items:
         marker = item.get_closest_marker("only_engine")
-        (other if marker and marker.args[0] != ENGINE_KIND else kept).append(item)
+        backend = item.get_closest_marker("only_backend")
+        wrong = (marker and marker.args[0] != ENGINE_KIND) or (backend and backend.args[0] != BACKEND)
+        (other if wrong else kept).append(item)
     if other:
         config.hook.pytest_deselected(items=other)
         items[:] = kept
@@ -74,6 +100,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter):
     if TEST_ENGINE.startup:
         terminalreporter.write_line(f"engine: {TEST_ENGINE.startup}")
+    terminalreporter.write_line(f"backend: {BACKEND}")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -157,6 +184,7 @@ class Daemon:
             "admin_group": ADMIN_GROUP,
             "state_dir": str(self.state),
             "engine": TEST_ENGINE.config(),
+            "backend": backend_config(),
             "images": {"repositories": ["localhost/"], "required_labels": ["name", "version"]},
             "limits": {"max_running": 4, "kill_grace": "2s"},
         }

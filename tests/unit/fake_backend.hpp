@@ -22,9 +22,11 @@ public:
   std::chrono::milliseconds list_delay{20};
   int list_calls = 0;
 
-  Result<Unit> start(const Job&, const std::string&) override { return Unit{}; }
+  asio::awaitable<Result<std::string>> start(Job, std::string) override { co_return std::string{}; }
   asio::awaitable<ContainerExit> wait(Job, std::string) override { co_return ContainerExit{}; }
-  asio::awaitable<std::optional<bool>> has_started(Job) override { co_return true; }
+  asio::awaitable<std::optional<daemon::backend::StartState>> has_started(Job) override {
+    co_return daemon::backend::StartState{true, "", ""};
+  }
   asio::awaitable<void> stop(Job, std::chrono::seconds) override { co_return; }
   asio::awaitable<void> remove(Job) override { co_return; }
   asio::awaitable<ContainerPresence> presence(Job) override { co_return ContainerPresence::Missing; }
@@ -39,6 +41,7 @@ public:
   }
   asio::awaitable<Result<std::vector<std::string>>> list_containers(const std::string&) override { co_return std::vector<std::string>{}; }
   void detach_all() override {}
+  std::vector<std::string> engine_argv(const Job&) const override { return {"engine", "run"}; }
 };
 
 } // namespace jobman::test

@@ -1,0 +1,539 @@
+#include "daemon/backend/slurm_backend.hpp"
+
+#include "common/duration.hpp"
+#include "common/file_descriptor.hpp"
+#include "daemon/backend/container_args.hpp"
+#include "daemon/backend/engine_error.hpp"
+#include "daemon/log.hpp"
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <cmath>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <pwd.h>
+#include <set>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace jobman::daemon::backend {
+
+extern const char* const k_slurm_batch_script; // generated from slurm_script.sh
+
+namespace {
+constexpr const char* k_gpu_placeholder = "@SLURM_JOB_GPUS@";
+// Polls in a row a job may be missing from squeue (and sacct) before it counts as lost: a
+// job squeue no longer lists after MinJobAge (300 s by default) is looked up in sacct.
+constexpr int k_unseen_before_lost = 30;
+
+std::vector<std::string_view> split(std::string_view text, char sep) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  while (true) {
+    auto end = text.find(sep, start);
+    parts.push_back(text.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start));
+    if (end == std::string_view::npos) return parts;
+    start = end + 1;
+  }
+}
+
+bool is_digits(std::string_view s) { return !s.empty() && s.size() <= 18 && s.find_first_not_of("0123456789") == std::string_view::npos; }
+
+std::string clean_node(std::string_view node) {
+  if (node == "(null)" || node == "None assigned" || node == "None") return {};
+  return std::string(node.substr(0, 256));
+}
+
+std::string last_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  auto nl = text.rfind('\n');
+  return printable_message(nl == std::string::npos ? text : text.substr(nl + 1), k_max_engine_message);
+}
+
+asio::awaitable<void> sleep_for(asio::any_io_executor executor, std::chrono::milliseconds delay) {
+  asio::steady_timer timer(executor, delay);
+  co_await timer.async_wait(asio::use_awaitable);
+}
+
+std::optional<std::string> read_small_file(const std::string& path) {
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  if (fd.get() < 0) return std::nullopt;
+  std::string text(4096, '\0');
+  ssize_t n = ::read(fd.get(), text.data(), text.size());
+  if (n < 0) return std::nullopt;
+  text.resize(static_cast<std::size_t>(n));
+  return text;
+}
+
+// Writes `data` to `path` atomically (a temporary next to it, then rename), mode `mode`.
+Result<Unit> write_file(const std::string& path, std::string_view data, mode_t mode) {
+  const std::string tmp = path + ".tmp";
+  ::unlink(tmp.c_str());
+  FileDescriptor fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode));
+  if (fd.get() < 0) return ErrorInfo{ErrorCode::Internal, fmt::format("cannot create {}: {}", tmp, std::strerror(errno))};
+  std::size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd.get(), data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return ErrorInfo{ErrorCode::Internal, fmt::format("cannot write {}: {}", tmp, std::strerror(errno))};
+    done += static_cast<std::size_t>(n);
+  }
+  if (::fsync(fd.get()) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0)
+    return ErrorInfo{ErrorCode::Internal, fmt::format("cannot write {}: {}", path, std::strerror(errno))};
+  return Unit{};
+}
+} // namespace
+
+std::vector<SlurmJob> parse_squeue(std::string_view out, std::string_view prefix) {
+  std::vector<SlurmJob> jobs;
+  for (std::string_view line : split(out, '\n')) {
+    auto f = split(line, '|');
+    if (f.size() != 5 || !is_digits(f[0]) || f[1].substr(0, prefix.size()) != prefix || f[1].size() > 200) continue;
+    SlurmJob job;
+    job.id = std::string(f[0]);
+    job.name = std::string(f[1]);
+    job.state = std::string(f[2].substr(0, 64));
+    job.reason = std::string(f[3].substr(0, 200));
+    if (job.reason == "None") job.reason.clear();
+    job.node = clean_node(f[4]);
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+std::vector<SlurmJob> parse_sacct(std::string_view out, std::string_view prefix) {
+  std::vector<SlurmJob> jobs;
+  for (std::string_view line : split(out, '\n')) {
+    auto f = split(line, '|');
+    // JobID is "123" for the job, "123.batch" / "123.0" for its steps: the job's own line only.
+    if (f.size() < 5 || !is_digits(f[0]) || f[1].substr(0, prefix.size()) != prefix || f[1].size() > 200) continue;
+    SlurmJob job;
+    job.id = std::string(f[0]);
+    job.name = std::string(f[1]);
+    std::string_view state = f[2].substr(0, f[2].find(' ')); // "CANCELLED by 0"
+    job.state = std::string(state.substr(0, 64));
+    auto colon = f[3].find(':'); // "exit:signal"
+    if (is_digits(f[3].substr(0, colon))) job.exit_code = std::stoi(std::string(f[3].substr(0, colon)));
+    job.node = clean_node(f[4]);
+    jobs.push_back(std::move(job));
+  }
+  return jobs;
+}
+
+bool slurm_final(std::string_view state) {
+  static const std::set<std::string_view> k_final{"COMPLETED", "FAILED",   "CANCELLED", "TIMEOUT",  "OUT_OF_MEMORY", "NODE_FAIL",
+                                                  "BOOT_FAIL", "PREEMPTED", "DEADLINE", "REVOKED", "SPECIAL_EXIT"};
+  return k_final.contains(state);
+}
+
+bool slurm_started(std::string_view state) {
+  return state == "RUNNING" || state == "COMPLETING" || state == "SUSPENDED" || state == "STOPPED" || state == "SIGNALING" ||
+         state == "STAGE_OUT" || (slurm_final(state) && state != "CANCELLED" && state != "DEADLINE" && state != "REVOKED");
+}
+
+std::optional<ScriptResult> parse_script_result(std::string_view text) {
+  ScriptResult result;
+  bool any = false;
+  for (std::string_view line : split(text, '\n')) {
+    auto eq = line.find('=');
+    if (eq == std::string_view::npos) continue;
+    std::string_view key = line.substr(0, eq), value = line.substr(eq + 1);
+    any = true;
+    if (key == "exit" && value.size() <= 3 && is_digits(value)) result.exit_code = std::stoi(std::string(value));
+    else if (key == "oom") result.oom = value == "1";
+    else if (key == "started") result.started = value == "1";
+    else if (key == "stopped") result.stopped = std::string(value.substr(0, 16));
+  }
+  if (!any) return std::nullopt;
+  return result;
+}
+
+ContainerExit slurm_exit(const std::optional<SlurmJob>& slurm, const std::optional<ScriptResult>& result, const std::string& log_tail) {
+  ContainerExit exit;
+  if (slurm) exit.node = slurm->node;
+  const std::string state = slurm ? slurm->state : "";
+  const std::string where = slurm && !slurm->node.empty() ? " on node " + slurm->node : "";
+  const std::string slurm_id = slurm ? "Slurm job " + slurm->id : "its Slurm job";
+  if (result) exit.status.code = result->exit_code;
+  else if (slurm && slurm->exit_code) exit.status.code = slurm->exit_code;
+  if (state == "NODE_FAIL" || state == "BOOT_FAIL") {
+    exit.lost = true;
+    exit.message = fmt::format("{} ended {}: its node{} failed", slurm_id, state, where);
+  } else if (state == "PREEMPTED") {
+    exit.lost = true;
+    exit.message = fmt::format("{} was preempted{}", slurm_id, where);
+  } else if (state == "TIMEOUT" || (result && result->stopped == "timeout")) {
+    exit.timed_out = true;
+    if (state == "TIMEOUT" && !(result && result->stopped == "timeout")) exit.message = "by Slurm";
+  } else if (state == "OUT_OF_MEMORY" || (result && result->oom)) {
+    exit.oom_killed = true;
+  } else if (state == "CANCELLED" || state == "DEADLINE" || state == "REVOKED") {
+    exit.cancelled = true;
+    exit.message = fmt::format("{} was cancelled in Slurm ({}), not through jobman", slurm_id, state);
+  } else if (!result) {
+    // The batch script did not get to write its result: it failed before its container
+    // ran (a node without the engine, a spec it could not read), or was killed.
+    exit.engine_failed = true;
+    auto words = engine_error_line(log_tail);
+    exit.message = words ? *words
+                         : fmt::format("{} ended {}{} without running the container", slurm_id, state.empty() ? "unseen" : state, where);
+  } else if (!result->started) {
+    exit.engine_failed = true;
+    auto words = engine_error_line(log_tail);
+    exit.message = words ? *words : fmt::format("the container never started{}", where);
+  }
+  return exit;
+}
+
+SlurmPaths slurm_paths(const Config& config, JobId id) {
+  const std::string dir = config.state_dir + "/slurm";
+  return {dir + "/job.sh", fmt::format("{}/{}.spec", dir, id), fmt::format("{}/{}.result", dir, id)};
+}
+
+std::vector<std::string> slurm_container_argv(const Config& config, const Job& job) {
+  Job placed = job;
+  placed.gpu_devices.clear();
+  if (job.spec.resources.gpus > 0) placed.gpu_devices = {k_gpu_placeholder}; // the script puts Slurm's GPUs there
+  return container_argv(config, placed);
+}
+
+std::string slurm_spec(const Config& config, const Job& job) {
+  const std::vector<std::string> argv = slurm_container_argv(config, job);
+  const std::size_t prefix = 1 + config.engine.global_args.size(); // binary, global args; then "run"
+  long gpu = -1;
+  for (std::size_t i = 0; i < argv.size(); ++i)
+    if (argv[i].find(k_gpu_placeholder) != std::string::npos) gpu = static_cast<long>(i);
+  std::string spec;
+  auto word = [&](std::string_view w) {
+    spec.append(w);
+    spec.push_back('\0');
+  };
+  word(std::to_string(prefix));
+  word(std::to_string(prefix + 1)); // the label goes right after "run"
+  word(std::to_string(gpu));
+  word(to_string(config.engine.kind));
+  for (const auto& a : argv) word(a);
+  return spec;
+}
+
+std::vector<std::string> sbatch_argv(const Config& config, const Job& job, const std::string& log_path) {
+  const SlurmConfig& s = config.backend.slurm;
+  const Resources& r = job.spec.resources;
+  const SlurmPaths paths = slurm_paths(config, job.id);
+  std::vector<std::string> argv{s.sbatch, "--parsable", "--job-name=" + job.container,
+                                // who it is for, for admins' squeue -o %k and after any restart
+                                fmt::format("--comment=jobman instance={} job={} user={} uid={}", job.instance, job.id, job.user, job.uid),
+                                "--no-requeue", // a job that started runs once: a node failure ends it LOST
+                                "--export=NONE", "--chdir=" + config.state_dir + "/slurm", "--output=" + log_path, "--open-mode=append",
+                                "--nodes=1", "--ntasks=1", fmt::format("--cpus-per-task={}", std::max(1, static_cast<int>(std::ceil(r.cpus))))};
+  if (r.memory > 0) argv.push_back(fmt::format("--mem={}M", (r.memory + (1 << 20) - 1) >> 20));
+  if (r.gpus > 0) argv.push_back(fmt::format("--gres=gpu:{}", r.gpus));
+  if (r.time_limit > 0) {
+    const std::int64_t seconds = r.time_limit + config.limits.kill_grace.count() + s.time_margin.count();
+    argv.push_back(fmt::format("--time={}", (seconds + 59) / 60));
+  }
+  if (!s.partition.empty()) argv.push_back("--partition=" + s.partition);
+  if (!s.account.empty()) argv.push_back("--account=" + s.account);
+  if (!s.qos.empty()) argv.push_back("--qos=" + s.qos);
+  argv.insert(argv.end(), {paths.script, paths.spec, paths.result, job.container, std::to_string(r.time_limit),
+                           std::to_string(config.limits.kill_grace.count())});
+  return argv;
+}
+
+const std::string& slurm_batch_script() {
+  static const std::string script(k_slurm_batch_script);
+  return script;
+}
+
+SlurmBackend::SlurmBackend(asio::any_io_executor executor, const Config& config, engine::CommandRunner& runner, std::string instance)
+  : m_executor(std::move(executor)), m_config(config), m_runner(runner), m_local(config, runner), m_instance(std::move(instance)) {
+  const passwd* pw = ::getpwuid(::geteuid());
+  m_user = pw ? pw->pw_name : std::to_string(::geteuid());
+}
+
+Result<Unit> SlurmBackend::install_script() {
+  const std::string dir = m_config.state_dir + "/slurm";
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
+    return ErrorInfo{ErrorCode::Internal, fmt::format("cannot create {}: {}", dir, std::strerror(errno))};
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0) {
+    if (::lstat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == ::geteuid()) {
+      ::chmod(dir.c_str(), 0700);
+    } else {
+      return ErrorInfo{ErrorCode::Internal, fmt::format("{} must be a directory of jobmand's own, not a link", dir)};
+    }
+  }
+  return write_file(slurm_paths(m_config, 0).script, slurm_batch_script(), 0700);
+}
+
+nlohmann::json SlurmBackend::describe(const Job& job) const {
+  const std::string log = fmt::format("{}/logs/{}.log", m_config.state_dir, job.id);
+  return {{"kind", "slurm"}, {"sbatch", sbatch_argv(m_config, job, log)}, {"script", slurm_paths(m_config, job.id).script},
+          {"spec", slurm_paths(m_config, job.id).spec}};
+}
+
+SlurmBackend::Tracked& SlurmBackend::track(const Job& job, const std::string& slurm_id) {
+  auto [it, fresh] = m_tracked.try_emplace(job.id);
+  Tracked& t = it->second;
+  if (fresh) {
+    t.id = job.id;
+    t.ended = std::make_shared<asio::steady_timer>(m_executor, asio::steady_timer::time_point::max());
+  }
+  if (!slurm_id.empty()) t.slurm_id = slurm_id;
+  t.log_path = fmt::format("{}/logs/{}.log", m_config.state_dir, job.id);
+  ensure_polling();
+  return t;
+}
+
+asio::awaitable<Result<std::string>> SlurmBackend::start(Job job, std::string log_path) {
+  // The log exists before Slurm opens it (--open-mode=append): jobmand's, 0600.
+  FileDescriptor log(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (log.get() < 0) co_return ErrorInfo{ErrorCode::Internal, fmt::format("cannot open log file {}: {}", log_path, std::strerror(errno))};
+  const SlurmPaths paths = slurm_paths(m_config, job.id);
+  ::unlink(paths.result.c_str()); // one left by an attempt of an earlier jobmand
+  auto written = write_file(paths.spec, slurm_spec(m_config, job), 0600);
+  if (!written) co_return written.error();
+  auto argv = sbatch_argv(m_config, job, log_path);
+  auto submitted = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
+  if (!submitted) co_return ErrorInfo{ErrorCode::Unavailable, "sbatch: " + submitted.error().message};
+  if (!submitted->status.success())
+    co_return ErrorInfo{ErrorCode::EngineError, fmt::format("Slurm refused the job: {}", last_line(submitted->err.empty() ? submitted->out : submitted->err))};
+  std::string out = submitted->out;
+  std::string id = out.substr(0, out.find_first_of(";\n"));
+  if (!is_digits(id)) co_return ErrorInfo{ErrorCode::EngineError, fmt::format("sbatch printed no job id: '{}'", last_line(out))};
+  track(job, id);
+  log_info("job {}: submitted to Slurm as job {}", job.id, id);
+  co_return id;
+}
+
+void SlurmBackend::ensure_polling() {
+  if (m_polling) return;
+  m_polling = true;
+  spawn_logged(m_executor, poll_loop(), "following Slurm jobs");
+}
+
+asio::awaitable<void> SlurmBackend::poll_loop() {
+  // Cleared however the loop ends (a throw included), or no job would be followed again.
+  try {
+    while (std::any_of(m_tracked.begin(), m_tracked.end(), [](const auto& t) { return !t.second.exit; })) {
+      co_await sleep_for(m_executor, m_config.backend.slurm.poll_interval);
+      co_await poll_once();
+    }
+  } catch (...) {
+    m_polling = false;
+    throw;
+  }
+  m_polling = false;
+}
+
+asio::awaitable<void> SlurmBackend::poll_once() {
+  const SlurmConfig& s = m_config.backend.slurm;
+  std::vector<std::string> argv{s.squeue, "--noheader", "--states=all", "--user=" + m_user, "--format=%i|%j|%T|%r|%N"};
+  auto listed = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
+  if (!listed || !listed->status.success()) {
+    if (!m_poll_failed)
+      log_warn("squeue: {}; jobs handed to Slurm are followed again once it answers",
+               listed ? last_line(listed->err) : listed.error().message);
+    m_poll_failed = true;
+    co_return;
+  }
+  if (m_poll_failed) log_info("squeue answers again");
+  m_poll_failed = false;
+  std::map<std::string, SlurmJob> by_name;
+  for (auto& j : parse_squeue(listed->out, prefix())) {
+    // A name seen twice (an earlier attempt's job, already ended): the newest id wins.
+    auto [it, fresh] = by_name.try_emplace(j.name, j);
+    if (!fresh && std::stoll(j.id) > std::stoll(it->second.id)) it->second = j;
+  }
+  std::vector<JobId> unseen;
+  for (auto& [id, t] : m_tracked) {
+    if (t.exit) continue;
+    auto found = by_name.find(container_name(m_instance, id));
+    if (found != by_name.end() && (t.slurm_id.empty() || found->second.id == t.slurm_id || std::stoll(found->second.id) > std::stoll(t.slurm_id))) {
+      t.slurm_id = found->second.id;
+      t.last = found->second;
+      t.unseen = 0;
+      if (slurm_final(t.last->state)) end(t, t.last);
+      continue;
+    }
+    ++t.unseen;
+    if (t.unseen >= 2) unseen.push_back(id);
+  }
+  if (unseen.empty()) co_return;
+  // squeue forgot them (MinJobAge passed while jobmand was away, or slurmctld restarted):
+  // one sacct call for all.
+  std::string ids;
+  for (JobId id : unseen)
+    if (!m_tracked[id].slurm_id.empty()) ids += (ids.empty() ? "" : ",") + m_tracked[id].slurm_id;
+  std::map<std::string, SlurmJob> accounted;
+  if (!ids.empty()) {
+    std::vector<std::string> sacct{s.sacct};
+    sacct.insert(sacct.end(), s.sacct_args.begin(), s.sacct_args.end());
+    sacct.insert(sacct.end(), {"--noheader", "--parsable2", "--allocations", "--jobs=" + ids, "--format=JobID,JobName,State,ExitCode,NodeList"});
+    auto acct = co_await m_runner.capture(std::move(sacct), m_config.engine.command_timeout);
+    if (acct && acct->status.success())
+      for (auto& j : parse_sacct(acct->out, prefix())) accounted[j.id] = j;
+  }
+  for (JobId id : unseen) {
+    auto it = m_tracked.find(id);
+    if (it == m_tracked.end() || it->second.exit) continue;
+    Tracked& t = it->second;
+    auto acct = accounted.find(t.slurm_id);
+    if (acct != accounted.end() && slurm_final(acct->second.state)) {
+      end(t, acct->second);
+      continue;
+    }
+    // Neither knows it, but the script wrote its result: it ended.
+    if (auto text = read_small_file(slurm_paths(m_config, id).result); text && parse_script_result(*text)) {
+      end(t, t.last);
+      continue;
+    }
+    if (t.unseen >= k_unseen_before_lost) {
+      ContainerExit exit;
+      exit.lost = true;
+      exit.message = fmt::format("Slurm no longer knows its job {} (squeue and sacct list nothing)", t.slurm_id.empty() ? "?" : t.slurm_id);
+      t.exit = exit;
+      t.ended->cancel();
+    }
+  }
+}
+
+void SlurmBackend::end(Tracked& t, const std::optional<SlurmJob>& slurm) {
+  auto text = read_small_file(slurm_paths(m_config, t.id).result);
+  std::optional<ScriptResult> result = text ? parse_script_result(*text) : std::nullopt;
+  auto tail = read_tail(t.log_path, 16 << 10);
+  t.exit = slurm_exit(slurm, result, tail.value_or(""));
+  t.ended->cancel();
+}
+
+asio::awaitable<ContainerExit> SlurmBackend::wait(Job job, std::string log_path) {
+  (void)log_path;
+  Tracked& t = track(job, job.backend_id);
+  std::shared_ptr<asio::steady_timer> ended = t.ended; // `t` may move as the map grows: keep the timer
+  const JobId id = job.id;
+  while (!m_tracked.at(id).exit) {
+    boost::system::error_code ec;
+    co_await ended->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    if (!m_tracked.contains(id)) co_return ContainerExit{};
+  }
+  ContainerExit exit = *m_tracked.at(id).exit;
+  co_return exit;
+}
+
+asio::awaitable<std::optional<StartState>> SlurmBackend::has_started(Job job) {
+  auto it = m_tracked.find(job.id);
+  if (it == m_tracked.end() || !it->second.last) co_return std::nullopt;
+  const SlurmJob& j = *it->second.last;
+  StartState state;
+  state.started = slurm_started(j.state);
+  state.node = j.node;
+  if (!state.started)
+    state.waiting = fmt::format("Slurm job {}: {}{}", j.id, j.state, j.reason.empty() ? "" : " (" + j.reason + ")");
+  co_return state;
+}
+
+asio::awaitable<void> SlurmBackend::stop(Job job, std::chrono::seconds grace) {
+  (void)grace; // the batch script gives the container engine.kill_grace (its GRACE argument)
+  // sbatch may not have answered yet: then by name (only jobmand's own jobs), again until
+  // the job shows up or ends.
+  for (int attempt = 0; attempt < 20; ++attempt) {
+    auto it = m_tracked.find(job.id);
+    const std::string slurm_id = it != m_tracked.end() ? it->second.slurm_id : job.backend_id;
+    std::vector<std::string> argv{m_config.backend.slurm.scancel};
+    if (!slurm_id.empty()) argv.push_back(slurm_id);
+    else argv.insert(argv.end(), {"--user=" + m_user, "--name=" + job.container});
+    auto result = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
+    if (result && result->status.success() && !slurm_id.empty()) co_return;
+    if (!result || !result->status.success())
+      log_warn("job {}: scancel: {}", job.id, result ? last_line(result->err) : result.error().message);
+    it = m_tracked.find(job.id);
+    if (it != m_tracked.end() && it->second.exit) co_return;
+    co_await sleep_for(m_executor, std::chrono::milliseconds(500));
+  }
+}
+
+asio::awaitable<void> SlurmBackend::remove(Job job) {
+  auto it = m_tracked.find(job.id);
+  const bool ended = it != m_tracked.end() && it->second.exit;
+  if (it != m_tracked.end()) {
+    it->second.ended->cancel();
+    m_tracked.erase(it);
+  }
+  // A leftover of an ended job (recovery, cleanup) that Slurm still runs: cancel it.
+  if (!ended) {
+    std::vector<std::string> argv{m_config.backend.slurm.scancel, "--user=" + m_user, "--name=" + job.container};
+    auto result = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
+    if (!result || !result->status.success())
+      log_warn("job {}: scancel: {}", job.id, result ? last_line(result->err) : result.error().message);
+  }
+  const SlurmPaths paths = slurm_paths(m_config, job.id);
+  ::unlink(paths.spec.c_str());
+  ::unlink(paths.result.c_str());
+}
+
+asio::awaitable<Result<std::optional<SlurmJob>>> SlurmBackend::find(const std::string& name) {
+  const SlurmConfig& s = m_config.backend.slurm;
+  std::vector<std::string> argv{s.squeue, "--noheader", "--states=all", "--user=" + m_user, "--name=" + name, "--format=%i|%j|%T|%r|%N"};
+  auto listed = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
+  if (!listed) co_return listed.error();
+  if (!listed->status.success()) co_return ErrorInfo{ErrorCode::Unavailable, "squeue: " + last_line(listed->err)};
+  std::optional<SlurmJob> newest;
+  for (auto& j : parse_squeue(listed->out, name))
+    if (j.name == name && (!newest || std::stoll(j.id) > std::stoll(newest->id))) newest = j;
+  if (newest) co_return newest;
+  std::vector<std::string> sacct{s.sacct};
+  sacct.insert(sacct.end(), s.sacct_args.begin(), s.sacct_args.end());
+  sacct.insert(sacct.end(), {"--noheader", "--parsable2", "--allocations", "--user=" + m_user, "--name=" + name,
+                             "--starttime=2000-01-01", "--format=JobID,JobName,State,ExitCode,NodeList"});
+  auto acct = co_await m_runner.capture(std::move(sacct), m_config.engine.command_timeout);
+  if (acct && acct->status.success())
+    for (auto& j : parse_sacct(acct->out, name))
+      if (j.name == name && (!newest || std::stoll(j.id) > std::stoll(newest->id))) newest = j;
+  co_return newest;
+}
+
+asio::awaitable<ContainerPresence> SlurmBackend::presence(Job job) {
+  auto it = m_tracked.find(job.id);
+  if (it != m_tracked.end() && it->second.last)
+    co_return it->second.exit || slurm_final(it->second.last->state) ? ContainerPresence::Exited : ContainerPresence::Running;
+  auto found = co_await find(job.container);
+  if (!found) {
+    log_warn("job {}: cannot ask Slurm about it: {}", job.id, found.error().message);
+    co_return ContainerPresence::Unknown;
+  }
+  if (!*found) {
+    // Not in Slurm, but the script wrote its result: it ran and ended (records forgotten).
+    if (auto text = read_small_file(slurm_paths(m_config, job.id).result); text && parse_script_result(*text)) {
+      Tracked& t = track(job, job.backend_id);
+      end(t, std::nullopt);
+      co_return ContainerPresence::Exited;
+    }
+    co_return ContainerPresence::Missing;
+  }
+  const SlurmJob j = **found;
+  Tracked& t = track(job, j.id);
+  t.last = j;
+  if (slurm_final(j.state)) {
+    end(t, j);
+    co_return ContainerPresence::Exited;
+  }
+  co_return ContainerPresence::Running;
+}
+
+asio::awaitable<Result<std::vector<std::string>>> SlurmBackend::list_containers(const std::string& instance) {
+  // The Slurm jobs of `instance` still active: recovery cancels those whose job has ended.
+  const SlurmConfig& s = m_config.backend.slurm;
+  std::vector<std::string> argv{s.squeue, "--noheader", "--user=" + m_user, "--format=%i|%j|%T|%r|%N"};
+  auto listed = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
+  if (!listed) co_return listed.error();
+  if (!listed->status.success()) co_return ErrorInfo{ErrorCode::EngineError, "squeue: " + last_line(listed->err)};
+  std::vector<std::string> names;
+  for (auto& j : parse_squeue(listed->out, "jobman-" + instance + "-"))
+    if (!slurm_final(j.state)) names.push_back(j.name);
+  co_return names;
+}
+
+} // namespace jobman::daemon::backend

@@ -1,0 +1,81 @@
+#!/bin/bash
+# jobman's Slurm batch script, written by jobmand into its state directory; it holds no
+# user text. Runs, as root on the node, one job's engine command from the file jobmand
+# wrote next to it (doc/slurm.md):
+#   job.sh SPEC RESULT NAME LIMIT GRACE
+# SPEC holds NUL-terminated words: P (how many words the engine's binary and global args
+# take), L (where the Slurm job label goes), G (the index of the GPU placeholder, or -1),
+# the engine kind, then the engine command itself. No word is ever parsed by this shell;
+# each is passed on as it is. The container is stopped when the job gets TERM (scancel,
+# Slurm's time limit, a node shutting down) and when LIMIT seconds have passed (jobman's
+# exact timer: Slurm checks its own limits on a ~30 s sweep). The Epilog removes what a
+# SIGKILL leaves. RESULT gets the container's exit, OOM and start as key=value lines.
+set -u
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+spec=$1 result=$2 name=$3 limit=$4 grace=$5
+number() { case $1 in '' | -1 | *[!0-9]*) [ "$1" = -1 ];; *) true;; esac; }
+write_result() { printf 'exit=%s\noom=%s\nstarted=%s\nstopped=%s\n' "$1" "$2" "$3" "$4" >"$result.tmp" && mv -f "$result.tmp" "$result"; }
+fail() { echo "jobman: $*" >&2; write_result "" 0 0 ""; exit 125; }
+number "$limit" && number "$grace" || fail "bad arguments"
+mapfile -d '' -t w <"$spec" || fail "cannot read $spec"
+p=${w[0]:-} l=${w[1]:-} g=${w[2]:-} kind=${w[3]:-}
+number "$p" && number "$l" && number "$g" || fail "bad spec $spec"
+argv=("${w[@]:4}")
+prefix=("${argv[@]:0:p}")
+cmd=()
+for i in "${!argv[@]}"; do
+  [ "$i" = "$l" ] && cmd+=(--label "jobman.slurm_job=${SLURM_JOB_ID:-}")
+  if [ "$i" = "$g" ]; then
+    ids=${SLURM_JOB_GPUS:-}
+    [ -n "$ids" ] || fail "Slurm allocated no GPUs to this job"
+    case $ids in *[!0-9,]*) fail "unexpected SLURM_JOB_GPUS '$ids'";; esac
+    if [ "$kind" = docker ]; then
+      case $ids in *,*) cmd+=("\"device=$ids\"");; *) cmd+=("device=$ids");; esac
+    else # podman's CDI names: --device nvidia.com/gpu=N for each (the first --device is already there)
+      first=1
+      IFS=, read -ra list <<<"$ids"
+      for d in "${list[@]}"; do
+        [ "$first" = 1 ] || cmd+=(--device)
+        cmd+=("nvidia.com/gpu=$d")
+        first=0
+      done
+    fi
+    continue
+  fi
+  cmd+=("${argv[i]}")
+done
+stopped=""
+stop_container() { "${prefix[@]}" stop --time "$grace" "$name" >/dev/null 2>&1; }
+trap '[ -n "$stopped" ] || stopped=term; stop_container &' TERM INT
+"${cmd[@]}" &
+pid=$!
+timer=""
+if [ "$limit" -gt 0 ]; then
+  sleep "$limit" &
+  timer=$!
+fi
+rc=""
+while [ -z "$rc" ]; do
+  done_id=""
+  if [ -n "$timer" ]; then wait -n -p done_id "$pid" "$timer"; else wait -n -p done_id "$pid"; fi
+  st=$?
+  if [ "$done_id" = "$pid" ]; then
+    rc=$st
+  elif [ -n "$timer" ] && [ "$done_id" = "$timer" ]; then
+    timer=""
+    [ -n "$stopped" ] || stopped=timeout
+    stop_container &
+  elif [ -z "$done_id" ] && ! kill -0 "$pid" 2>/dev/null; then
+    rc=125 # reaped elsewhere: no status
+  fi
+done
+[ -z "$timer" ] || kill "$timer" 2>/dev/null
+read -r oom code started_at < <("${prefix[@]}" container inspect --format '{{.State.OOMKilled}} {{.State.ExitCode}} {{.State.StartedAt}}' "$name" 2>/dev/null)
+started=1
+case ${started_at:-} in '' | 0001-01-01*) started=0;; esac
+[ "${oom:-}" = true ] && oom=1 || oom=0
+exit_code=$rc
+[ "$started" = 1 ] && number "${code:-}" && exit_code=$code
+"${prefix[@]}" rm --force "$name" >/dev/null 2>&1
+write_result "$exit_code" "$oom" "$started" "$stopped"
+exit "$rc"
