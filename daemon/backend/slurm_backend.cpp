@@ -161,7 +161,7 @@ ContainerExit slurm_exit(const std::optional<SlurmJob>& slurm, const std::option
   else if (slurm && slurm->exit_code) exit.status.code = slurm->exit_code;
   if (state == "NODE_FAIL" || state == "BOOT_FAIL") {
     exit.lost = true;
-    exit.message = fmt::format("{} ended {}: its node{} failed", slurm_id, state, where);
+    exit.message = fmt::format("{} ended {}: {} failed", slurm_id, state, slurm && !slurm->node.empty() ? "node " + slurm->node : "its node");
   } else if (state == "PREEMPTED") {
     exit.lost = true;
     exit.message = fmt::format("{} was preempted{}", slurm_id, where);

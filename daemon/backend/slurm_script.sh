@@ -59,13 +59,13 @@ while [ -z "$rc" ]; do
   done_id=""
   if [ -n "$timer" ]; then wait -n -p done_id "$pid" "$timer"; else wait -n -p done_id "$pid"; fi
   st=$?
-  if [ "$done_id" = "$pid" ]; then
+  if [ "${done_id:-}" = "$pid" ]; then
     rc=$st
-  elif [ -n "$timer" ] && [ "$done_id" = "$timer" ]; then
+  elif [ -n "$timer" ] && [ "${done_id:-}" = "$timer" ]; then
     timer=""
     [ -n "$stopped" ] || stopped=timeout
     stop_container &
-  elif [ -z "$done_id" ] && ! kill -0 "$pid" 2>/dev/null; then
+  elif [ -z "${done_id:-}" ] && ! kill -0 "$pid" 2>/dev/null; then
     rc=125 # reaped elsewhere: no status
   fi
 done

@@ -3,7 +3,7 @@
 # Slurm's process tracking does not follow a container (conmon or containerd holds it, not
 # the batch script), so a job killed with SIGKILL (after KillWait) could leave its
 # container running past the job: remove every container labelled with the job's id.
-# Set `Epilog=/usr/share/jobman/slurm/epilog.sh` in slurm.conf on every node. It only
+# Set `Epilog=/usr/lib/jobman/slurm-epilog` in slurm.conf on every node. It only
 # removes containers; it never fails the node.
 [ -n "${SLURM_JOB_ID:-}" ] || exit 0
 case $SLURM_JOB_ID in *[!0-9]*) exit 0;; esac

@@ -96,6 +96,7 @@ files=(
     /usr/share/fish/vendor_completions.d/jobman.fish
     /usr/share/doc/jobman/copyright /usr/share/doc/jobman/changelog.gz
     /usr/share/doc/jobman/examples/chaimeleon.json
+    /usr/lib/jobman/slurm-epilog /usr/share/doc/jobman/slurm.md /usr/share/doc/jobman/kubernetes.md
 )
 for page in "$src"/man/*.[1-8]; do
     [ -e "$page" ] || continue

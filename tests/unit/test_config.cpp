@@ -259,3 +259,38 @@ TEST_CASE("socket.mode takes only octal digits", "[config]") {
   }
   CHECK(parse(R"({"socket": {"mode": "660"}})").socket.mode == 0660);
 }
+
+TEST_CASE("backend: local by default; slurm with its own keys", "[config]") {
+  CHECK(parse_config("{}", "t").backend.kind == BackendKind::Local);
+  Config c = parse_config(R"({"backend":{"kind":"slurm","partition":"gpu-a100","account":"imaging","qos":"normal",
+    "sbatch":"/opt/slurm/bin/sbatch","sacct_args":["-c"],"poll_interval":"2s","time_margin":"5m"}})", "t");
+  CHECK(c.backend.kind == BackendKind::Slurm);
+  CHECK(c.backend.slurm.partition == "gpu-a100");
+  CHECK(c.backend.slurm.account == "imaging");
+  CHECK(c.backend.slurm.sbatch == "/opt/slurm/bin/sbatch");
+  CHECK(c.backend.slurm.squeue == "squeue");
+  CHECK(c.backend.slurm.sacct_args == std::vector<std::string>{"-c"});
+  CHECK(c.backend.slurm.poll_interval == std::chrono::seconds(2));
+  CHECK(c.backend.slurm.time_margin == std::chrono::minutes(5));
+  CHECK_THAT(config_to_json(c), Catch::Matchers::Contains("\"partition\": \"gpu-a100\""));
+  // On Slurm the nodes' GPUs count: a GPU flavor needs no local devices.
+  CHECK_NOTHROW(parse_config(R"({"backend":{"kind":"slurm"},"gpus":{"devices":[]},"flavors":[{"name":"g","gpus":2}]})", "t"));
+}
+
+TEST_CASE("backend: hostile and misplaced values are refused, naming the key", "[config]") {
+  auto fails = [](const std::string& text, std::initializer_list<std::string> parts) {
+    CAPTURE(text);
+    CHECK_THROWS_MATCHES(parse_config(text, "t"), Error, IsError(ErrorCode::InvalidArgument, parts));
+  };
+  fails(R"({"backend":{"kind":"k8s"}})", {"backend.kind", "\"k8s\""});
+  fails(R"({"backend":{"kind":"slurm","partition":"a b"}})", {"backend.partition", "Slurm name"});
+  fails(R"({"backend":{"kind":"slurm","partition":"--uid=0"}})", {"backend.partition", "Slurm name"});
+  fails(R"({"backend":{"kind":"slurm","account":"x,y"}})", {"backend.account", "Slurm name"});
+  fails(R"({"backend":{"kind":"slurm","qos":")" + std::string(65, 'q') + R"("}})", {"backend.qos", "at most 64"});
+  fails(R"({"backend":{"kind":"slurm","sbatch":""}})", {"backend.sbatch", "must not be empty"});
+  fails(R"({"backend":{"kind":"slurm","sacct_args":"-c"}})", {"backend.sacct_args"});
+  fails(R"({"backend":{"kind":"slurm","poll_interval":"0s"}})", {"backend.poll_interval", "at least"});
+  fails(R"({"backend":{"kind":"slurm","partiton":"x"}})", {"backend.partiton", "unknown key"});
+  fails(R"({"backend":{"partition":"gpu"}})", {"backend.partition", "only to \"kind\": \"slurm\""});
+  fails(R"({"backend":{"kind":"slurm","sbatch":"a\u0000b"}})", {"backend.sbatch", "NUL"});
+}

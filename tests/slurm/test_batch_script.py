@@ -1,0 +1,164 @@
+"""The Slurm batch script (daemon/backend/slurm_script.sh) on its own, with a fake engine:
+every word of the engine command reaches the engine as it is (hostile words included),
+the Slurm label and the GPUs Slurm allocated go where the spec says, TERM and jobman's
+timer stop the container, and the result file says how it ended. No Slurm, no root.
+Run by ctest as slurm.batch_script (or: python3 -m pytest tests/slurm)."""
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "daemon" / "backend" / "slurm_script.sh"
+
+# A fake engine: `run` records its argv (NUL-separated) and behaves as FAKE_RUN says;
+# `stop`, `container inspect` and `rm` are recorded and answer as a real one would.
+FAKE = r"""#!/bin/bash
+log=$FAKE_DIR/calls
+case $1 in
+  --runtime) shift 2;;
+esac
+sub=$1
+printf '%s\0' "$@" > "$FAKE_DIR/argv.$sub"
+echo "$sub" >> "$log"
+case $sub in
+  run)
+    trap 'echo term >> "$log"; exit 143' TERM
+    case ${FAKE_RUN:-exit3} in
+      exit3) echo "container output"; exit 3;;
+      sleep) touch "$FAKE_DIR/running"; while [ ! -e "$FAKE_DIR/stopped" ]; do sleep 0.05; done; exit 143;;
+      never) echo "Error: no such image" >&2; exit 125;;
+    esac;;
+  stop) touch "$FAKE_DIR/stopped";;
+  container)
+    case ${FAKE_RUN:-exit3} in
+      never) echo "false 0 0001-01-01T00:00:00Z";;
+      sleep) echo "false 143 2026-12-02T10:00:00Z";;
+      *) echo "${FAKE_OOM:-false} 3 2026-12-02T10:00:00Z";;
+    esac;;
+  rm) ;;
+esac
+"""
+
+HOSTILE = ["$(touch /tmp/jobman-pwned)", "a b", "'", '"', "\n", "*", "-v", "--privileged", "`id`", "; rm -rf /", ""]
+
+
+def spec(tmp, argv, label, gpu, kind="podman"):
+    prefix = argv.index("run") if "run" in argv else 1  # the engine's binary and global args
+    if label is None:
+        label = prefix + 1  # right after "run", as jobmand writes it
+    words = [str(prefix), str(label), str(gpu), kind, *argv]
+    path = tmp / "1.spec"
+    path.write_bytes(b"".join(w.encode() + b"\0" for w in words))
+    return path
+
+
+def run_script(tmp, argv, label=None, gpu=-1, kind="podman", limit=0, env=None, wait=True):
+    fake = tmp / "engine"
+    fake.write_text(FAKE)
+    fake.chmod(0o755)
+    argv = [str(fake) if w == "ENGINE" else w for w in argv]
+    path = spec(tmp, argv, label, gpu, kind)
+    e = {"PATH": "/usr/bin:/bin", "FAKE_DIR": str(tmp), "SLURM_JOB_ID": "77", **(env or {})}
+    cmd = ["bash", str(SCRIPT), str(path), str(tmp / "1.result"), "jobman-x-1", str(limit), "2"]
+    p = subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if not wait:
+        return p
+    out, _ = p.communicate(timeout=60)
+    return p.returncode, out
+
+
+def recorded(tmp, sub):
+    data = (tmp / f"argv.{sub}").read_bytes()
+    return [w.decode() for w in data.split(b"\0")[:-1]]
+
+
+def result(tmp):
+    return dict(line.split("=", 1) for line in (tmp / "1.result").read_text().splitlines())
+
+
+@pytest.fixture
+def tmp():
+    with tempfile.TemporaryDirectory() as d:
+        yield Path(d)
+
+
+def test_every_word_reaches_the_engine_as_it_is_with_the_slurm_label(tmp):
+    argv = ["ENGINE", "--runtime", "runc", "run", "--name", "jobman-x-1", "img", *HOSTILE]
+    rc, out = run_script(tmp, argv)
+    assert rc == 3 and "container output" in out
+    assert recorded(tmp, "run") == ["run", "--label", "jobman.slurm_job=77", "--name", "jobman-x-1", "img", *HOSTILE]
+    assert not Path("/tmp/jobman-pwned").exists()
+    assert result(tmp) == {"exit": "3", "oom": "0", "started": "1", "stopped": ""}
+    calls = (tmp / "calls").read_text().split()
+    assert calls == ["run", "container", "rm"]  # inspected, then removed
+
+
+def test_podman_gets_one_cdi_device_per_gpu_slurm_allocated(tmp):
+    argv = ["ENGINE", "--runtime", "runc", "run", "--device", "nvidia.com/gpu=@SLURM_JOB_GPUS@", "img"]
+    rc, _ = run_script(tmp, argv, gpu=5, env={"SLURM_JOB_GPUS": "1,3"})
+    assert rc == 3
+    assert recorded(tmp, "run") == ["run", "--label", "jobman.slurm_job=77", "--device", "nvidia.com/gpu=1", "--device",
+                                    "nvidia.com/gpu=3", "img"]
+
+
+def test_docker_gets_the_gpus_slurm_allocated_in_one_flag(tmp):
+    argv = ["ENGINE", "run", "--gpus", "device=@SLURM_JOB_GPUS@", "img"]
+    rc, _ = run_script(tmp, argv, gpu=3, kind="docker", env={"SLURM_JOB_GPUS": "0,2"})
+    assert rc == 3
+    assert recorded(tmp, "run") == ["run", "--label", "jobman.slurm_job=77", "--gpus", '"device=0,2"', "img"]
+
+
+def test_a_gpu_job_without_gpus_from_slurm_or_with_odd_ones_never_runs(tmp):
+    argv = ["ENGINE", "run", "--gpus", "device=@SLURM_JOB_GPUS@", "img"]
+    for env in ({}, {"SLURM_JOB_GPUS": "0;id"}, {"SLURM_JOB_GPUS": "$(id)"}):
+        rc, out = run_script(tmp, argv, gpu=3, kind="docker", env=env)
+        assert rc == 125 and "jobman:" in out
+        assert not (tmp / "argv.run").exists()
+        assert result(tmp)["started"] == "0"
+
+
+def test_a_bad_spec_or_arguments_never_run_anything(tmp):
+    argv = ["ENGINE", "run", "img"]
+    for label, gpu in (("x", -1), (2, "1;id"), ("", -1)):
+        rc, out = run_script(tmp, argv, label=label, gpu=gpu)
+        assert rc == 125, out
+        assert not (tmp / "argv.run").exists()
+    (tmp / "1.spec").unlink()
+    rc, out = subprocess.run(["bash", str(SCRIPT), str(tmp / "missing.spec"), str(tmp / "1.result"), "n", "0", "2"],
+                             capture_output=True, text=True).returncode, ""
+    assert rc == 125
+
+
+def test_a_container_that_never_started_says_so(tmp):
+    rc, out = run_script(tmp, ["ENGINE", "run", "img"], env={"FAKE_RUN": "never"})
+    assert rc == 125 and "no such image" in out
+    assert result(tmp) == {"exit": "125", "oom": "0", "started": "0", "stopped": ""}
+
+
+def test_oom_as_the_engine_reports_it(tmp):
+    run_script(tmp, ["ENGINE", "run", "img"], env={"FAKE_OOM": "true"})
+    assert result(tmp)["oom"] == "1"
+
+
+def test_term_stops_the_container_and_says_so(tmp):
+    p = run_script(tmp, ["ENGINE", "run", "img"], env={"FAKE_RUN": "sleep"}, wait=False)
+    deadline = time.monotonic() + 10
+    while not (tmp / "running").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=30)
+    assert "stop" in (tmp / "calls").read_text().split()
+    assert recorded(tmp, "stop") == ["stop", "--time", "2", "jobman-x-1"]
+    assert result(tmp)["stopped"] == "term"
+
+
+def test_jobmans_timer_stops_the_container_at_the_limit(tmp):
+    start = time.monotonic()
+    rc, _ = run_script(tmp, ["ENGINE", "run", "img"], limit=1, env={"FAKE_RUN": "sleep"})
+    assert time.monotonic() - start < 20
+    assert result(tmp)["stopped"] == "timeout"
+    assert result(tmp)["exit"] == "143"
