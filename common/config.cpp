@@ -258,7 +258,21 @@ Config parse_config(std::string_view text, std::string_view source) {
     }
     s.string_list("sacct_args", slurm.sacct_args);
     check_no_nul(slurm.sacct_args, s, "sacct_args");
-    s.duration("poll_interval", slurm.poll_interval, std::chrono::seconds(1));
+    // A duration, or "250ms": at least 100 ms (each poll is an RPC to slurmctld).
+    if (const json* v = s.get("poll_interval")) {
+      std::optional<std::chrono::milliseconds> ms;
+      if (v->is_string() && v->get<std::string>().size() > 2 && v->get<std::string>().ends_with("ms")) {
+        const std::string digits = v->get<std::string>().substr(0, v->get<std::string>().size() - 2);
+        if (digits.size() <= 9 && digits.find_first_not_of("0123456789") == std::string::npos) ms = std::chrono::milliseconds(std::stoll(digits));
+      } else {
+        std::chrono::seconds seconds{0};
+        s.duration("poll_interval", seconds, std::chrono::seconds(0));
+        ms = seconds;
+      }
+      if (!ms) s.fail("poll_interval", "must be a duration such as \"1s\" or \"250ms\"");
+      if (*ms < std::chrono::milliseconds(100)) s.fail("poll_interval", "must be at least 100ms");
+      slurm.poll_interval = *ms;
+    }
     s.duration("time_margin", slurm.time_margin, std::chrono::seconds(0));
     if (config.backend.kind == BackendKind::Local) {
       for (const char* key : {"partition", "account", "qos", "sbatch", "squeue", "scancel", "sacct", "scontrol", "sacct_args", "poll_interval", "time_margin"})
@@ -413,7 +427,7 @@ std::string config_to_json(const Config& c) {
     const SlurmConfig& sl = c.backend.slurm;
     out["backend"].update({{"partition", sl.partition}, {"account", sl.account}, {"qos", sl.qos}, {"sbatch", sl.sbatch}, {"squeue", sl.squeue},
                            {"scancel", sl.scancel}, {"sacct", sl.sacct}, {"scontrol", sl.scontrol}, {"sacct_args", sl.sacct_args},
-                           {"poll_interval", sl.poll_interval.count()}, {"time_margin", sl.time_margin.count()}});
+                           {"poll_interval", fmt::format("{}ms", sl.poll_interval.count())}, {"time_margin", sl.time_margin.count()}});
   }
   out["flavors"] = json::array();
   for (const auto& f : c.flavors)

@@ -43,7 +43,7 @@ struct SlurmConfig {
   // Extra arguments of every sacct call: ["-c"] where the cluster has no slurmdbd and keeps
   // its records with JobCompType=jobcomp/filetxt.
   std::vector<std::string> sacct_args;
-  std::chrono::seconds poll_interval{1}; // one squeue for all jobs, this often while any is active
+  std::chrono::milliseconds poll_interval{1000}; // one squeue for all jobs, this often while any is active
   // Slurm's own --time is the job's limit plus this: jobman's exact timer inside the job
   // stops it first; Slurm's (checked on a ~30 s sweep) is the backstop.
   std::chrono::seconds time_margin{120};

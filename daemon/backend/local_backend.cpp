@@ -79,8 +79,13 @@ asio::awaitable<std::optional<StartState>> LocalBackend::has_started(Job job) {
 
 asio::awaitable<ContainerExit> LocalBackend::wait(Job job, std::string log_path) {
   ContainerExit exit;
-  if (auto it = m_processes.find(job.id); it != m_processes.end()) {
-    exit.status = co_await it->second->wait();
+  // (No co_await in an if's condition or initializer: GCC 12 miscompiles them.)
+  auto it = m_processes.find(job.id);
+  const bool ours = it != m_processes.end();
+  if (ours) {
+    engine::RunningProcess& process = *it->second;
+    auto status = co_await process.wait();
+    exit.status = status;
     m_processes.erase(job.id);
   } else {
     // Adopted after a daemon restart: the engine's own wait blocks until the container ends.
@@ -99,7 +104,8 @@ asio::awaitable<ContainerExit> LocalBackend::wait(Job job, std::string log_path)
   const bool ambiguous = !exit.status.code || (*exit.status.code >= 125 && *exit.status.code <= 127) ||
                          *exit.status.code == 128 + SIGKILL;
   if (!ambiguous) co_return exit;
-  if (auto inspected = co_await inspect(job)) {
+  auto inspected = co_await inspect(job);
+  if (inspected) {
     const json& s = (*inspected)["State"];
     std::string error = s.value("Error", std::string{});
     const bool ran = has_run(s);

@@ -28,6 +28,10 @@ constexpr const char* k_gpu_placeholder = "@SLURM_JOB_GPUS@";
 // Polls in a row a job may be missing from squeue (and sacct) before it counts as lost: a
 // job squeue no longer lists after MinJobAge (300 s by default) is looked up in sacct.
 constexpr int k_unseen_before_lost = 30;
+// How often the result files of running jobs are looked at, between squeue polls: the
+// batch script writes one as its container ends, so an end is seen within this, without
+// asking slurmctld (a stat in the shared state directory).
+constexpr std::chrono::milliseconds k_result_check{100};
 
 std::vector<std::string_view> split(std::string_view text, char sep) {
   std::vector<std::string_view> parts;
@@ -318,9 +322,13 @@ void SlurmBackend::ensure_polling() {
 asio::awaitable<void> SlurmBackend::poll_loop() {
   // Cleared however the loop ends (a throw included), or no job would be followed again.
   try {
+    auto next_poll = std::chrono::steady_clock::now() + m_config.backend.slurm.poll_interval;
     while (std::any_of(m_tracked.begin(), m_tracked.end(), [](const auto& t) { return !t.second.exit; })) {
-      co_await sleep_for(m_executor, m_config.backend.slurm.poll_interval);
+      co_await sleep_for(m_executor, k_result_check);
+      check_results();
+      if (std::chrono::steady_clock::now() < next_poll) continue;
       co_await poll_once();
+      next_poll = std::chrono::steady_clock::now() + m_config.backend.slurm.poll_interval;
     }
   } catch (...) {
     m_polling = false;
@@ -398,6 +406,19 @@ asio::awaitable<void> SlurmBackend::poll_once() {
       t.exit = exit;
       t.ended->cancel();
     }
+  }
+}
+
+void SlurmBackend::check_results() {
+  for (auto& [id, t] : m_tracked) {
+    if (t.exit) continue; // (a result file exists only once the script ran: start() removes an old one)
+    auto text = read_small_file(slurm_paths(m_config, id).result);
+    if (!text) continue;
+    auto result = parse_script_result(*text);
+    // Stopped by a TERM: whether that was a cancel, Slurm's limit or a node going down is
+    // Slurm's to say at the next poll.
+    if (!result || result->stopped == "term") continue;
+    end(t, t.last);
   }
 }
 

@@ -105,6 +105,8 @@ private:
   asio::awaitable<void> poll_loop();
   asio::awaitable<void> poll_once();
   void end(Tracked& t, const std::optional<SlurmJob>& slurm);
+  // Ends the running jobs whose batch script wrote its result (between polls).
+  void check_results();
   std::string prefix() const { return "jobman-" + m_instance + "-"; }
   // squeue for one job name (recovery), then sacct.
   asio::awaitable<Result<std::optional<SlurmJob>>> find(const std::string& name);

@@ -15,13 +15,15 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 spec=$1 result=$2 name=$3 limit=$4 grace=$5
 number() { case $1 in '' | -1 | *[!0-9]*) [ "$1" = -1 ];; *) true;; esac; }
 write_result() { printf 'exit=%s\noom=%s\nstarted=%s\nstopped=%s\n' "$1" "$2" "$3" "$4" >"$result.tmp" && mv -f "$result.tmp" "$result"; }
-fail() { echo "jobman: $*" >&2; write_result "" 0 0 ""; exit 125; }
+# "Error: " as the engines print it: jobmand takes the job's reason from that line of the log.
+fail() { echo "Error: jobman on node ${SLURMD_NODENAME:-?}: $*" >&2; write_result "" 0 0 ""; exit 125; }
 number "$limit" && number "$grace" || fail "bad arguments"
 mapfile -d '' -t w <"$spec" || fail "cannot read $spec"
 p=${w[0]:-} l=${w[1]:-} g=${w[2]:-} kind=${w[3]:-}
 number "$p" && number "$l" && number "$g" || fail "bad spec $spec"
 argv=("${w[@]:4}")
 prefix=("${argv[@]:0:p}")
+[ "${#prefix[@]}" -gt 0 ] && command -v "${prefix[0]}" >/dev/null || fail "the container engine ${prefix[0]:-?} is not installed here"
 cmd=()
 for i in "${!argv[@]}"; do
   [ "$i" = "$l" ] && cmd+=(--label "jobman.slurm_job=${SLURM_JOB_ID:-}")
@@ -74,6 +76,12 @@ read -r oom code started_at < <("${prefix[@]}" container inspect --format '{{.St
 started=1
 case ${started_at:-} in '' | 0001-01-01*) started=0;; esac
 [ "${oom:-}" = true ] && oom=1 || oom=0
+# podman on cgroup v1 does not say; the kernel's oom-kill line names the container's cgroup,
+# which holds its full id (on cgroup v1 and v2 alike).
+if [ "$oom" = 0 ] && [ "$rc" = 137 ]; then
+  id=$("${prefix[@]}" container inspect --format '{{.Id}}' "$name" 2>/dev/null)
+  [ -n "$id" ] && dmesg 2>/dev/null | grep 'oom-kill:' | grep -qF "$id" && oom=1
+fi
 exit_code=$rc
 [ "$started" = 1 ] && number "${code:-}" && exit_code=$code
 "${prefix[@]}" rm --force "$name" >/dev/null 2>&1

@@ -63,7 +63,7 @@ def backend_config():
     if BACKEND != "slurm":
         return {"kind": "local"}
     # No slurmdbd on the test cluster: sacct reads jobcomp/filetxt (-c).
-    return {"kind": "slurm", "sacct_args": ["-c"], "poll_interval": "1s"}
+    return {"kind": "slurm", "sacct_args": ["-c"], "poll_interval": "250ms"}
 
 
 def pytest_sessionstart(session):

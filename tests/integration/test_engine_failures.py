@@ -46,6 +46,7 @@ def test_check_config_names_the_missing_piece(tmp_path, daemon_dir, images, user
     assert not d.state.exists(), "--check-config changes nothing"
 
 
+@pytest.mark.only_backend("local")  # a broken engine set up through jobmand's environment, which a Slurm job does not inherit (--export=NONE)
 def test_job_on_a_broken_engine_fails_with_the_engines_words(tmp_path, daemon_dir, images, users):
     env, engine_config, said, reason_words = broken_engine(tmp_path)
     d = Daemon(daemon_dir, {"engine": engine_config}, env=env).start()
@@ -77,4 +78,4 @@ def test_a_job_that_runs_goes_through_running(daemon):
     daemon.wait_state(job["id"], {"SUCCEEDED"})
     events = daemon.cli_json("details", "-j", str(job["id"]))["events"]
     assert [e["to"] for e in events] == ["QUEUED", "STARTING", "RUNNING", "SUCCEEDED"]
-    assert events[2]["reason"] == "container started"
+    assert events[2]["reason"].startswith("container started")  # on Slurm: "... on node n2"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENGINE_BINARY, JOBMAN, TEST_ENGINE, Daemon
+from conftest import ENGINE_BINARY, JOBMAN, TEST_ENGINE, Daemon, engine
 
 from test_hostile import assert_alive, jobs_in_db
 
@@ -66,6 +66,7 @@ def test_a_hung_image_listing_gives_a_clear_error_and_blocks_no_one(hanging, use
     assert job["state"] == "SUCCEEDED", job
 
 
+@pytest.mark.only_backend("local")  # the local start timeout; a Slurm job may wait in Slurm for hours
 def test_an_engine_that_never_starts_the_container_fails_the_job(hanging, users):
     hanging.hang("run", "stop")  # the run client hangs, and so does the stop jobmand then sends
     job = hanging.cli_json("submit", "-i", "jt", "--", "true", user=users["jmtest1"])["job"]
@@ -77,6 +78,7 @@ def test_an_engine_that_never_starts_the_container_fails_the_job(hanging, users)
     assert integrity(hanging) == "ok"
 
 
+@pytest.mark.only_backend("local")  # the local run client; on Slurm scancel and the batch script's timer stop it
 def test_a_hung_stop_still_ends_a_job_at_its_time_limit(hanging, users):
     job = hanging.cli_json("submit", "-i", "jt", "-t", "3s", "--", "sleep 60", user=users["jmtest1"])["job"]
     hanging.wait_state(job["id"], {"RUNNING"})
@@ -186,6 +188,7 @@ def test_a_locked_database_gives_clear_errors_and_loses_no_end(images, users, da
         job = d.cli_json("submit", "-i", "jt", "--", "sleep 3", user=alice)["job"]
         d.wait_state(job["id"], {"RUNNING"})
         before = jobs_in_db(d)
+        instance = d.instance()
         lock = sqlite3.connect(d.state / "jobman.db", timeout=1, isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")  # an admin's sqlite3 shell, a backup tool
         try:
@@ -194,7 +197,21 @@ def test_a_locked_database_gives_clear_errors_and_loses_no_end(images, users, da
             started = time.monotonic()
             assert_alive(d, users)  # reads go on (WAL)
             list_seconds = time.monotonic() - started
-            time.sleep(4)  # the job ends meanwhile: its end cannot be written yet
+            # The job ends meanwhile: its end cannot be written yet. (Waited for, not slept:
+            # on Slurm the container starts a moment after Slurm says the job runs.)
+            def running():
+                return engine("ps", "--filter", "status=running", "--filter", f"label=jobman.instance={instance}",
+                              "--filter", f"label=jobman.job={job['id']}", "--format", "{{.Names}}", check=False).stdout.split()
+            deadline = time.monotonic() + 30
+            seen = False
+            while time.monotonic() < deadline:
+                now = bool(running())
+                seen = seen or now
+                if seen and not now:
+                    break
+                time.sleep(0.2)
+            assert seen, "the job's container never ran" 
+            time.sleep(1)  # jobmand sees the end and tries to record it
         finally:
             lock.execute("ROLLBACK")
             lock.close()

@@ -232,6 +232,7 @@ def test_environment_set_by_jobman(policy_daemon, users):
         assert result.returncode == 2, bad
 
 
+@pytest.mark.only_backend("local")  # this machine's GPU allocator; on Slurm the batch script puts Slurm's GPUs in (test_batch_script.py)
 def test_gpu_flags_in_the_engine_command(policy_daemon):
     job = dry_run(policy_daemon, "-r", "gpu2")
     argv = job["argv"]
@@ -285,6 +286,7 @@ def gpus_seen(daemon, job_id):
 
 
 @pytest.mark.only_engine("podman")  # CDI injection is podman's; docker's --gpus needs the NVIDIA runtime
+@pytest.mark.only_backend("local")  # this machine's GPU allocator; on Slurm GPUs are Slurm's (--gres)
 def test_gpus_are_allocated_exclusively(policy_daemon, fake_gpus):
     hold = "env | grep JOBMAN_TEST_GPU_ | sort; sleep 4"
     first = policy_daemon.cli_json("submit", "-i", "jt", "-r", "gpu2", "--", hold)["job"]

@@ -54,6 +54,7 @@ def test_per_user_running_limit_and_queue_view(make_daemon, users):
     a = [submit(d, "-j", f"a{i}", "--", "sleep 3", user=alice)["id"] for i in range(3)]
     b = submit(d, "--", "sleep 3", user=bob)["id"]
     d.wait_state(b, {"RUNNING"}, user=bob)
+    d.wait_state(a[0], {"RUNNING"}, user=alice)  # on Slurm it may wait there a moment first
     view = d.cli_json("queue", user=alice)
     assert view["running"] == 2 and view["queued"] == 2
     waiting = {j["name"]: j for j in view["yours"]}

@@ -95,12 +95,13 @@ def test_jobs_spread_over_nodes_and_queue_shows_slurms_reason(daemon, users, clu
     reason = None
     while time.monotonic() < deadline:
         queue = daemon.cli_json("queue", user=alice)
-        waiting = [y for y in queue["yours"] if y["waits_for"] == "slurm" and "PENDING" in y["detail"]]
+        # Slurm's reason is "None" until its scheduler has looked at the job.
+        waiting = [y for y in queue["yours"] if y["waits_for"] == "slurm" and "PENDING (" in y["detail"]]
         if waiting:
             reason = waiting[0]["detail"]
             break
         time.sleep(0.2)
-    assert reason and "(Resources)" in reason or "(Priority)" in reason, reason
+    assert reason and ("(Resources)" in reason or "(Priority)" in reason), reason
     text = daemon.cli("queue", user=alice).stdout
     assert "slurm: Slurm job" in text and "PENDING" in text, text
     for jid in ids:

@@ -116,7 +116,7 @@ def test_a_gpu_job_without_gpus_from_slurm_or_with_odd_ones_never_runs(tmp):
     argv = ["ENGINE", "run", "--gpus", "device=@SLURM_JOB_GPUS@", "img"]
     for env in ({}, {"SLURM_JOB_GPUS": "0;id"}, {"SLURM_JOB_GPUS": "$(id)"}):
         rc, out = run_script(tmp, argv, gpu=3, kind="docker", env=env)
-        assert rc == 125 and "jobman:" in out
+        assert rc == 125 and "Error: jobman on node" in out
         assert not (tmp / "argv.run").exists()
         assert result(tmp)["started"] == "0"
 
@@ -162,3 +162,10 @@ def test_jobmans_timer_stops_the_container_at_the_limit(tmp):
     assert time.monotonic() - start < 20
     assert result(tmp)["stopped"] == "timeout"
     assert result(tmp)["exit"] == "143"
+
+
+def test_an_engine_that_is_not_installed_on_the_node_is_named(tmp):
+    rc, out = run_script(tmp, ["/nonexistent/podman", "run", "img"], env={"SLURMD_NODENAME": "n7"})
+    assert rc == 125
+    assert "Error: jobman on node n7: the container engine /nonexistent/podman is not installed here" in out
+    assert result(tmp)["started"] == "0"

@@ -271,6 +271,7 @@ TEST_CASE("backend: local by default; slurm with its own keys", "[config]") {
   CHECK(c.backend.slurm.squeue == "squeue");
   CHECK(c.backend.slurm.sacct_args == std::vector<std::string>{"-c"});
   CHECK(c.backend.slurm.poll_interval == std::chrono::seconds(2));
+  CHECK(parse_config(R"({"backend":{"kind":"slurm","poll_interval":"250ms"}})", "t").backend.slurm.poll_interval == std::chrono::milliseconds(250));
   CHECK(c.backend.slurm.time_margin == std::chrono::minutes(5));
   CHECK_THAT(config_to_json(c), Catch::Matchers::Contains("\"partition\": \"gpu-a100\""));
   // On Slurm the nodes' GPUs count: a GPU flavor needs no local devices.
@@ -289,7 +290,10 @@ TEST_CASE("backend: hostile and misplaced values are refused, naming the key", "
   fails(R"({"backend":{"kind":"slurm","qos":")" + std::string(65, 'q') + R"("}})", {"backend.qos", "at most 64"});
   fails(R"({"backend":{"kind":"slurm","sbatch":""}})", {"backend.sbatch", "must not be empty"});
   fails(R"({"backend":{"kind":"slurm","sacct_args":"-c"}})", {"backend.sacct_args"});
-  fails(R"({"backend":{"kind":"slurm","poll_interval":"0s"}})", {"backend.poll_interval", "at least"});
+  fails(R"({"backend":{"kind":"slurm","poll_interval":"0s"}})", {"backend.poll_interval", "at least 100ms"});
+  fails(R"({"backend":{"kind":"slurm","poll_interval":"50ms"}})", {"backend.poll_interval", "at least 100ms"});
+  fails(R"({"backend":{"kind":"slurm","poll_interval":"-5ms"}})", {"backend.poll_interval", "250ms"});
+  fails(R"({"backend":{"kind":"slurm","poll_interval":"99999999999ms"}})", {"backend.poll_interval", "250ms"});
   fails(R"({"backend":{"kind":"slurm","partiton":"x"}})", {"backend.partiton", "unknown key"});
   fails(R"({"backend":{"partition":"gpu"}})", {"backend.partition", "only to \"kind\": \"slurm\""});
   fails(R"({"backend":{"kind":"slurm","sbatch":"a\u0000b"}})", {"backend.sbatch", "NUL"});

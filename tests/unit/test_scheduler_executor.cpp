@@ -137,7 +137,10 @@ struct World {
   // Runs the loop until `done` or `limit` passes; whether `done` held.
   template <class F> bool run_until(F done, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
     const auto until = std::chrono::steady_clock::now() + limit;
-    while (!done() && std::chrono::steady_clock::now() < until) io.run_for(std::chrono::milliseconds(10));
+    while (!done() && std::chrono::steady_clock::now() < until) {
+      io.restart(); // a run_for that ran out of work left the context stopped
+      io.run_for(std::chrono::milliseconds(10));
+    }
     return done();
   }
   bool reaches(JobId id, JobState state, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
@@ -192,6 +195,7 @@ TEST_CASE("scheduler + fake executor: a queueing backend's pending job stays STA
   w.executor.started[id] = StartState{false, "", "Slurm job 9: PENDING (Resources)"};
   REQUIRE(w.run_until([&] { return w.job(id).reason == "Slurm job 9: PENDING (Resources)"; }));
   // Past engine.command_timeout (1 s) and the time limit: still pending, never stopped.
+  w.io.restart();
   w.io.run_for(std::chrono::milliseconds(2500));
   CHECK(w.job(id).state == JobState::Starting);
   CHECK(w.executor.stops.empty());
