@@ -84,6 +84,7 @@ if [ "$oom" = 0 ] && [ "$rc" = 137 ]; then
 fi
 exit_code=$rc
 [ "$started" = 1 ] && number "${code:-}" && exit_code=$code
-"${prefix[@]}" rm --force "$name" >/dev/null 2>&1
+# The result first: jobmand records the end from it at once; removing takes the engine a while.
 write_result "$exit_code" "$oom" "$started" "$stopped"
+"${prefix[@]}" rm --force "$name" >/dev/null 2>&1
 exit "$rc"

@@ -28,6 +28,8 @@ constexpr std::chrono::milliseconds k_adopt_retry_delay{500};
 constexpr std::chrono::milliseconds k_start_poll_first{250};
 constexpr std::chrono::milliseconds k_start_poll_steady_for{3000};
 constexpr std::chrono::milliseconds k_start_poll_max{2000};
+// Jobs launched at once (from chosen to handed to the engine or sbatch).
+constexpr std::size_t k_max_launching = 4;
 
 std::string bigger_flavors(const Config& config, const Job& job) {
   std::string names;
@@ -90,6 +92,14 @@ void Scheduler::schedule() {
   }
   bool failed = false;
   for (JobId id : queue.start) {
+    // A few launches at a time: each checks its mounts in a child of the submitter (8 at
+    // most per user: more are refused) and runs the engine or sbatch. On Slurm, with
+    // hundreds of slots, all at once failed jobs and flooded slurmctld. The rest stay
+    // QUEUED until one of these has been handed over.
+    if (m_launching.size() >= k_max_launching) {
+      m_launch_capped = true;
+      break;
+    }
     if (!m_backend.queues_jobs() && m_gpus.free_count() < m_store.get(id).value().spec.resources.gpus) continue; // plan_queue counted them
     Job job = transition(id, JobState::Starting, "a slot is free");
     m_last_starts[job.uid] = now_ms();
@@ -124,6 +134,7 @@ bool Scheduler::launch(Job job) {
   }
   job.gpu_devices = *devices;
   m_checking_mounts.insert(id);
+  m_launching.insert(id);
   spawn_logged(m_executor, start(std::move(job)), fmt::format("job {}", id));
   return true;
 }
@@ -209,7 +220,10 @@ asio::awaitable<void> Scheduler::start(Job job) {
     opened = ErrorInfo{ErrorCode::Internal, e.what()};
   }
   m_checking_mounts.erase(id);
-  if (m_shutting_down) co_return; // still STARTING, with no container: the next daemon starts it
+  if (m_shutting_down) {
+    m_launching.erase(id);
+    co_return; // still STARTING, with no container: the next daemon starts it
+  }
   // (No co_await inside an if with an initializer: GCC 12 miscompiles it.)
   const auto cancelled = m_cancelling.find(id);
   if (cancelled != m_cancelling.end()) { // deleted while its mounts were checked
@@ -250,6 +264,7 @@ asio::awaitable<void> Scheduler::start(Job job) {
 }
 
 asio::awaitable<void> Scheduler::end_unstarted(Job job, Outcome outcome) {
+  m_launching.erase(job.id);
   mounts::unstage(m_config.state_dir, job.id);
   m_gpus.release(job.gpu_devices);
   co_await record_end(job.id, std::move(outcome), std::nullopt, false);
@@ -342,6 +357,11 @@ asio::awaitable<void> Scheduler::adopt(Job job) {
 asio::awaitable<void> Scheduler::run(Job job) {
   std::string log = log_path(job.id);
   auto started = co_await m_backend.start(job, std::move(log));
+  m_launching.erase(job.id);
+  if (m_launch_capped && !m_shutting_down) { // jobs were left QUEUED for this launch to finish
+    m_launch_capped = false;
+    schedule_logged();
+  }
   if (!started) {
     m_gpus.release(job.gpu_devices);
     mounts::unstage(m_config.state_dir, job.id);
@@ -389,10 +409,15 @@ asio::awaitable<void> Scheduler::confirm_started(Job job) {
     asio::steady_timer timer(m_executor, delay);
     co_await timer.async_wait(asio::use_awaitable);
     // A batch system's answer is its last poll, in memory: asked often, it costs nothing.
-    if (m_backend.queues_jobs()) delay = k_start_poll_first;
+    // (Each ask is a database read: with 1,000 jobs pending, at the poll's own pace.)
+    if (m_backend.queues_jobs()) delay = std::max(k_start_poll_first, std::chrono::duration_cast<std::chrono::milliseconds>(m_config.backend.slurm.poll_interval));
     else if (std::chrono::steady_clock::now() >= back_off_from) delay = std::min(delay * 2, k_start_poll_max);
-    if (!still_starting()) co_return;
+    if (m_shutting_down) co_return;
     auto started = co_await m_backend.has_started(job);
+    // Still waiting there, for the same reason: nothing to read or write (the database is
+    // read only when something changed; with 1,000 jobs pending each read counted).
+    if (m_backend.queues_jobs() && started && !started->started && started->waiting == waiting) continue;
+    if (!still_starting()) co_return;
     if (started && started->started && still_starting()) {
       if (!started->node.empty()) m_store.set_backend_info(job.id, job.backend_id, started->node);
       Job running = mark_running(job.id, started->node);

@@ -129,6 +129,8 @@ private:
   std::map<JobId, std::shared_ptr<asio::steady_timer>> m_deadlines;
   std::set<JobId> m_timed_out;
   std::set<JobId> m_checking_mounts; // launched, mount check not answered yet: no container to stop
+  std::set<JobId> m_launching;       // launched, not handed to the backend yet (k_max_launching)
+  bool m_launch_capped = false;      // schedule() left startable jobs QUEUED for the cap
   std::set<JobId> m_start_stuck; // the engine did not start them within engine.command_timeout
   std::map<JobId, TimePoint> m_launched_at; // when the engine's run client started, until the job ends
   LastStarts m_last_starts; // for fair turns between users; forgotten at restart

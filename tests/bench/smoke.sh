@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A bench script at a tiny size against this build, to show it still runs (ctest
-# bench.history, bench.load, bench.mount_stall, bench.home_copy): figures are printed, never checked. The scripts run the CLI
+# bench.history, bench.load, bench.mount_stall, bench.home_copy, bench.slurm): figures are printed, never checked. The scripts run the CLI
 # as a normal user, so the binaries are copied to a world-readable temp dir first (a build
-# dir under /root is not). Usage: tests/bench/smoke.sh BUILD_DIR SOURCE_DIR history|load|mount_stall|home_copy
+# dir under /root is not). Usage: tests/bench/smoke.sh BUILD_DIR SOURCE_DIR history|load|mount_stall|home_copy|slurm
 set -euo pipefail
 build=$1
 source_dir=$2
@@ -23,5 +23,14 @@ case $3 in
     JOBMAN_BUILD_DIR=$bin MOUNT_STALL_CLIENTS=2 MOUNT_STALL_SECONDS=6 /usr/bin/python3 "$source_dir/bench/mount_stall.py" ;;
   home_copy)
     JOBMAN_BUILD_DIR=$bin HOME_COPY_RUNS=1 HOME_COPY_MB=2 /usr/bin/python3 "$source_dir/bench/home_copy.py" ;;
-  *) echo "smoke: unknown bench '$3' (history, load, mount_stall, home_copy)" >&2; exit 2 ;;
+  slurm)
+    # The test cluster: stopped again if it was not running before.
+    eval "$("$source_dir/tests/slurm/cluster.sh" env)"
+    was_up=0
+    scontrol ping 2>/dev/null | grep -q 'is UP' && was_up=1
+    rc=0
+    JOBMAN_BUILD_DIR=$bin SLURM_BENCH_RUNS=1 SLURM_BENCH_JOBS=3 SLURM_BENCH_PENDING=20 /usr/bin/python3 "$source_dir/bench/slurm.py" || rc=$?
+    [ "$was_up" = 1 ] || "$source_dir/tests/slurm/cluster.sh" stop
+    exit "$rc" ;;
+  *) echo "smoke: unknown bench '$3' (history, load, mount_stall, home_copy, slurm)" >&2; exit 2 ;;
 esac

@@ -163,6 +163,9 @@ def test_sighup_reloads_limits_and_survives_a_bad_config(make_daemon):
     wait_all(d, ids)
 
 
+# 40 jobs through 4 slots take 80 s on the 3 one-CPU nodes of the test cluster; on Slurm the
+# same recovery (and a slurmctld restart) is test_slurm.py's kill -9 test.
+@pytest.mark.only_backend("local")
 def test_kill_9_twice_loses_and_repeats_nothing(make_daemon):
     """40 jobs at 4 slots, each sleeping 1-4 s; jobmand is killed -9 twice at different moments."""
     d = make_daemon(max_running=4)

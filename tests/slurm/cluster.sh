@@ -46,7 +46,11 @@ env)
 stop)
   for f in "$dir"/run/slurmd-*.pid; do [ -e "$f" ] && stop_one "$f" slurmd; done
   stop_one "$dir/run/slurmctld.pid" slurmctld
-  # munged stays: it is the host's (and harmless)
+  # munged only if this script started it (else it is the host's own)
+  if [ -e "$dir/run/munged.ours" ]; then
+    stop_one /run/munge/munged.pid munged
+    rm -f "$dir/run/munged.ours"
+  fi
   exit 0
   ;;
 start) ;;
@@ -67,8 +71,10 @@ chmod 0600 /etc/munge/munge.key
 install -d -o munge -g munge -m 0755 /run/munge
 install -d -o munge -g munge -m 0700 /var/log/munge
 install -d -o munge -g munge -m 0711 /var/lib/munge
+install -d -m 0755 "$dir" "$dir/run"
 if ! alive /run/munge/munged.pid munged >/dev/null; then
   runuser -u munge -- /usr/sbin/munged
+  touch "$dir/run/munged.ours"
   for _ in $(seq 50); do munge -n </dev/null 2>/dev/null | unmunge >/dev/null 2>&1 && break; sleep 0.1; done
 fi
 

@@ -12,4 +12,6 @@ fi
 eval "$(./cluster.sh env)"
 trap './cluster.sh stop' EXIT
 cd ../integration
-JOBMAN_TEST_BACKEND=slurm JOBMAN_TEST_ENGINE=podman "${PYTHON3:-/usr/bin/python3}" -m pytest -q -p no:cacheprovider .
+# JOBMAN_SLURM_SUITE: which test files (default: all of them; CI's ASan pass runs test_slurm.py).
+# shellcheck disable=SC2086
+JOBMAN_TEST_BACKEND=slurm JOBMAN_TEST_ENGINE=podman "${PYTHON3:-/usr/bin/python3}" -m pytest -q -p no:cacheprovider ${JOBMAN_SLURM_SUITE:-.}

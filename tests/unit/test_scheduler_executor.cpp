@@ -45,8 +45,22 @@ public:
   }
   bool waiting(JobId id) const { return m_waiting.contains(id); }
 
+  bool hold_starts = false; // start() waits until release_starts()
+  int in_start = 0, most_in_start = 0;
+  void release_starts() {
+    hold_starts = false;
+    m_gate->cancel();
+  }
+
   asio::awaitable<Result<std::string>> start(Job job, std::string log_path) override {
     starts.push_back(job.id);
+    ++in_start;
+    most_in_start = std::max(most_in_start, in_start);
+    while (hold_starts) {
+      boost::system::error_code ec;
+      co_await m_gate->async_wait(asio::redirect_error(asio::use_awaitable, ec));
+    }
+    --in_start;
     std::ofstream{log_path}; // the engine's output would go there
     if (start_error) co_return *start_error;
     co_return "fake-" + std::to_string(job.id);
@@ -91,6 +105,7 @@ private:
     return t;
   }
   asio::io_context& m_io;
+  std::shared_ptr<asio::steady_timer> m_gate = std::make_shared<asio::steady_timer>(m_io, asio::steady_timer::time_point::max());
   std::map<JobId, std::shared_ptr<asio::steady_timer>> m_timers;
   std::map<JobId, ContainerExit> m_exits;
   std::set<JobId> m_waiting;
@@ -280,4 +295,20 @@ TEST_CASE("scheduler + fake executor: recovery keeps a job the queueing backend 
   REQUIRE(w.reaches(stored.id, JobState::Running));
   w.executor.end(stored.id, exited(0));
   REQUIRE(w.reaches(stored.id, JobState::Succeeded));
+}
+
+TEST_CASE("scheduler + fake executor: at most 4 launches at a time, however many slots are free", "[scheduler][executor]") {
+  World w(true, 100); // Slurm-like: 100 slots
+  w.executor.hold_starts = true;
+  std::vector<JobId> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(w.submit());
+  REQUIRE(w.run_until([&] { return w.executor.in_start == 4; }));
+  w.io.restart();
+  w.io.run_for(std::chrono::milliseconds(300));
+  CHECK(w.executor.starts.size() == 4); // the other 6 wait QUEUED, none failed
+  CHECK(w.job(ids.back()).state == JobState::Queued);
+  w.executor.release_starts();
+  REQUIRE(w.run_until([&] { return w.executor.starts.size() == 10; }));
+  for (JobId id : ids) REQUIRE(w.reaches(id, JobState::Running));
+  CHECK(w.executor.most_in_start <= 4);
 }
