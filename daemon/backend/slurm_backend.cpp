@@ -27,7 +27,9 @@ namespace {
 constexpr const char* k_gpu_placeholder = "@SLURM_JOB_GPUS@";
 // Polls in a row a job may be missing from squeue (and sacct) before it counts as lost: a
 // job squeue no longer lists after MinJobAge (300 s by default) is looked up in sacct.
+// (Counted in polls of at least 30 s in all: slurmdbd may lag.)
 constexpr int k_unseen_before_lost = 30;
+constexpr std::chrono::seconds k_unseen_for_at_least{30};
 // How often the result files of running jobs are looked at, between squeue polls: the
 // batch script writes one as its container ends, so an end is seen within this, without
 // asking slurmctld (a stat in the shared state directory).
@@ -120,7 +122,7 @@ std::vector<SlurmJob> parse_sacct(std::string_view out, std::string_view prefix)
     std::string_view state = f[2].substr(0, f[2].find(' ')); // "CANCELLED by 0"
     job.state = std::string(state.substr(0, 64));
     auto colon = f[3].find(':'); // "exit:signal"
-    if (is_digits(f[3].substr(0, colon))) job.exit_code = std::stoi(std::string(f[3].substr(0, colon)));
+    if (colon != std::string_view::npos && colon <= 3 && is_digits(f[3].substr(0, colon))) job.exit_code = std::stoi(std::string(f[3].substr(0, colon)));
     job.node = clean_node(f[4]);
     jobs.push_back(std::move(job));
   }
@@ -302,6 +304,16 @@ asio::awaitable<Result<std::string>> SlurmBackend::start(Job job, std::string lo
   if (!written) co_return written.error();
   auto argv = sbatch_argv(m_config, job, log_path);
   auto submitted = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
+  const bool refused = !submitted || !submitted->status.success();
+  if (refused) {
+    // sbatch can fail after slurmctld took the job (a timeout, "Socket timed out"): the job
+    // ends FAILED here, so nothing of it may run there.
+    std::vector<std::string> cancel{m_config.backend.slurm.scancel, "--user=" + m_user, "--name=" + job.container};
+    auto cancelled = co_await m_runner.capture(std::move(cancel), m_config.engine.command_timeout);
+    if (!cancelled || !cancelled->status.success())
+      log_warn("job {}: sbatch failed, and scancel of whatever it left failed too: {}", job.id,
+               cancelled ? last_line(cancelled->err) : cancelled.error().message);
+  }
   if (!submitted) co_return ErrorInfo{ErrorCode::Unavailable, "sbatch: " + submitted.error().message};
   if (!submitted->status.success())
     co_return ErrorInfo{ErrorCode::EngineError, fmt::format("Slurm refused the job: {}", last_line(submitted->err.empty() ? submitted->out : submitted->err))};
@@ -380,7 +392,8 @@ asio::awaitable<void> SlurmBackend::poll_once() {
   if (!ids.empty()) {
     std::vector<std::string> sacct{s.sacct};
     sacct.insert(sacct.end(), s.sacct_args.begin(), s.sacct_args.end());
-    sacct.insert(sacct.end(), {"--noheader", "--parsable2", "--allocations", "--jobs=" + ids, "--format=JobID,JobName,State,ExitCode,NodeList"});
+    sacct.insert(sacct.end(), {"--noheader", "--parsable2", "--allocations", "--user=" + m_user, "--jobs=" + ids,
+                               "--format=JobID,JobName,State,ExitCode,NodeList"});
     auto acct = co_await m_runner.capture(std::move(sacct), m_config.engine.command_timeout);
     if (acct && acct->status.success())
       for (auto& j : parse_sacct(acct->out, prefix())) accounted[j.id] = j;
@@ -390,7 +403,8 @@ asio::awaitable<void> SlurmBackend::poll_once() {
     if (it == m_tracked.end() || it->second.exit) continue;
     Tracked& t = it->second;
     auto acct = accounted.find(t.slurm_id);
-    if (acct != accounted.end() && slurm_final(acct->second.state)) {
+    // By id and name: a reused id (a rebuilt slurmctld) is not this job.
+    if (acct != accounted.end() && acct->second.name == container_name(m_instance, id) && slurm_final(acct->second.state)) {
       end(t, acct->second);
       continue;
     }
@@ -399,7 +413,7 @@ asio::awaitable<void> SlurmBackend::poll_once() {
       end(t, t.last);
       continue;
     }
-    if (t.unseen >= k_unseen_before_lost) {
+    if (t.unseen >= unseen_before_lost()) {
       ContainerExit exit;
       exit.lost = true;
       exit.message = fmt::format("Slurm no longer knows its job {} (squeue and sacct list nothing)", t.slurm_id.empty() ? "?" : t.slurm_id);
@@ -407,6 +421,12 @@ asio::awaitable<void> SlurmBackend::poll_once() {
       t.ended->cancel();
     }
   }
+}
+
+int SlurmBackend::unseen_before_lost() const {
+  const auto interval = std::max<std::int64_t>(1, m_config.backend.slurm.poll_interval.count());
+  const auto polls = std::chrono::duration_cast<std::chrono::milliseconds>(k_unseen_for_at_least).count() / interval;
+  return static_cast<int>(std::max<std::int64_t>(k_unseen_before_lost, polls));
 }
 
 void SlurmBackend::check_results() {
@@ -462,7 +482,8 @@ asio::awaitable<void> SlurmBackend::stop(Job job, std::chrono::seconds grace) {
   (void)grace; // the batch script gives the container engine.kill_grace (its GRACE argument)
   // sbatch may not have answered yet: then by name (only jobmand's own jobs), again until
   // the job shows up or ends.
-  for (int attempt = 0; attempt < 20; ++attempt) {
+  const auto give_up = std::chrono::steady_clock::now() + m_config.engine.command_timeout + std::chrono::seconds(10); // as long as an sbatch may take
+  while (std::chrono::steady_clock::now() < give_up) {
     auto it = m_tracked.find(job.id);
     const std::string slurm_id = it != m_tracked.end() ? it->second.slurm_id : job.backend_id;
     std::vector<std::string> argv{m_config.backend.slurm.scancel};

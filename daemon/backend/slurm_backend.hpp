@@ -107,6 +107,8 @@ private:
   void end(Tracked& t, const std::optional<SlurmJob>& slurm);
   // Ends the running jobs whose batch script wrote its result (between polls).
   void check_results();
+  // Polls in a row a job may be missing from squeue and sacct before it is LOST.
+  int unseen_before_lost() const;
   std::string prefix() const { return "jobman-" + m_instance + "-"; }
   // squeue for one job name (recovery), then sacct.
   asio::awaitable<Result<std::optional<SlurmJob>>> find(const std::string& name);

@@ -11,6 +11,11 @@
 # exact timer: Slurm checks its own limits on a ~30 s sweep). The Epilog removes what a
 # SIGKILL leaves. RESULT gets the container's exit, OOM and start as key=value lines.
 set -u
+# wait -n -p (below) is bash 5.1's
+if [ "${BASH_VERSINFO[0]:-0}" -lt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ "${BASH_VERSINFO[1]}" -lt 1 ]; }; then
+  echo "Error: jobman on node ${SLURMD_NODENAME:-?}: the batch script needs bash 5.1 or later (this is $BASH_VERSION)" >&2
+  exit 125
+fi
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 spec=$1 result=$2 name=$3 limit=$4 grace=$5
 number() { case $1 in '' | -1 | *[!0-9]*) [ "$1" = -1 ];; *) true;; esac; }
@@ -53,7 +58,8 @@ trap '[ -n "$stopped" ] || stopped=term; stop_container &' TERM INT
 pid=$!
 timer=""
 if [ "$limit" -gt 0 ]; then
-  sleep "$limit" &
+  # Deaf to the TERM Slurm sends the whole job: only the script's trap says why it stops.
+  (trap '' TERM; exec sleep "$limit") &
   timer=$!
 fi
 rc=""
@@ -72,13 +78,18 @@ while [ -z "$rc" ]; do
   fi
 done
 [ -z "$timer" ] || kill "$timer" 2>/dev/null
-read -r oom code started_at < <("${prefix[@]}" container inspect --format '{{.State.OOMKilled}} {{.State.ExitCode}} {{.State.StartedAt}}' "$name" 2>/dev/null)
+read -r oom code started_at label < <("${prefix[@]}" container inspect --format \
+  '{{.State.OOMKilled}} {{.State.ExitCode}} {{.State.StartedAt}} {{index .Config.Labels "jobman.slurm_job"}}' "$name" 2>/dev/null)
 started=1
 case ${started_at:-} in '' | 0001-01-01*) started=0;; esac
+# A container of that name that is not this Slurm job's (an earlier attempt's, still there):
+# neither its exit nor its removal is ours.
+ours=1
+[ "${label:-}" = "${SLURM_JOB_ID:-}" ] || { ours=0; started=0; oom=false; }
 [ "${oom:-}" = true ] && oom=1 || oom=0
 # podman on cgroup v1 does not say; the kernel's oom-kill line names the container's cgroup,
 # which holds its full id (on cgroup v1 and v2 alike).
-if [ "$oom" = 0 ] && [ "$rc" = 137 ]; then
+if [ "$ours" = 1 ] && [ "$oom" = 0 ] && [ "$rc" = 137 ]; then
   id=$("${prefix[@]}" container inspect --format '{{.Id}}' "$name" 2>/dev/null)
   [ -n "$id" ] && dmesg 2>/dev/null | grep 'oom-kill:' | grep -qF "$id" && oom=1
 fi
@@ -86,5 +97,5 @@ exit_code=$rc
 [ "$started" = 1 ] && number "${code:-}" && exit_code=$code
 # The result first: jobmand records the end from it at once; removing takes the engine a while.
 write_result "$exit_code" "$oom" "$started" "$stopped"
-"${prefix[@]}" rm --force "$name" >/dev/null 2>&1
+[ "$ours" = 1 ] && "${prefix[@]}" rm --force "$name" >/dev/null 2>&1
 exit "$rc"

@@ -310,7 +310,13 @@ asio::awaitable<void> Scheduler::adopt(Job job) {
   using backend::ContainerPresence;
   auto unsure = [](ContainerPresence p) { return p == ContainerPresence::Missing || p == ContainerPresence::Unknown; };
   auto presence = co_await m_backend.presence(job);
-  for (int attempt = 0; unsure(presence) && attempt < k_adopt_retries; ++attempt) {
+  // A batch system's submit command left running by the previous daemon (sbatch outlives a
+  // kill -9) may still be submitting it: "missing" only once that would have timed out.
+  const auto missing_until = std::chrono::steady_clock::now() + m_config.engine.command_timeout + std::chrono::seconds(5);
+  for (int attempt = 0; unsure(presence) && (attempt < k_adopt_retries ||
+                                             (m_backend.queues_jobs() && presence == ContainerPresence::Missing &&
+                                              job.state == JobState::Starting && std::chrono::steady_clock::now() < missing_until));
+       ++attempt) {
     asio::steady_timer timer(m_executor, k_adopt_retry_delay);
     co_await timer.async_wait(asio::use_awaitable);
     presence = co_await m_backend.presence(job);

@@ -35,9 +35,9 @@ case $sub in
   stop) touch "$FAKE_DIR/stopped";;
   container)
     case ${FAKE_RUN:-exit3} in
-      never) echo "false 0 0001-01-01T00:00:00Z";;
-      sleep) echo "false 143 2026-12-02T10:00:00Z";;
-      *) echo "${FAKE_OOM:-false} 3 2026-12-02T10:00:00Z";;
+      never) echo "false 0 0001-01-01T00:00:00Z ${FAKE_LABEL-$SLURM_JOB_ID}";;
+      sleep) echo "false 143 2026-12-02T10:00:00Z ${FAKE_LABEL-$SLURM_JOB_ID}";;
+      *) echo "${FAKE_OOM:-false} 3 2026-12-02T10:00:00Z ${FAKE_LABEL-$SLURM_JOB_ID}";;
     esac;;
   rm) ;;
 esac
@@ -169,3 +169,11 @@ def test_an_engine_that_is_not_installed_on_the_node_is_named(tmp):
     assert rc == 125
     assert "Error: jobman on node n7: the container engine /nonexistent/podman is not installed here" in out
     assert result(tmp)["started"] == "0"
+
+
+def test_a_container_of_that_name_from_another_slurm_job_is_neither_read_nor_removed(tmp):
+    # An earlier attempt's container still holds the name: this run's `run` fails, and the
+    # other container (labelled with another Slurm job) must stay as it is.
+    rc, _ = run_script(tmp, ["ENGINE", "run", "img"], env={"FAKE_LABEL": "76"})
+    assert result(tmp)["started"] == "0"
+    assert "rm" not in (tmp / "calls").read_text().split()

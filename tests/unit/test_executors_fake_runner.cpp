@@ -59,6 +59,7 @@ struct SlurmWorld {
     std::filesystem::create_directories(dir.path() / "logs");
     config.backend.kind = BackendKind::Slurm;
     config.backend.slurm.poll_interval = std::chrono::milliseconds(100);
+    config.engine.command_timeout = std::chrono::seconds(2); // how long stop() keeps trying for an unanswered sbatch
     slurm = std::make_unique<SlurmBackend>(io.get_executor(), config, runner, "0a1b2c3d");
     REQUIRE(slurm->install_script());
   }
