@@ -149,6 +149,18 @@ struct World {
     return stored.id;
   }
   Job job(JobId id) { return store->get(id).value(); }
+  // A job a previous jobmand left STARTING (for recover()), not scheduled by this one.
+  Job left_starting() {
+    Job job;
+    job.uid = ::getuid();
+    job.gid = ::getgid();
+    job.user = "tester";
+    job.spec.image = "app:1.0";
+    job.spec.image_id = "sha256:abc";
+    job.spec.resources.time_limit = 3600;
+    Job stored = store->insert(std::move(job), [](const Job& j) { return std::vector<std::string>{"engine", "run", j.container}; });
+    return store->transition(stored.id, JobState::Starting, "a slot is free");
+  }
   // Runs the loop until `done` or `limit` passes; whether `done` held.
   template <class F> bool run_until(F done, std::chrono::milliseconds limit = std::chrono::milliseconds(5000)) {
     const auto until = std::chrono::steady_clock::now() + limit;
@@ -259,15 +271,7 @@ TEST_CASE("scheduler + fake executor: lost, cancelled outside, timed out by the 
 TEST_CASE("scheduler + fake executor: recovery relaunches a STARTING job the backend never had, once", "[scheduler][executor]") {
   // As if jobmand had died before the backend took it: STARTING, and the backend says missing.
   World again(true);
-  Job job;
-  job.uid = ::getuid();
-  job.gid = ::getgid();
-  job.user = "tester";
-  job.spec.image = "app:1.0";
-  job.spec.image_id = "sha256:abc";
-  job.spec.resources.time_limit = 3600;
-  Job stored = again.store->insert(std::move(job), [](const Job& j) { return std::vector<std::string>{"engine", "run", j.container}; });
-  again.store->transition(stored.id, JobState::Starting, "a slot is free");
+  Job stored = again.left_starting();
   again.executor.presences[stored.id] = ContainerPresence::Missing;
   again.sched->recover();
   REQUIRE(again.reaches(stored.id, JobState::Running, std::chrono::milliseconds(15000)));
@@ -276,15 +280,7 @@ TEST_CASE("scheduler + fake executor: recovery relaunches a STARTING job the bac
 
 TEST_CASE("scheduler + fake executor: recovery keeps a job the queueing backend still holds STARTING", "[scheduler][executor]") {
   World w(true);
-  Job job;
-  job.uid = ::getuid();
-  job.gid = ::getgid();
-  job.user = "tester";
-  job.spec.image = "app:1.0";
-  job.spec.image_id = "sha256:abc";
-  job.spec.resources.time_limit = 3600;
-  Job stored = w.store->insert(std::move(job), [](const Job& j) { return std::vector<std::string>{"engine", "run", j.container}; });
-  w.store->transition(stored.id, JobState::Starting, "a slot is free");
+  Job stored = w.left_starting();
   w.executor.presences[stored.id] = ContainerPresence::Running; // pending in Slurm
   w.executor.started[stored.id] = StartState{false, "", "Slurm job 5: PENDING (Priority)"};
   w.sched->recover();
