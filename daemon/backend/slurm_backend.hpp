@@ -38,6 +38,8 @@ struct SlurmJob {
 std::vector<SlurmJob> parse_squeue(std::string_view out, std::string_view prefix);
 // `sacct -n -P -o JobID,JobName,State,ExitCode,NodeList` output, the same way.
 std::vector<SlurmJob> parse_sacct(std::string_view out, std::string_view prefix);
+// Whether `text` is a Slurm job id as jobmand takes one: 1 to 18 digits.
+bool is_slurm_job_id(std::string_view text);
 // Whether a Slurm job in `state` has ended for good.
 bool slurm_final(std::string_view state);
 // Whether a Slurm job in `state` has started running (or ran, for an ended one).
