@@ -58,6 +58,12 @@ trap '[ -n "$stopped" ] || stopped=term; stop_container &' TERM INT
 pid=$!
 timer=""
 if [ "$limit" -gt 0 ]; then
+  # The limit is the container's wall time: counted once it runs (its start takes the engine
+  # a moment), as jobmand counts it from when Slurm says the job runs, which is earlier.
+  while kill -0 "$pid" 2>/dev/null &&
+    [ "$("${prefix[@]}" container inspect --format '{{.State.Running}}' "$name" 2>/dev/null)" != true ]; do
+    sleep 0.1
+  done
   # Deaf to the TERM Slurm sends the whole job: only the script's trap says why it stops.
   (trap '' TERM; exec sleep "$limit") &
   timer=$!
@@ -78,8 +84,9 @@ while [ -z "$rc" ]; do
   fi
 done
 [ -z "$timer" ] || kill "$timer" 2>/dev/null
-read -r oom code started_at label < <("${prefix[@]}" container inspect --format \
-  '{{.State.OOMKilled}} {{.State.ExitCode}} {{.State.StartedAt}} {{index .Config.Labels "jobman.slurm_job"}}' "$name" 2>/dev/null)
+# StartedAt last: podman writes it with spaces ("2026-12-02 15:59:37.1 +0000 UTC").
+read -r oom code label started_at < <("${prefix[@]}" container inspect --format \
+  '{{.State.OOMKilled}} {{.State.ExitCode}} {{index .Config.Labels "jobman.slurm_job"}} {{.State.StartedAt}}' "$name" 2>/dev/null)
 started=1
 case ${started_at:-} in '' | 0001-01-01*) started=0;; esac
 # A container of that name that is not this Slurm job's (an earlier attempt's, still there):

@@ -8,9 +8,10 @@ if [ "$(id -u)" != 0 ]; then
   echo "integration.slurm: needs root (it starts slurmctld and slurmd, and creates users)" >&2
   exit 77
 fi
+here=$(pwd)
 ./cluster.sh start
 eval "$(./cluster.sh env)"
-trap './cluster.sh stop' EXIT
+trap '"$here/cluster.sh" stop' EXIT
 cd ../integration
 # JOBMAN_SLURM_SUITE: which test files (default: all of them; CI's ASan pass runs test_slurm.py).
 # shellcheck disable=SC2086

@@ -34,10 +34,14 @@ case $sub in
     esac;;
   stop) touch "$FAKE_DIR/stopped";;
   container)
+    case "$*" in *State.Running*)
+      [ -e "$FAKE_DIR/running" ] && [ ! -e "$FAKE_DIR/stopped" ] && echo true || echo false
+      exit 0;;
+    esac
     case ${FAKE_RUN:-exit3} in
-      never) echo "false 0 0001-01-01T00:00:00Z ${FAKE_LABEL-$SLURM_JOB_ID}";;
-      sleep) echo "false 143 2026-12-02T10:00:00Z ${FAKE_LABEL-$SLURM_JOB_ID}";;
-      *) echo "${FAKE_OOM:-false} 3 2026-12-02T10:00:00Z ${FAKE_LABEL-$SLURM_JOB_ID}";;
+      never) echo "false 0 ${FAKE_LABEL-$SLURM_JOB_ID} 0001-01-01 00:00:00 +0000 UTC";;
+      sleep) echo "false 143 ${FAKE_LABEL-$SLURM_JOB_ID} 2026-12-02 10:00:00.5 +0000 UTC";;
+      *) echo "${FAKE_OOM:-false} 3 ${FAKE_LABEL-$SLURM_JOB_ID} 2026-12-02 10:00:00.5 +0000 UTC";;  # as podman prints it
     esac;;
   rm) ;;
 esac
