@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENGINE, Daemon, containers, engine, wait_for_container
+from conftest import BACKEND, ENGINE, Daemon, containers, engine, wait_for_container
 
 FLAVORS = [
     {"name": "small", "description": "for tests", "cpus": 0.5, "memory": "32M", "shm": "16M", "gpus": 0, "max_time": "1h"},
@@ -115,7 +115,8 @@ def test_wall_time_limit_stops_a_job_that_ignores_sigterm(policy_daemon):
     ran = (done["ended_at"] - done["started_at"]) / 1000
     # Not before its limit; and killed, since it never ends by itself. (No tighter upper
     # bound: a loaded machine may take its time, and tests assert no wall-clock limits.)
-    assert 3 <= ran < 30, f"ended {ran:.1f} s after it started; limit 3 s + grace 2 s"
+    shortest = 3 if BACKEND == "local" else 3 - 0.5  # as below: on Slurm RUNNING is seen at a poll
+    assert shortest <= ran < 30, f"ended {ran:.1f} s after it started; limit 3 s + grace 2 s"
 
 
 def test_wall_time_limit_of_a_job_that_stops_on_sigterm(policy_daemon):
@@ -123,7 +124,11 @@ def test_wall_time_limit_of_a_job_that_stops_on_sigterm(policy_daemon):
     policy_daemon.cli("wait", "-j", str(job["id"]), timeout=60)
     done = policy_daemon.cli_json("details", "-j", str(job["id"]))["job"]
     assert done["state"] == "TIMEOUT"
-    assert 3 <= (done["ended_at"] - done["started_at"]) / 1000 < 30  # not before its limit; stopped
+    # Not before its limit; stopped. On Slurm the container's own 3 s are timed in the batch
+    # script, and jobmand records RUNNING when a poll sees it (up to one poll, 250 ms here,
+    # after the container started): the recorded span may be that much shorter.
+    shortest = 3 if BACKEND == "local" else 3 - 0.5
+    assert shortest <= (done["ended_at"] - done["started_at"]) / 1000 < 30
 
 
 def test_out_of_memory_is_reported_as_such(policy_daemon):
