@@ -351,10 +351,14 @@ def test_a_job_whose_mounts_hang_at_start_fails_and_holds_no_one(hung_mounts, us
     its datasets hang by then, one she deletes meanwhile ends CANCELLED, and bob's job
     starts and ends meanwhile."""
     alice, bob = users["jmtest1"], users["jmtest2"]
-    first = hung_mounts.cli_json("submit", "-i", "jt", "--", "sleep 2", user=alice)["job"]
+    first = hung_mounts.cli_json("submit", "-i", "jt", "--", "sleep 5", user=alice)["job"]
     fails = hung_mounts.cli_json("submit", "--after", str(first["id"]), "-i", "jt", "--", "true", user=alice)["job"]
     deleted = hung_mounts.cli_json("submit", "--after", str(first["id"]), "-i", "jt", "--", "true", user=alice)["job"]
     hung_mounts.hang("jmtest1")  # after submit's check; the first job's datasets are pinned already
+    # The premise: the dependents' start (and its check) comes after the hang. A first job
+    # that had ended by now would have let them be checked before it.
+    still = hung_mounts.cli_json("details", "-j", str(first["id"]), user=alice)["job"]["state"]
+    assert still in {"QUEUED", "STARTING", "RUNNING"}, f"job {first['id']} ended before its datasets were hung: {still}"
     hung_mounts.wait_state(fails["id"], {"STARTING"}, user=alice)
     hung_mounts.wait_state(deleted["id"], {"STARTING"}, user=alice)
     delete = hung_mounts.cli("delete", "-j", str(deleted["id"]), user=alice)
@@ -362,8 +366,9 @@ def test_a_job_whose_mounts_hang_at_start_fails_and_holds_no_one(hung_mounts, us
     job = hung_mounts.cli_json("submit", "-i", "jt", "--", "true", user=bob)["job"]
     assert hung_mounts.cli_json("details", "-j", str(fails["id"]), user=alice)["job"]["state"] == "STARTING"
     assert hung_mounts.wait_state(job["id"], {"SUCCEEDED", "FAILED"}, user=bob) == "SUCCEEDED"
-    assert hung_mounts.wait_state(fails["id"], {"FAILED", "SUCCEEDED", "CANCELLED"}, user=alice) == "FAILED"
+    ended = hung_mounts.wait_state(fails["id"], {"FAILED", "SUCCEEDED", "CANCELLED"}, user=alice)
     details = hung_mounts.cli_json("details", "-j", str(fails["id"]), user=alice)
+    assert ended == "FAILED", f"{details}\njobmand's log ends:\n{hung_mounts.log.read_text()[-3000:]}"
     assert "mount check at start: " in details["job"]["reason"] and "did not answer within 5s" in details["job"]["reason"], details
     assert [e["to"] for e in details["events"]] == ["QUEUED", "STARTING", "FAILED"], details["events"]
     deadline = time.monotonic() + 30
