@@ -274,8 +274,12 @@ Config parse_config(std::string_view text, std::string_view source) {
       slurm.poll_interval = *ms;
     }
     s.duration("time_margin", slurm.time_margin, std::chrono::seconds(0));
+    s.string("node_helper", slurm.node_helper, true);
+    if (!slurm.node_helper.empty() && (slurm.node_helper.front() != '/' || slurm.node_helper.find('\0') != std::string::npos))
+      s.fail("node_helper", fmt::format("must be an absolute path (the jobmand binary on the nodes), not \"{}\"", slurm.node_helper));
     if (config.backend.kind == BackendKind::Local) {
-      for (const char* key : {"partition", "account", "qos", "sbatch", "squeue", "scancel", "sacct", "scontrol", "sacct_args", "poll_interval", "time_margin"})
+      for (const char* key : {"partition", "account", "qos", "sbatch", "squeue", "scancel", "sacct", "scontrol", "sacct_args", "poll_interval",
+                              "time_margin", "node_helper"})
         if (s.has(key)) s.fail(key, "applies only to \"kind\": \"slurm\"");
     }
     s.finish();
@@ -427,7 +431,7 @@ std::string config_to_json(const Config& c) {
     const SlurmConfig& sl = c.backend.slurm;
     out["backend"].update({{"partition", sl.partition}, {"account", sl.account}, {"qos", sl.qos}, {"sbatch", sl.sbatch}, {"squeue", sl.squeue},
                            {"scancel", sl.scancel}, {"sacct", sl.sacct}, {"scontrol", sl.scontrol}, {"sacct_args", sl.sacct_args},
-                           {"poll_interval", fmt::format("{}ms", sl.poll_interval.count())}, {"time_margin", sl.time_margin.count()}});
+                           {"poll_interval", fmt::format("{}ms", sl.poll_interval.count())}, {"time_margin", sl.time_margin.count()}, {"node_helper", sl.node_helper}});
   }
   out["flavors"] = json::array();
   for (const auto& f : c.flavors)

@@ -47,6 +47,9 @@ struct SlurmConfig {
   // Slurm's own --time is the job's limit plus this: jobman's exact timer inside the job
   // stops it first; Slurm's (checked on a ~30 s sweep) is the backstop.
   std::chrono::seconds time_margin{120};
+  // What the batch script runs on the node to pin a job's mounts (`jobmand --node-stage`):
+  // an absolute path; "" : the path of this jobmand (the same package on every node).
+  std::string node_helper;
 };
 
 struct BackendConfig {

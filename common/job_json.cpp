@@ -18,6 +18,9 @@ void to_json(nlohmann::json& out, const Mount& m) {
   out = {{"source", m.source}, {"target", m.target}, {"read_only", m.read_only}};
   if (!m.origin.empty()) out["origin"] = m.origin;
   if (m.image_copy) out["image_copy"] = true;
+  if (!m.root.empty()) out["root"] = m.root;
+  if (!m.copy_tar.empty()) out["copy_tar"] = m.copy_tar;
+  if (m.copy_size != 0) out["copy_size"] = m.copy_size;
 }
 
 void from_json(const nlohmann::json& in, Mount& m) {
@@ -26,6 +29,9 @@ void from_json(const nlohmann::json& in, Mount& m) {
   m.read_only = in.value("read_only", true);
   m.origin = in.value("origin", std::string{});
   m.image_copy = in.value("image_copy", false);
+  m.root = in.value("root", std::string{});
+  m.copy_tar = in.value("copy_tar", std::string{});
+  m.copy_size = in.value("copy_size", std::int64_t{0});
 }
 
 } // namespace jobman

@@ -6,6 +6,7 @@
 #include "daemon/backend/slurm_backend.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/log.hpp"
+#include "daemon/node_helper.hpp"
 #include "daemon/server/server.hpp"
 
 #include <CLI/CLI.hpp>
@@ -190,10 +191,13 @@ int daemon_main(int argc, char** argv) {
   bool foreground = false;
   bool check_only = false;
   bool version = false;
+  std::string node_stage, node_unstage;
   app.add_option("-c,--config", config_path, "Configuration file")->capture_default_str();
   app.add_flag("-f,--foreground", foreground, "Run in the foreground (jobmand always does; for systemd and scripts)");
   app.add_flag("--check-config", check_only, "Validate the configuration, print the effective settings and exit");
   app.add_flag("-v,--version", version, "Print the version and exit");
+  auto* stage_option = app.add_option("--node-stage", node_stage, "On a Slurm node (jobman's batch script): pin a job's mounts from its plan file");
+  app.add_option("--node-unstage", node_unstage, "On a Slurm node (jobman's batch script): remove a job's pinned mounts")->excludes(stage_option);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -206,6 +210,8 @@ int daemon_main(int argc, char** argv) {
     std::cout << "jobmand " JOBMAN_VERSION "\n";
     return 0;
   }
+  if (!node_stage.empty()) return node_stage_main(node_stage);
+  if (!node_unstage.empty()) return node_unstage_main(node_unstage);
 
   try {
     Config config = load_checked(config_path);

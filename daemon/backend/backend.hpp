@@ -75,6 +75,13 @@ public:
   // so it has no start timeout, its wall time counts from when the backend says it runs,
   // and GPUs are the backend's to allocate, not this machine's.
   virtual bool queues_jobs() const { return false; }
+  // Where the node that runs `job` pins its mounts, when that is not this machine (Slurm:
+  // the scheduler checks them here, the node opens and pins them again; node_plan.hpp).
+  // Nothing: the scheduler pins them itself, under the state directory.
+  virtual std::optional<std::string> node_staging_dir(const Job& job) const {
+    (void)job;
+    return std::nullopt;
+  }
   // What else runs `job`, for --dry-run and details: on Slurm the sbatch command line and
   // the batch script (the engine command line is Job::argv). Null locally.
   virtual nlohmann::json describe(const Job& job) const {

@@ -5,6 +5,7 @@
 #include "daemon/backend/container_args.hpp"
 #include "daemon/backend/engine_error.hpp"
 #include "daemon/log.hpp"
+#include "daemon/mounts/node_plan.hpp"
 
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -74,6 +75,35 @@ Result<Unit> write_file(const std::string& path, std::string_view data, mode_t m
 }
 } // namespace
 
+std::string self_executable() {
+  std::string path(4096, '\0');
+  const ssize_t n = ::readlink("/proc/self/exe", path.data(), path.size() - 1);
+  if (n <= 0) return "/usr/sbin/jobmand";
+  path.resize(static_cast<std::size_t>(n));
+  constexpr std::string_view k_deleted = " (deleted)"; // replaced by an upgrade: the new one is at the same path
+  if (path.ends_with(k_deleted)) path.resize(path.size() - k_deleted.size());
+  return path;
+}
+
+namespace {
+std::string home_tar_link(const Config& config, JobId id, std::size_t index) { return fmt::format("{}/slurm/{}.home{}.tar", config.state_dir, id, index); }
+
+// Keeps a link to the image copy's `tar` next to the plan at `link`: the cache may drop it
+// (a restart, the image leaving the catalogue) while the job waits in Slurm. An existing
+// link stays when the tar itself is gone (a resubmission after a restart).
+Result<Unit> keep_tar(const std::string& tar, const std::string& link) {
+  const std::string tmp = link + ".tmp";
+  ::unlink(tmp.c_str());
+  if (::link(tar.c_str(), tmp.c_str()) == 0) {
+    if (::rename(tmp.c_str(), link.c_str()) == 0) return Unit{};
+    ::unlink(tmp.c_str());
+  }
+  struct stat st {};
+  if (errno == ENOENT && ::lstat(link.c_str(), &st) == 0 && S_ISREG(st.st_mode)) return Unit{};
+  return ErrorInfo{ErrorCode::Unavailable, fmt::format("cannot keep the image copy {} for the node at {}: {}", tar, link, std::strerror(errno))};
+}
+} // namespace
+
 const std::string& slurm_batch_script() {
   static const std::string script(k_slurm_batch_script);
   return script;
@@ -100,10 +130,12 @@ Result<Unit> SlurmBackend::install_script() {
   return write_file(slurm_paths(m_config, 0).script, slurm_batch_script(), 0700);
 }
 
+std::optional<std::string> SlurmBackend::node_staging_dir(const Job& job) const { return mounts::node_staging_dir(job.container); }
+
 nlohmann::json SlurmBackend::describe(const Job& job) const {
   const std::string log = fmt::format("{}/logs/{}.log", m_config.state_dir, job.id);
   return {{"kind", "slurm"}, {"sbatch", sbatch_argv(m_config, job, log)}, {"script", slurm_paths(m_config, job.id).script},
-          {"spec", slurm_paths(m_config, job.id).spec}};
+          {"spec", slurm_paths(m_config, job.id).spec}, {"stage", stages_on_node(job) ? slurm_paths(m_config, job.id).stage : ""}};
 }
 
 SlurmBackend::Tracked& SlurmBackend::track(const Job& job, const std::string& slurm_id) {
@@ -127,6 +159,19 @@ asio::awaitable<Result<std::string>> SlurmBackend::start(Job job, std::string lo
   ::unlink(paths.result.c_str()); // one left by an attempt of an earlier jobmand
   auto written = write_file(paths.spec, slurm_spec(m_config, job), 0600);
   if (!written) co_return written.error();
+  // What the node pins before the container starts (its mounts, opened again there as the user).
+  std::optional<ErrorInfo> kept;
+  auto plan = mounts::node_plan(job, [&](std::size_t index, const std::string& tar) {
+    const std::string link = home_tar_link(m_config, job.id, index);
+    if (auto linked = keep_tar(tar, link); !linked && !kept) kept = linked.error();
+    return link;
+  });
+  if (kept) co_return *kept;
+  ::unlink(paths.stage.c_str());
+  if (plan) {
+    auto staged = write_file(paths.stage, mounts::plan_to_text(*plan), 0600);
+    if (!staged) co_return staged.error();
+  }
   auto argv = sbatch_argv(m_config, job, log_path);
   auto submitted = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
   const bool refused = !submitted || !submitted->status.success();
@@ -341,6 +386,9 @@ asio::awaitable<void> SlurmBackend::remove(Job job) {
   const SlurmPaths paths = slurm_paths(m_config, job.id);
   ::unlink(paths.spec.c_str());
   ::unlink(paths.result.c_str());
+  ::unlink(paths.stage.c_str());
+  const auto homes = std::count_if(job.spec.mounts.begin(), job.spec.mounts.end(), [](const Mount& m) { return m.image_copy; });
+  for (std::size_t i = 0; i < static_cast<std::size_t>(homes); ++i) ::unlink(home_tar_link(m_config, job.id, i).c_str());
 }
 
 asio::awaitable<Result<std::optional<SlurmJob>>> SlurmBackend::find(const std::string& name) {

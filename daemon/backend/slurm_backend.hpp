@@ -61,9 +61,15 @@ struct SlurmPaths {
   std::string script; // the batch script (one for all jobs)
   std::string spec;   // the job's engine command, NUL-separated
   std::string result; // what the script writes at the end
+  std::string stage;  // the plan of its mounts on the node (daemon/mounts/node_plan.hpp), if any
 };
 SlurmPaths slurm_paths(const Config& config, JobId id);
-// The sbatch command line for `job` (its engine command already in Job::argv).
+// Whether the node pins mounts for `job` (the scheduler made them under its node directory).
+bool stages_on_node(const Job& job);
+// This jobmand's own binary (/proc/self/exe): the node helper when backend.node_helper is "".
+std::string self_executable();
+// The sbatch command line for `job` (its engine command already in Job::argv). The batch
+// script's arguments last: SPEC RESULT NAME LIMIT GRACE STAGE ("-": none) HELPER.
 std::vector<std::string> sbatch_argv(const Config& config, const Job& job, const std::string& log_path);
 // The spec file's bytes: the engine prefix, where the script puts its Slurm label and the
 // GPUs Slurm allocated, the engine kind, and the run argv.
@@ -87,6 +93,7 @@ public:
   void detach_all() override {}
   bool queues_jobs() const override { return true; }
   std::vector<std::string> engine_argv(const Job& job) const override { return slurm_container_argv(m_config, job); }
+  std::optional<std::string> node_staging_dir(const Job& job) const override;
   nlohmann::json describe(const Job& job) const override;
 
   // The batch script in state_dir/slurm: written at start (root-owned, 0700 directory).

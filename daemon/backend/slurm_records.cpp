@@ -6,6 +6,7 @@
 
 #include "daemon/backend/container_args.hpp"
 #include "daemon/backend/engine_error.hpp"
+#include "daemon/mounts/node_plan.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -142,7 +143,12 @@ ContainerExit slurm_exit(const std::optional<SlurmJob>& slurm, const std::option
 
 SlurmPaths slurm_paths(const Config& config, JobId id) {
   const std::string dir = config.state_dir + "/slurm";
-  return {dir + "/job.sh", fmt::format("{}/{}.spec", dir, id), fmt::format("{}/{}.result", dir, id)};
+  return {dir + "/job.sh", fmt::format("{}/{}.spec", dir, id), fmt::format("{}/{}.result", dir, id), fmt::format("{}/{}.stage", dir, id)};
+}
+
+bool stages_on_node(const Job& job) {
+  const std::string dir = mounts::node_staging_dir(job.container) + "/";
+  return std::any_of(job.spec.mounts.begin(), job.spec.mounts.end(), [&](const Mount& m) { return m.source.starts_with(dir); });
 }
 
 std::vector<std::string> slurm_container_argv(const Config& config, const Job& job) {
@@ -191,7 +197,8 @@ std::vector<std::string> sbatch_argv(const Config& config, const Job& job, const
   if (!s.account.empty()) argv.push_back("--account=" + s.account);
   if (!s.qos.empty()) argv.push_back("--qos=" + s.qos);
   argv.insert(argv.end(), {paths.script, paths.spec, paths.result, job.container, std::to_string(r.time_limit),
-                           std::to_string(config.limits.kill_grace.count())});
+                           std::to_string(config.limits.kill_grace.count()), stages_on_node(job) ? paths.stage : "-",
+                           s.node_helper.empty() ? self_executable() : s.node_helper});
   return argv;
 }
 

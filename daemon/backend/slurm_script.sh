@@ -2,7 +2,7 @@
 # jobman's Slurm batch script, written by jobmand into its state directory; it holds no
 # user text. Runs, as root on the node, one job's engine command from the file jobmand
 # wrote next to it (doc/slurm.md):
-#   job.sh SPEC RESULT NAME LIMIT GRACE
+#   job.sh SPEC RESULT NAME LIMIT GRACE STAGE HELPER
 # SPEC holds NUL-terminated words: P (how many words the engine's binary and global args
 # take), L (where the Slurm job label goes), G (the index of the GPU placeholder, or -1),
 # the engine kind, then the engine command itself. No word is ever parsed by this shell;
@@ -10,6 +10,9 @@
 # Slurm's time limit, a node shutting down) and when LIMIT seconds have passed (jobman's
 # exact timer: Slurm checks its own limits on a ~30 s sweep). The Epilog removes what a
 # SIGKILL leaves. RESULT gets the container's exit, OOM and start as key=value lines.
+# STAGE ("-": none) is the plan of the job's mounts on this node: HELPER (jobmand) opens them
+# again as the user, pins them under /run/jobman/slurm/NAME before the container starts, and
+# removes them after (daemon/mounts/node_plan.hpp).
 set -u
 # wait -n -p (below) is bash 5.1's
 if [ "${BASH_VERSINFO[0]:-0}" -lt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ "${BASH_VERSINFO[1]}" -lt 1 ]; }; then
@@ -17,11 +20,13 @@ if [ "${BASH_VERSINFO[0]:-0}" -lt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ 
   exit 125
 fi
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-spec=$1 result=$2 name=$3 limit=$4 grace=$5
+spec=$1 result=$2 name=$3 limit=$4 grace=$5 stage=${6:--} helper=${7:-}
 number() { case $1 in '' | -1 | *[!0-9]*) [ "$1" = -1 ];; *) true;; esac; }
 write_result() { printf 'exit=%s\noom=%s\nstarted=%s\nstopped=%s\n' "$1" "$2" "$3" "$4" >"$result.tmp" && mv -f "$result.tmp" "$result"; }
+staged="" # the directory the helper pinned the job's mounts in
+unstage() { [ -z "$staged" ] || "$helper" --node-unstage "$staged" || true; staged=""; }
 # "Error: " as the engines print it: jobmand takes the job's reason from that line of the log.
-fail() { echo "Error: jobman on node ${SLURMD_NODENAME:-?}: $*" >&2; write_result "" 0 0 ""; exit 125; }
+fail() { echo "Error: jobman on node ${SLURMD_NODENAME:-?}: $*" >&2; unstage; write_result "" 0 0 ""; exit 125; }
 number "$limit" && number "$grace" || fail "bad arguments"
 mapfile -d '' -t w <"$spec" || fail "cannot read $spec"
 p=${w[0]:-} l=${w[1]:-} g=${w[2]:-} kind=${w[3]:-}
@@ -29,6 +34,11 @@ number "$p" && number "$l" && number "$g" || fail "bad spec $spec"
 argv=("${w[@]:4}")
 prefix=("${argv[@]:0:p}")
 [ "${#prefix[@]}" -gt 0 ] && command -v "${prefix[0]}" >/dev/null || fail "the container engine ${prefix[0]:-?} is not installed here"
+if [ "$stage" != - ]; then
+  [ -x "$helper" ] || fail "jobman's node helper $helper is not installed here (backend.node_helper)"
+  # Its own "Error: jobman on node ..." line goes to the log: jobmand takes the reason from it.
+  staged=$("$helper" --node-stage "$stage") || { staged=""; write_result "" 0 0 ""; exit 125; }
+fi
 cmd=()
 for i in "${!argv[@]}"; do
   [ "$i" = "$l" ] && cmd+=(--label "jobman.slurm_job=${SLURM_JOB_ID:-}")
@@ -105,4 +115,5 @@ exit_code=$rc
 # The result first: jobmand records the end from it at once; removing takes the engine a while.
 write_result "$exit_code" "$oom" "$started" "$stopped"
 [ "$ours" = 1 ] && "${prefix[@]}" rm --force "$name" >/dev/null 2>&1
+unstage
 exit "$rc"

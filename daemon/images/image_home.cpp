@@ -345,6 +345,12 @@ asio::awaitable<Result<ImageHome>> ImageHomes::probe(const policy::ImageInfo& im
 }
 
 asio::awaitable<Result<Unit>> ImageHomes::extract(std::string tar, std::string dir, std::uint32_t uid, std::uint32_t gid) {
+  auto extracted = co_await extract_copy(m_runner, m_config.engine.command_timeout, std::move(tar), std::move(dir), uid, gid);
+  co_return extracted;
+}
+
+asio::awaitable<Result<Unit>> extract_copy(engine::CommandRunner& runner, std::chrono::seconds timeout, std::string tar, std::string dir,
+                                           std::uint32_t uid, std::uint32_t gid) {
   FileDescriptor in(::open(tar.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
   if (in.get() < 0) co_return ErrorInfo{ErrorCode::Unavailable, fmt::format("cannot open {}: {}", tar, std::strerror(errno))};
   engine::ChildOptions options;
@@ -356,7 +362,7 @@ asio::awaitable<Result<Unit>> ImageHomes::extract(std::string tar, std::string d
   // The directory's own entry is the first: its content goes straight into `dir`.
   std::vector<std::string> argv{"tar",  "-x", "-f", "-", "--strip-components=1", "--preserve-permissions", "--no-same-owner",
                                 "--delay-directory-restore"};
-  auto result = co_await m_runner.capture_with(std::move(argv), std::move(options), m_config.engine.command_timeout, 64 << 10);
+  auto result = co_await runner.capture_with(std::move(argv), std::move(options), timeout, 64 << 10);
   if (!result) co_return result.error();
   if (!result->status.success())
     co_return ErrorInfo{ErrorCode::Internal, fmt::format("tar ({}): {}", result->status.describe(), last_line(result->err))};

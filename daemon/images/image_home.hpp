@@ -61,6 +61,11 @@ bool is_copyable_dir(std::string_view dir);
 // The image's home and the directories to copy, from its config and passwd text (pure).
 ImageHome plan_home(const policy::ImageInfo& image, const std::optional<std::string>& passwd);
 
+// Extracts the copy in `tar` into `dir` (a fresh tmpfs) as `uid`:`gid`, in at most `timeout`
+// (ImageHomes::extract; a Slurm node's `jobmand --node-stage`, node_helper.hpp).
+asio::awaitable<Result<Unit>> extract_copy(engine::CommandRunner& runner, std::chrono::seconds timeout, std::string tar, std::string dir,
+                                           std::uint32_t uid, std::uint32_t gid);
+
 class ImageHomes {
 public:
   // `instance`: the database's, labelled on probe containers so that only this jobmand's are swept.

@@ -48,8 +48,13 @@ void unmount_and_remove(const std::string& path) {
 std::string staging_dir(const std::string& state_dir, JobId id) { return fmt::format("{}/{}", mounts_root(state_dir), id); }
 
 Result<std::vector<Mount>> stage(const std::string& state_dir, JobId id, std::vector<policy::OpenedMount> opened) {
-  const std::string dir = staging_dir(state_dir, id);
-  if (!opened.empty() && (!make_private_dir(mounts_root(state_dir)) || !make_private_dir(dir)))
+  if (!opened.empty() && !make_private_dir(mounts_root(state_dir)))
+    return ErrorInfo{ErrorCode::Internal, fmt::format("cannot create the staging directory {}: {}", mounts_root(state_dir), std::strerror(errno))};
+  return stage_in(staging_dir(state_dir, id), std::move(opened));
+}
+
+Result<std::vector<Mount>> stage_in(const std::string& dir, std::vector<policy::OpenedMount> opened) {
+  if (!opened.empty() && !make_private_dir(dir))
     return ErrorInfo{ErrorCode::Internal, fmt::format("cannot create the staging directory {}: {}", dir, std::strerror(errno))};
   std::vector<Mount> staged;
   for (std::size_t i = 0; i < opened.size(); ++i) {
@@ -57,7 +62,7 @@ Result<std::vector<Mount>> stage(const std::string& state_dir, JobId id, std::ve
     const std::string path = fmt::format("{}/{}", dir, i);
     auto fail = [&](const char* what) {
       ErrorInfo error{ErrorCode::Internal, fmt::format("cannot {} {} for {}: {}", what, path, m.mount.source, std::strerror(errno))};
-      unstage(state_dir, id);
+      unstage_dir(dir);
       return error;
     };
     unmount_and_remove(path); // left over from an earlier start of the same job
@@ -84,16 +89,33 @@ Result<std::vector<Mount>> stage(const std::string& state_dir, JobId id, std::ve
   return staged;
 }
 
+std::vector<Mount> node_mounts(const std::string& dir, const std::vector<policy::OpenedMount>& opened) {
+  std::vector<Mount> planned;
+  for (std::size_t i = 0; i < opened.size(); ++i) {
+    Mount m = opened[i].mount;
+    m.origin = m.source;
+    m.root = opened[i].root;
+    m.source = fmt::format("{}/{}", dir, i);
+    planned.push_back(std::move(m));
+  }
+  return planned;
+}
+
 Result<std::string> mount_home_tmpfs(const std::string& state_dir, JobId id, std::size_t index, std::uint32_t uid, std::uint32_t gid,
                                      std::int64_t size) {
-  const std::string dir = staging_dir(state_dir, id);
+  if (!make_private_dir(mounts_root(state_dir)))
+    return ErrorInfo{ErrorCode::Internal, fmt::format("cannot create the staging directory {}: {}", mounts_root(state_dir), std::strerror(errno))};
+  return mount_home_tmpfs_in(staging_dir(state_dir, id), index, uid, gid, size);
+}
+
+Result<std::string> mount_home_tmpfs_in(const std::string& dir, std::size_t index, std::uint32_t uid, std::uint32_t gid, std::int64_t size) {
   const std::string path = fmt::format("{}/home{}", dir, index);
   auto fail = [&](const char* what) {
     ErrorInfo error{ErrorCode::Internal, fmt::format("cannot {} {}: {}", what, path, std::strerror(errno))};
     unmount_and_remove(path);
     return error;
   };
-  if (!make_private_dir(mounts_root(state_dir)) || !make_private_dir(dir)) return fail("create the staging directory for");
+  if (!make_private_dir(dir)) return fail("create the staging directory for");
   unmount_and_remove(path); // left over from an earlier start of the same job
   if (::mkdir(path.c_str(), 0700) != 0) return fail("create");
   const std::string options = fmt::format("size={},mode=0700,uid={},gid={}", size, uid, gid);
@@ -102,12 +124,13 @@ Result<std::string> mount_home_tmpfs(const std::string& state_dir, JobId id, std
   return path;
 }
 
-void unstage(const std::string& state_dir, JobId id) {
-  const std::string dir = staging_dir(state_dir, id);
+void unstage(const std::string& state_dir, JobId id) { unstage_dir(staging_dir(state_dir, id)); }
+
+void unstage_dir(const std::string& dir) {
   struct stat st {};
-  if (::lstat(dir.c_str(), &st) != 0) return;
+  if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
   for (const auto& name : entries(dir)) unmount_and_remove(dir + "/" + name);
-  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) log_warn("job {}: cannot remove its staging directory {}: {}", id, dir, std::strerror(errno));
+  if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) log_warn("cannot remove the staging directory {}: {}", dir, std::strerror(errno));
 }
 
 void sweep(const std::string& state_dir, const std::set<JobId>& active) {

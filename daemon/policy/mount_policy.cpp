@@ -164,7 +164,7 @@ Result<std::vector<OpenedMount>> judge(const Prepared& p, Result<std::vector<mou
     // directory named "x,type=volume,..." would add options to --mount.
     if (!is_plain_path(real_source))
       return ErrorInfo{ErrorCode::PermissionDenied, fmt::format("mount source {} resolves to something that is not a plain path (a ',' or a line break in a name)", w.source)};
-    result.push_back({Mount{real_source, w.target, w.t.read_only, {}}, std::move(o.fd), o.is_directory});
+    result.push_back({Mount{real_source, w.target, w.t.read_only, {}}, std::move(o.fd), o.is_directory, w.root});
   }
   return result;
 }
@@ -188,6 +188,22 @@ boost::asio::awaitable<Result<std::vector<OpenedMount>>> open_mounts_async(std::
   mounts::Opener who{submitter.uid, submitter.gid, submitter.groups};
   auto opened = co_await mounts::open_sources_async(std::move(requests), std::move(who));
   co_return judge(*prepared, std::move(opened));
+}
+
+boost::asio::awaitable<Result<std::vector<OpenedMount>>> reopen_mounts_async(std::vector<PinnedSource> sources, Submitter submitter) {
+  Prepared p{submitter, {}, {}};
+  for (auto& source : sources) {
+    if (!is_plain_path(source.source) || !is_plain_path(source.root) || !is_plain_path(source.target))
+      co_return ErrorInfo{ErrorCode::InvalidArgument, fmt::format("mount source '{}' (root '{}', target '{}') is not a plain path", source.source,
+                                                                  source.root, source.target)};
+    MountTemplate t{source.source, source.target, source.read_only, false};
+    p.requests.push_back({source.root, source.source, !source.read_only});
+    p.wanted.push_back(Wanted{std::move(t), source.source, source.target, source.root});
+  }
+  std::vector<mounts::SourceRequest> requests = p.requests; // named, then moved in (GCC 12)
+  mounts::Opener who{submitter.uid, submitter.gid, submitter.groups};
+  auto opened = co_await mounts::open_sources_async(std::move(requests), std::move(who));
+  co_return judge(p, std::move(opened));
 }
 
 namespace {

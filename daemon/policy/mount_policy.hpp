@@ -47,6 +47,7 @@ struct OpenedMount {
   Mount mount; // source: where `fd` really is, as the kernel names it
   FileDescriptor fd;
   bool is_directory = false;
+  std::string root; // the template's root, expanded for the submitter, that `mount.source` lies within
 };
 
 // Expands every template and opens its source as the submitter (`open`): the source must
@@ -56,6 +57,19 @@ struct OpenedMount {
 // submitter could have found out themselves.
 Result<std::vector<OpenedMount>> open_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter,
                                              const SourceOpener& open = mounts::open_sources);
+
+// A mount to open again where the job runs (a Slurm node, daemon/mounts/node_stage.hpp):
+// the directory jobmand's own check at start found, and the root it must still lie within.
+struct PinnedSource {
+  std::string root;
+  std::string source;
+  std::string target;
+  bool read_only = true;
+};
+
+// Opens each of `sources` as the submitter, with open_mounts' checks (none is optional: a
+// source gone since jobmand's check is an error).
+boost::asio::awaitable<Result<std::vector<OpenedMount>>> reopen_mounts_async(std::vector<PinnedSource> sources, Submitter submitter);
 
 // open_mounts for the daemon: the submitter's child awaited on the event loop
 // (mounts::open_sources_async), never blocking it.

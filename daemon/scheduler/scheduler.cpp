@@ -137,7 +137,7 @@ bool Scheduler::launch(Job job) {
   return true;
 }
 
-asio::awaitable<Result<std::vector<Mount>>> Scheduler::stage_image_copies(Job job) {
+asio::awaitable<Result<std::vector<Mount>>> Scheduler::stage_image_copies(Job job, std::optional<std::string> node_dir) {
   if (!m_homes || !m_catalogue) co_return ErrorInfo{ErrorCode::Internal, "this jobmand makes no copies of images' homes"};
   Result<images::ImageHome> home = ErrorInfo{ErrorCode::Internal, "not probed"};
   // (No co_await in an if with a declaration: GCC 12 miscompiles it.)
@@ -170,6 +170,15 @@ asio::awaitable<Result<std::vector<Mount>>> Scheduler::stage_image_copies(Job jo
     // limits.home_size for what the job writes, on top of the copy (tmpfs takes a page per
     // small file, so the copy may need several times its tar's size).
     const std::int64_t size = m_config.limits.home_size + 8 * copy->tar_bytes;
+    if (node_dir) { // the node mounts and fills it (node_plan.hpp)
+      Mount planned = m;
+      planned.source = fmt::format("{}/home{}", *node_dir, index++);
+      planned.origin = fmt::format("a copy of the image's {}", m.target);
+      planned.copy_tar = copy->tar;
+      planned.copy_size = size;
+      made.push_back(std::move(planned));
+      continue;
+    }
     auto path = mounts::mount_home_tmpfs(m_config.state_dir, job.id, index++, job.uid, job.gid, size);
     if (!path) co_return path.error();
     std::string tar = copy->tar;
@@ -207,11 +216,15 @@ asio::awaitable<void> Scheduler::start(Job job) {
   Result<std::vector<policy::OpenedMount>> opened = ErrorInfo{ErrorCode::Internal, "not checked"};
   Result<std::vector<Mount>> copies = std::vector<Mount>{};
   const bool needs_copies = std::any_of(job.spec.mounts.begin(), job.spec.mounts.end(), [](const Mount& m) { return m.image_copy; });
+  // Where the job's node pins them, when it is not this machine (Slurm): checked here all the
+  // same, for a clear error now, and checked again there.
+  std::optional<std::string> node_dir = m_backend.node_staging_dir(job);
   try {
     auto checked = co_await policy::open_mounts_async(std::move(templates), std::move(submitter));
     opened = std::move(checked);
     if (opened && needs_copies) {
-      auto made = co_await stage_image_copies(job);
+      std::optional<std::string> copies_dir = node_dir; // named, then moved in (GCC 12)
+      auto made = co_await stage_image_copies(job, std::move(copies_dir));
       copies = std::move(made);
     }
   } catch (const std::exception& e) { // nothing may leave the job STARTING with its GPUs held
@@ -238,7 +251,8 @@ asio::awaitable<void> Scheduler::start(Job job) {
     co_await end_unstarted(std::move(job), Outcome{JobState::Failed, "writable home at start: " + copies.error().message});
     co_return;
   }
-  auto staged = mounts::stage(m_config.state_dir, id, std::move(*opened));
+  Result<std::vector<Mount>> staged = node_dir ? Result<std::vector<Mount>>(mounts::node_mounts(*node_dir, *opened))
+                                              : mounts::stage(m_config.state_dir, id, std::move(*opened));
   if (!staged) {
     co_await end_unstarted(std::move(job), Outcome{JobState::Failed, "mounts at start: " + staged.error().message});
     co_return;

@@ -81,7 +81,8 @@ private:
   asio::awaitable<void> start(Job job);
   // The job's writable copies of its image's directories (Mount::image_copy), each a
   // tmpfs under its staging directory filled as the submitter: the mounts for the engine.
-  asio::awaitable<Result<std::vector<Mount>>> stage_image_copies(Job job);
+  // With `node_dir` (Slurm) only planned there: the node mounts and fills them.
+  asio::awaitable<Result<std::vector<Mount>>> stage_image_copies(Job job, std::optional<std::string> node_dir);
   // Ends `job` (STARTING, no container) as `outcome`: its staging and GPUs released.
   asio::awaitable<void> end_unstarted(Job job, Outcome outcome);
   asio::awaitable<void> run(Job job);

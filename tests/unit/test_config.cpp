@@ -273,6 +273,8 @@ TEST_CASE("backend: local by default; slurm with its own keys", "[config]") {
   CHECK(c.backend.slurm.poll_interval == std::chrono::seconds(2));
   CHECK(parse_config(R"({"backend":{"kind":"slurm","poll_interval":"250ms"}})", "t").backend.slurm.poll_interval == std::chrono::milliseconds(250));
   CHECK(c.backend.slurm.time_margin == std::chrono::minutes(5));
+  CHECK(c.backend.slurm.node_helper.empty()); // this jobmand's own binary
+  CHECK(parse_config(R"({"backend":{"kind":"slurm","node_helper":"/opt/jobman/jobmand"}})", "t").backend.slurm.node_helper == "/opt/jobman/jobmand");
   CHECK_THAT(config_to_json(c), Catch::Matchers::Contains("\"partition\": \"gpu-a100\""));
   // On Slurm the nodes' GPUs count: a GPU flavor needs no local devices.
   CHECK_NOTHROW(parse_config(R"({"backend":{"kind":"slurm"},"gpus":{"devices":[]},"flavors":[{"name":"g","gpus":2}]})", "t"));
@@ -297,4 +299,8 @@ TEST_CASE("backend: hostile and misplaced values are refused, naming the key", "
   fails(R"({"backend":{"kind":"slurm","partiton":"x"}})", {"backend.partiton", "unknown key"});
   fails(R"({"backend":{"partition":"gpu"}})", {"backend.partition", "only to \"kind\": \"slurm\""});
   fails(R"({"backend":{"kind":"slurm","sbatch":"a\u0000b"}})", {"backend.sbatch", "NUL"});
+  fails(R"({"backend":{"kind":"slurm","node_helper":"jobmand"}})", {"backend.node_helper", "absolute path"});
+  fails(R"({"backend":{"kind":"slurm","node_helper":"/usr/sbin/jobmand\u0000x"}})", {"backend.node_helper", "absolute path"});
+  fails(R"({"backend":{"kind":"slurm","node_helper":7}})", {"backend.node_helper", "string"});
+  fails(R"({"backend":{"node_helper":"/usr/sbin/jobmand"}})", {"backend.node_helper", "only to \"kind\": \"slurm\""});
 }

@@ -4,6 +4,7 @@
 
 #include "daemon/backend/local_backend.hpp"
 #include "daemon/backend/slurm_backend.hpp"
+#include "daemon/mounts/node_plan.hpp"
 
 #include "fake_command_runner.hpp"
 #include "temp_dir.hpp"
@@ -95,6 +96,58 @@ TEST_CASE("SlurmBackend::start writes the spec, runs sbatch once and keeps its j
   CHECK(written == slurm_spec(w.config, job));
   CHECK(std::filesystem::exists(w.log(7)));
   CHECK((std::filesystem::status(w.dir.path() / "slurm").permissions() & std::filesystem::perms::others_all) == std::filesystem::perms::none);
+}
+
+TEST_CASE("SlurmBackend::start writes the node's plan of the job's mounts, keeps its image copy's tar, and remove() drops both",
+          "[slurm][executor]") {
+  SlurmWorld w;
+  w.runner.on({"sbatch", "--parsable"}, 0, "4243\n");
+  std::filesystem::create_directories(w.dir.path() / "image-homes");
+  const std::string tar = w.dir.file("image-homes/abc.0.tar");
+  std::ofstream(tar) << "tar bytes";
+  Job job = a_job("0a1b2c3d", 8);
+  const std::string node = "/run/jobman/slurm/" + job.container;
+  Mount home{node + "/home0", "/home/chaimeleon", false, "a copy of the image's /home/chaimeleon"};
+  home.image_copy = true;
+  home.copy_tar = tar;
+  home.copy_size = 4 << 20;
+  Mount data{node + "/0", "/home/chaimeleon/datasets", true, "/home/alice/datasets"};
+  data.root = "/home/alice";
+  job.spec.mounts = {home, data};
+  REQUIRE(w.slurm->node_staging_dir(job) == node);
+  REQUIRE(run(w.io, w.slurm->start(job, w.log(8))));
+  const std::string stage = w.dir.file("slurm/8.stage"), link = w.dir.file("slurm/8.home0.tar");
+  REQUIRE(w.runner.calls.size() == 1);
+  CHECK(w.runner.calls[0].end()[-2] == stage); // the batch script's STAGE
+  std::ifstream in(stage);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto plan = jobman::daemon::mounts::parse_plan(text);
+  REQUIRE(plan);
+  CHECK(plan->dir == node);
+  REQUIRE(plan->mounts.size() == 1);
+  CHECK(plan->mounts[0].path == "/home/alice/datasets");
+  REQUIRE(plan->homes.size() == 1);
+  CHECK(plan->homes[0].tar == link);
+  CHECK(std::filesystem::equivalent(tar, link)); // a hard link: the cache may drop its own
+  CHECK((std::filesystem::status(stage).permissions() & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) ==
+        std::filesystem::perms::none);
+  // Started again after a restart that cleared the cache: the link it kept serves.
+  std::filesystem::remove(tar);
+  REQUIRE(run(w.io, w.slurm->start(job, w.log(8))));
+  CHECK(std::filesystem::exists(link));
+  w.runner.on({"scancel"}, 0, "");
+  CHECK(run(w.io, [&]() -> asio::awaitable<bool> {
+    co_await w.slurm->remove(job);
+    co_return true;
+  }()));
+  CHECK_FALSE(std::filesystem::exists(stage));
+  CHECK_FALSE(std::filesystem::exists(link));
+  // Neither the tar nor a link: the start fails, saying so, and submits nothing.
+  const auto calls = w.runner.calls.size();
+  auto gone = run(w.io, w.slurm->start(job, w.log(8)));
+  REQUIRE_FALSE(gone);
+  CHECK_THAT(gone.error().message, Catch::Matchers::Contains("cannot keep the image copy"));
+  CHECK(w.runner.calls.size() == calls);
 }
 
 TEST_CASE("SlurmBackend::start: a refusal or an answer without an id fails the start in Slurm's words", "[slurm][executor]") {

@@ -212,9 +212,17 @@ TEST_CASE("sbatch_argv: the flavor's resources, the job's identity, no user text
   CHECK(contains(argv, "--qos=normal"));
   CHECK_FALSE(std::any_of(argv.begin(), argv.end(), [](const std::string& a) { return a.rfind("--gres", 0) == 0; }));
   // The script and its arguments last: all jobmand's own values.
-  const Argv tail(argv.end() - 6, argv.end());
+  const Argv tail(argv.end() - 8, argv.end());
+  // No mount pinned on the node: STAGE is "-"; the helper is this binary unless configured.
   CHECK(tail == Argv{"/var/lib/jobman/slurm/job.sh", "/var/lib/jobman/slurm/42.spec", "/var/lib/jobman/slurm/42.result",
-                     "jobman-0a1b2c3d-42", "600", "10"});
+                     "jobman-0a1b2c3d-42", "600", "10", "-", self_executable()});
+  CHECK(self_executable().front() == '/');
+  config.backend.slurm.node_helper = "/opt/jobman/sbin/jobmand";
+  job.spec.mounts = {Mount{"/run/jobman/slurm/jobman-0a1b2c3d-42/0", "/data", true, "/home/alice/data"}};
+  const Argv staged = sbatch_argv(config, job, "/l");
+  CHECK(Argv(staged.end() - 2, staged.end()) == Argv{"/var/lib/jobman/slurm/42.stage", "/opt/jobman/sbin/jobmand"});
+  job.spec.mounts = {Mount{"/run/jobman/slurm/jobman-0a1b2c3d-4/0", "/data", true, "/home/alice/data"}}; // another job's directory
+  CHECK(sbatch_argv(config, job, "/l").end()[-2] == "-");
   for (const auto& a : argv)
     for (std::size_t i = 2; i < job.spec.args.size(); ++i) CHECK(a.find(job.spec.args[i]) == std::string::npos);
   job.spec.resources.gpus = 2;

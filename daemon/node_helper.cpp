@@ -1,0 +1,130 @@
+#include "daemon/node_helper.hpp"
+
+#include "common/file_descriptor.hpp"
+#include "daemon/engine/command_runner.hpp"
+#include "daemon/images/image_home.hpp"
+#include "daemon/mounts/node_plan.hpp"
+#include "daemon/mounts/staging.hpp"
+#include "daemon/policy/mount_policy.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <iostream>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace jobman::daemon {
+
+namespace {
+// How long filling one image copy may take on the node (a tar of at most images' copy limit).
+constexpr std::chrono::seconds k_extract_timeout{300};
+
+std::string node_name() {
+  if (const char* slurm = std::getenv("SLURMD_NODENAME"); slurm && *slurm) return slurm;
+  char host[256] = {};
+  return ::gethostname(host, sizeof host - 1) == 0 ? host : "?";
+}
+
+int fail(const std::string& message) {
+  // "Error: " first, as the engines print it: jobmand takes the job's reason from that line.
+  std::cerr << "Error: jobman on node " << node_name() << ": " << message << "\n";
+  return 1;
+}
+
+// `path` as a root-owned directory, not a link, with `mode` (created if missing).
+bool root_dir(const std::string& path, mode_t mode) {
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return false;
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0) {
+    errno = ENOTDIR;
+    return false;
+  }
+  return ::chmod(path.c_str(), mode) == 0;
+}
+
+// Whether `dir` is one of the node's job directories: /run/jobman/slurm/<container name>.
+bool is_node_dir(const std::string& dir) {
+  const std::string prefix = std::string(mounts::k_node_staging_root) + "/";
+  return dir.starts_with(prefix) && mounts::is_node_dir_name(std::string_view(dir).substr(prefix.size()));
+}
+
+boost::asio::awaitable<Result<Unit>> stage(mounts::NodePlan plan, engine::CommandRunner& runner) {
+  std::vector<policy::PinnedSource> sources;
+  for (const auto& m : plan.mounts) sources.push_back({m.root, m.path, m.target, m.read_only});
+  policy::Submitter submitter{plan.uid, plan.gid, plan.user, "", plan.groups};
+  auto opened = co_await policy::reopen_mounts_async(std::move(sources), std::move(submitter));
+  if (!opened) co_return ErrorInfo{opened.error().code, "mount check on the node: " + opened.error().message};
+  auto staged = mounts::stage_in(plan.dir, std::move(*opened));
+  if (!staged) co_return ErrorInfo{staged.error().code, "mounts on the node: " + staged.error().message};
+  for (const auto& home : plan.homes) {
+    auto path = mounts::mount_home_tmpfs_in(plan.dir, home.index, plan.uid, plan.gid, home.size);
+    if (!path) co_return ErrorInfo{path.error().code, "writable home on the node: " + path.error().message};
+    if (home.tar.empty()) continue;
+    auto extracted = co_await images::extract_copy(runner, k_extract_timeout, home.tar, *path, plan.uid, plan.gid);
+    if (!extracted) co_return ErrorInfo{extracted.error().code, "writable home on the node: " + extracted.error().message};
+  }
+  co_return Unit{};
+}
+} // namespace
+
+int node_stage_main(const std::string& plan_path) {
+  if (::geteuid() != 0) return fail("--node-stage runs as root (from jobman's batch script)");
+  auto text = mounts::read_plan_file(plan_path);
+  if (!text) return fail(text.error().message);
+  auto plan = mounts::parse_plan(*text);
+  if (!plan) return fail(fmt::format("{}: {}", plan_path, plan.error().message));
+  const std::string root(mounts::k_node_staging_root);
+  if (!root_dir(root.substr(0, root.rfind('/')), 0755) || !root_dir(root, 0700))
+    return fail(fmt::format("cannot create {}: {}", root, std::strerror(errno)));
+  mounts::unstage_dir(plan->dir); // an earlier attempt's, if it was not cleaned up
+  if (!root_dir(plan->dir, 0700)) return fail(fmt::format("cannot create {}: {}", plan->dir, std::strerror(errno)));
+  // Which Slurm job it is: the Epilog unstages it if the batch script cannot (a SIGKILL).
+  if (const char* job = std::getenv("SLURM_JOB_ID"); job && *job && std::strspn(job, "0123456789") == std::strlen(job) && std::strlen(job) <= 18) {
+    const std::string marker = plan->dir + "/slurm_job";
+    FileDescriptor fd(::open(marker.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600));
+    const std::string line = std::string(job) + "\n";
+    if (fd.get() < 0 || ::write(fd.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size())) {
+      mounts::unstage_dir(plan->dir);
+      return fail(fmt::format("cannot write {}: {}", marker, std::strerror(errno)));
+    }
+  }
+  boost::asio::io_context io;
+  auto runner = engine::make_process_runner(io.get_executor(), "/");
+  std::optional<Result<Unit>> done;
+  mounts::NodePlan copy = *plan;
+  boost::asio::co_spawn(
+    io,
+    [&]() -> boost::asio::awaitable<void> {
+      try {
+        auto result = co_await stage(std::move(copy), *runner);
+        done = std::move(result);
+      } catch (const std::exception& error) {
+        done = ErrorInfo{ErrorCode::Internal, error.what()};
+      }
+    },
+    boost::asio::detached);
+  io.run();
+  if (!done || !*done) {
+    mounts::unstage_dir(plan->dir);
+    return fail(done ? done->error().message : "staging did not finish");
+  }
+  std::cout << plan->dir << "\n";
+  return 0;
+}
+
+int node_unstage_main(const std::string& dir) {
+  if (::geteuid() != 0) return fail("--node-unstage runs as root (from jobman's batch script)");
+  if (!is_node_dir(dir)) return fail(fmt::format("'{}' is not a directory under {}", dir, mounts::k_node_staging_root));
+  mounts::unstage_dir(dir);
+  struct stat st {};
+  if (::lstat(dir.c_str(), &st) == 0) return fail(fmt::format("{} is still there (something in it is busy)", dir));
+  return 0;
+}
+
+} // namespace jobman::daemon

@@ -1,0 +1,19 @@
+#pragma once
+// jobmand's two node-side modes, run as root by jobman's Slurm batch script on the node
+// that runs a job (daemon/mounts/node_plan.hpp, doc/slurm.md):
+//   jobmand --node-stage PLAN   opens the job's mounts again as its user, pins them under
+//                               the plan's /run/jobman/slurm/<container>, fills its image
+//                               copies, and prints that directory;
+//   jobmand --node-unstage DIR  unmounts and removes such a directory.
+// Each takes only what jobmand wrote (a root-owned plan; a directory under
+// /run/jobman/slurm) and prints "Error: jobman on node N: ..." on stderr when it fails: the
+// batch script's log line jobmand takes the job's reason from.
+
+#include <string>
+
+namespace jobman::daemon {
+
+int node_stage_main(const std::string& plan_path);
+int node_unstage_main(const std::string& dir);
+
+} // namespace jobman::daemon
