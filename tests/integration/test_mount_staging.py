@@ -1,7 +1,8 @@
 """Mounts are pinned when a job starts (issue 9, V2): what the submitter opened is bind-
-mounted under the state dir and the engine mounts that, so swapping a directory for a
-symlink afterwards, however long the engine takes, reaches nothing else. The staging
-mounts go when the job ends, and at the next start for jobs that ended meanwhile."""
+mounted under the state dir (on Slurm: by the node, under /run/jobman/slurm/<container>)
+and the engine mounts that, so swapping a directory for a symlink afterwards, however long
+the engine takes, reaches nothing else. The staging mounts go when the job ends, and at the
+next start for jobs that ended meanwhile."""
 import os
 import signal
 import subprocess
@@ -11,14 +12,25 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENGINE_BINARY, TEST_ENGINE, Daemon
+from conftest import BACKEND, ENGINE_BINARY, TEST_ENGINE, Daemon
+
+# Where a Slurm node pins a job's mounts (the test cluster's nodes run on this host).
+NODE_STAGING = "/run/jobman/slurm/"
 
 
 def staging_mounts(state):
-    """The user's directories pinned under the state dir (not the jobs' home copies, homeN)."""
+    """The user's directories pinned under the state dir, or by a node (not the jobs' home
+    copies, homeN)."""
     with open("/proc/self/mountinfo") as f:
         return [line.split()[4] for line in f
-                if line.split()[4].startswith(f"{state}/mounts/") and not Path(line.split()[4]).name.startswith("home")]
+                if line.split()[4].startswith((f"{state}/mounts/", NODE_STAGING)) and not Path(line.split()[4]).name.startswith("home")]
+
+
+def pinned_at(daemon, job_id):
+    """Where the job's mounts are pinned: locally under the state dir, on Slurm on its node."""
+    if BACKEND == "slurm":
+        return f"{NODE_STAGING}jobman-{daemon.instance()}-{job_id}"
+    return f"{daemon.state}/mounts/{job_id}"
 
 
 @pytest.fixture
@@ -75,11 +87,14 @@ def test_v2_a_symlink_swapped_in_after_the_check_changes_nothing(slow_start, use
     # What was really mounted: the directory as it was when alice's job opened it.
     [mount] = [m for m in details["mounts"] if not m.get("image_copy")]  # besides the writable copy of the image's /root
     assert mount["origin"] == str(slow_start.home / "datasets") and mount["target"] == "/data"
-    assert mount["source"] == f"{slow_start.state}/mounts/{job['id']}/0"
+    assert mount["source"] == f"{pinned_at(slow_start, job['id'])}/0"
     assert f"source={mount['source']}," in " ".join(details["argv"])
-    # Unmounted once it ended.
+    # Unmounted once it ended (on Slurm the batch script does so just after it wrote the end).
+    deadline = time.monotonic() + 30
+    while Path(pinned_at(slow_start, job["id"])).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert staging_mounts(slow_start.state) == []
-    assert not (slow_start.state / "mounts" / str(job["id"])).exists()
+    assert not Path(pinned_at(slow_start, job["id"])).exists()
 
 
 def test_v2_a_swap_before_the_start_is_caught_at_the_start(slow_start, users):
@@ -96,6 +111,9 @@ def test_staging_mounts_survive_a_restart_and_go_when_the_job_ends(slow_start, u
     alice = users["jmtest1"]
     job = slow_start.cli_json("submit", "-i", "jt", "--", "sleep 6; cat /data/mine.txt", user=alice)["job"]
     slow_start.wait_state(job["id"], {"RUNNING"}, user=alice)
+    deadline = time.monotonic() + 30  # on Slurm RUNNING comes before the node pins them
+    while not staging_mounts(slow_start.state) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert len(staging_mounts(slow_start.state)) == 1
     slow_start.proc.send_signal(signal.SIGKILL)
     slow_start.proc.wait(timeout=20)
@@ -103,6 +121,9 @@ def test_staging_mounts_survive_a_restart_and_go_when_the_job_ends(slow_start, u
     slow_start.start()
     assert slow_start.cli("wait", "-j", str(job["id"]), user=alice, timeout=60).returncode == 0
     assert slow_start.cli("logs", "-j", str(job["id"]), user=alice).stdout == "alice's data\n"
+    deadline = time.monotonic() + 30
+    while staging_mounts(slow_start.state) and time.monotonic() < deadline:
+        time.sleep(0.1)
     assert staging_mounts(slow_start.state) == []
 
 

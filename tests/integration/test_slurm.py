@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import BACKEND, Daemon, containers, engine
+from conftest import BACKEND, Daemon, backend_config, containers, engine
 
 pytestmark = pytest.mark.only_backend("slurm")
 
@@ -211,3 +211,109 @@ def test_dry_run_shows_the_sbatch_line_with_the_flavors_resources(images, users,
         assert "nvidia.com/gpu=@SLURM_JOB_GPUS@" in argv  # the batch script puts Slurm's GPUs there
     finally:
         d.finish()
+
+
+@pytest.fixture
+def held(images, users, daemon_dir, cluster):
+    """A daemon whose jobs Slurm holds (its sbatch adds --hold) until the test releases them,
+    with alice's datasets mounted read-only: the window between jobmand's check of her mounts
+    and the node's, made certain."""
+    wrapper = daemon_dir / "sbatch-hold"
+    wrapper.write_text("#!/bin/sh\nexec sbatch --hold \"$@\"\n")
+    wrapper.chmod(0o755)
+    data = daemon_dir / "data"
+    alice = users["jmtest1"]
+    home = data / alice.pw_name
+    (home / "datasets").mkdir(parents=True)
+    (home / "datasets" / "mine.txt").write_text("alice's data\n")
+    for path in (home, home / "datasets", home / "datasets" / "mine.txt"):
+        os.chown(path, alice.pw_uid, alice.pw_gid)
+    data.chmod(0o755)
+    secret = daemon_dir / "root-only"
+    secret.mkdir()
+    (secret / "secret.txt").write_text("root's secret\n")
+    secret.chmod(0o700)
+    config = {"backend": backend_config() | {"sbatch": str(wrapper)},
+              "mounts": [{"source": f"{data}/{{user}}/datasets", "target": "/data", "read_only": True}]}
+    d = Daemon(daemon_dir, extra_config=config).start()
+    d.home, d.secret = home, secret
+    yield d
+    d.finish()
+
+
+def release_when_held(daemon, jid, user, timeout=30):
+    """Releases the job once Slurm holds it; its Slurm id."""
+    name = f"jobman-{daemon.instance()}-{jid}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = [i for i, (n, state, _) in slurm_jobs(name).items() if n == name and state == "PENDING"]
+        if found:
+            slurm("scontrol", "release", found[0])
+            return found[0]
+        time.sleep(0.1)
+    raise AssertionError(f"Slurm never held job {jid} ({name})")
+
+
+def test_the_node_pins_the_mounts_itself_and_a_swap_after_jobmands_check_is_caught_there(held, users):
+    alice = users["jmtest1"]
+    # Checked by jobmand at start, then held in Slurm: alice swaps her dataset for a link to
+    # a root-only directory before the node runs it.
+    jid = submit(held, alice, "cat /data/*")
+    name = f"jobman-{held.instance()}-{jid}"
+    deadline = time.monotonic() + 30
+    while not slurm_jobs(name) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    (held.home / "datasets").rename(held.home / "datasets.orig")
+    (held.home / "datasets").symlink_to(held.secret)
+    release_when_held(held, jid, alice)
+    assert held.wait_state(jid, {"SUCCEEDED", "FAILED"}, timeout=60, user=alice) == "FAILED"
+    j = job(held, jid, alice)
+    assert "mount check on the node" in j["reason"] and "you (jmtest1) cannot read" in j["reason"], j
+    log = held.cli("logs", "-j", str(jid), user=alice).stdout
+    assert "secret" not in log, log
+    assert j.get("exit_code") is None or "root's secret" not in log
+    # Put back: the node pins what she has, the engine mounts the node's pinned copy, and the
+    # node's directory goes when the job ends.
+    (held.home / "datasets").unlink()
+    (held.home / "datasets.orig").rename(held.home / "datasets")
+    jid = submit(held, alice, "cat /data/mine.txt; grep -c ' /data ' /proc/self/mountinfo")
+    release_when_held(held, jid, alice)
+    assert held.wait_state(jid, {"SUCCEEDED", "FAILED"}, timeout=60, user=alice) == "SUCCEEDED"
+    j = job(held, jid, alice)
+    node_dir = f"/run/jobman/slurm/jobman-{held.instance()}-{jid}"
+    [mount] = [m for m in j["mounts"] if not m.get("image_copy")]
+    assert mount["source"] == f"{node_dir}/0" and mount["origin"] == str(held.home / "datasets"), j["mounts"]
+    assert held.cli("logs", "-j", str(jid), user=alice).stdout.startswith("alice's data\n")
+    deadline = time.monotonic() + 30
+    while os.path.exists(node_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not os.path.exists(node_dir)
+    with open("/proc/self/mountinfo") as f:
+        assert node_dir not in f.read()
+    # Nothing of the plan stays in the shared state directory once jobmand removed the job's run.
+    while list((held.state / "slurm").glob(f"{jid}.*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not list((held.state / "slurm").glob(f"{jid}.*"))
+
+
+def test_the_epilog_unpins_what_a_killed_batch_script_left_and_only_its_jobs(tmp_path):
+    epilog = os.path.join(os.path.dirname(__file__), "..", "..", "packaging", "slurm", "epilog.sh")
+    source = tmp_path / "dataset"
+    source.mkdir()
+    (source / "x").write_text("x")
+    dirs = {jid: f"/run/jobman/slurm/jobman-epilogtest-{jid}" for jid in ("999991", "999992")}
+    try:
+        for jid, d in dirs.items():
+            os.makedirs(f"{d}/0", mode=0o700)
+            subprocess.run(["mount", "--bind", str(source), f"{d}/0"], check=True)
+            with open(f"{d}/slurm_job", "w") as f:
+                f.write(jid + "\n")
+        subprocess.run(["sh", epilog], env={"SLURM_JOB_ID": "999991", "PATH": os.environ["PATH"]}, check=True)
+        assert not os.path.exists(dirs["999991"])
+        with open("/proc/self/mountinfo") as f:  # (ismount cannot tell a bind within one file system)
+            assert f" {dirs['999992']}/0 " in f.read()  # another job's: left alone
+        assert (source / "x").read_text() == "x"  # unmounted, never removed through the mount
+    finally:
+        for d in dirs.values():
+            subprocess.run(["umount", "-l", f"{d}/0"], capture_output=True)
+            subprocess.run(["rm", "-rf", "--one-file-system", d], capture_output=True)
