@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ENGINE_BINARY, JOBMAN, TEST_ENGINE, Daemon, engine
+from conftest import BACKEND, ENGINE_BINARY, JOBMAN, TEST_ENGINE, Daemon, engine
 
 from test_hostile import assert_alive, jobs_in_db
 
@@ -354,7 +354,14 @@ def test_a_job_whose_mounts_hang_at_start_fails_and_holds_no_one(hung_mounts, us
     first = hung_mounts.cli_json("submit", "-i", "jt", "--", "sleep 5", user=alice)["job"]
     fails = hung_mounts.cli_json("submit", "--after", str(first["id"]), "-i", "jt", "--", "true", user=alice)["job"]
     deleted = hung_mounts.cli_json("submit", "--after", str(first["id"]), "-i", "jt", "--", "true", user=alice)["job"]
-    hung_mounts.hang("jmtest1")  # after submit's check; the first job's datasets are pinned already
+    # Once the first job's datasets are pinned (locally by jobmand at start; on Slurm by the
+    # node, after Slurm says it runs).
+    pinned = (f"/run/jobman/slurm/jobman-{hung_mounts.instance()}-{first['id']}/0" if BACKEND == "slurm"
+              else f"{hung_mounts.state}/mounts/{first['id']}/0")
+    deadline = time.monotonic() + 30
+    while f" {pinned} " not in Path("/proc/self/mountinfo").read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    hung_mounts.hang("jmtest1")  # after submit's check and the first job's pinning
     # The premise: the dependents' start (and its check) comes after the hang. A first job
     # that had ended by now would have let them be checked before it.
     still = hung_mounts.cli_json("details", "-j", str(first["id"]), user=alice)["job"]["state"]

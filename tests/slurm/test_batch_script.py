@@ -60,7 +60,21 @@ def spec(tmp, argv, label, gpu, kind="podman"):
     return path
 
 
-def run_script(tmp, argv, label=None, gpu=-1, kind="podman", limit=0, env=None, wait=True):
+# A fake node helper (jobmand --node-stage / --node-unstage): records its calls; FAKE_STAGE=fail
+# makes staging fail as the real one does (its Error line on stderr, a non-zero exit).
+HELPER = r"""#!/bin/bash
+echo "helper $1 $2" >> "$FAKE_DIR/calls"
+case $1 in
+  --node-stage)
+    [ "${FAKE_STAGE:-}" = fail ] && { echo "Error: jobman on node n1: mount check on the node: you (alice) cannot read /d" >&2; exit 1; }
+    echo /run/jobman/slurm/jobman-x-1;;
+  --node-unstage) ;;
+  *) exit 2;;
+esac
+"""
+
+
+def run_script(tmp, argv, label=None, gpu=-1, kind="podman", limit=0, env=None, wait=True, stage=None):
     fake = tmp / "engine"
     fake.write_text(FAKE)
     fake.chmod(0o755)
@@ -68,6 +82,11 @@ def run_script(tmp, argv, label=None, gpu=-1, kind="podman", limit=0, env=None, 
     path = spec(tmp, argv, label, gpu, kind)
     e = {"PATH": "/usr/bin:/bin", "FAKE_DIR": str(tmp), "SLURM_JOB_ID": "77", **(env or {})}
     cmd = ["bash", str(SCRIPT), str(path), str(tmp / "1.result"), "jobman-x-1", str(limit), "2"]
+    if stage:
+        helper = tmp / "helper"
+        helper.write_text(HELPER)
+        helper.chmod(0o755)
+        cmd += [stage, str(helper)]
     p = subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if not wait:
         return p
@@ -99,6 +118,35 @@ def test_every_word_reaches_the_engine_as_it_is_with_the_slurm_label(tmp):
     assert result(tmp) == {"exit": "3", "oom": "0", "started": "1", "stopped": ""}
     calls = (tmp / "calls").read_text().split()
     assert calls == ["run", "container", "rm"]  # inspected, then removed
+
+
+def test_with_a_plan_the_node_pins_the_mounts_before_the_container_and_unpins_them_after(tmp):
+    argv = ["ENGINE", "run", "--name", "jobman-x-1", "img"]
+    rc, out = run_script(tmp, argv, stage=str(tmp / "1.stage"))
+    assert rc == 3 and "container output" in out
+    calls = (tmp / "calls").read_text().splitlines()
+    assert calls == [f"helper --node-stage {tmp}/1.stage", "run", "container", "rm", "helper --node-unstage /run/jobman/slurm/jobman-x-1"]
+
+
+def test_a_plan_the_node_refuses_never_runs_the_container_and_says_why(tmp):
+    argv = ["ENGINE", "run", "--name", "jobman-x-1", "img"]
+    rc, out = run_script(tmp, argv, stage=str(tmp / "1.stage"), env={"FAKE_STAGE": "fail"})
+    assert rc == 125
+    assert "Error: jobman on node n1: mount check on the node: you (alice) cannot read /d" in out
+    assert not (tmp / "argv.run").exists()
+    assert result(tmp) == {"exit": "", "oom": "0", "started": "0", "stopped": ""}
+    # Pinned, then a failure before the container (GPUs Slurm did not give): unpinned.
+    gpu_argv = ["ENGINE", "run", "--gpus", "device=@SLURM_JOB_GPUS@", "img"]
+    (tmp / "calls").unlink()
+    rc, out = run_script(tmp, gpu_argv, gpu=3, kind="docker", stage=str(tmp / "1.stage"))
+    assert rc == 125 and not (tmp / "argv.run").exists()
+    assert (tmp / "calls").read_text().splitlines() == [f"helper --node-stage {tmp}/1.stage",
+                                                        "helper --node-unstage /run/jobman/slurm/jobman-x-1"]
+    # A helper that is not there is named.
+    rc, out = subprocess.run(["bash", str(SCRIPT), str(tmp / "1.spec"), str(tmp / "1.result"), "jobman-x-1", "0", "2",
+                              str(tmp / "1.stage"), "/nonexistent/jobmand"],
+                             capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "FAKE_DIR": str(tmp)}).returncode, ""
+    assert rc == 125
 
 
 def test_podman_gets_one_cdi_device_per_gpu_slurm_allocated(tmp):
