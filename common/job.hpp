@@ -56,7 +56,7 @@ struct Mount {
   // the submitter: made at start (images/image_home.hpp), `source` until then says so.
   bool image_copy = false;
   // Pinned on a Slurm node when the job runs there (`source` is then under the node's
-  // staging directory, daemon/mounts/node_stage.hpp):
+  // staging directory, daemon/mounts/node_plan.hpp):
   std::string root;     // a user's directory: the admin's root (`origin` must lie within it there too)
   std::string copy_tar; // an image copy: the tar it is filled from (in the shared state directory)
   std::int64_t copy_size = 0; // an image copy: the size of its tmpfs, in bytes

@@ -11,6 +11,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <cerrno>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
@@ -66,7 +67,8 @@ boost::asio::awaitable<Result<Unit>> stage(mounts::NodePlan plan, engine::Comman
     auto path = mounts::mount_home_tmpfs_in(plan.dir, home.index, plan.uid, plan.gid, home.size);
     if (!path) co_return ErrorInfo{path.error().code, "writable home on the node: " + path.error().message};
     if (home.tar.empty()) continue;
-    auto extracted = co_await images::extract_copy(runner, k_extract_timeout, home.tar, *path, plan.uid, plan.gid);
+    std::string tar = home.tar, dir = *path; // named, then moved in (GCC 12)
+    auto extracted = co_await images::extract_copy(runner, k_extract_timeout, std::move(tar), std::move(dir), plan.uid, plan.gid);
     if (!extracted) co_return ErrorInfo{extracted.error().code, "writable home on the node: " + extracted.error().message};
   }
   co_return Unit{};
@@ -75,6 +77,13 @@ boost::asio::awaitable<Result<Unit>> stage(mounts::NodePlan plan, engine::Comman
 
 int node_stage_main(const std::string& plan_path) {
   if (::geteuid() != 0) return fail("--node-stage runs as root (from jobman's batch script)");
+  // Slurm's TERM (scancel, a time limit) reaches the whole job: finish (or undo) the pinning
+  // rather than die halfway with mounts left; the batch script then unpins and ends.
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  sigaddset(&term, SIGINT);
+  ::sigprocmask(SIG_BLOCK, &term, nullptr);
   auto text = mounts::read_plan_file(plan_path);
   if (!text) return fail(text.error().message);
   auto plan = mounts::parse_plan(*text);
@@ -109,7 +118,10 @@ int node_stage_main(const std::string& plan_path) {
       }
     },
     boost::asio::detached);
-  io.run();
+  // Until staging is done, not until every task is: a check child stuck in a hung file
+  // system is reaped by a task that may never end.
+  while (!done && io.run_one()) {
+  }
   if (!done || !*done) {
     mounts::unstage_dir(plan->dir);
     return fail(done ? done->error().message : "staging did not finish");

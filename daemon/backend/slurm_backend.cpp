@@ -161,16 +161,27 @@ asio::awaitable<Result<std::string>> SlurmBackend::start(Job job, std::string lo
   if (!written) co_return written.error();
   // What the node pins before the container starts (its mounts, opened again there as the user).
   std::optional<ErrorInfo> kept;
+  const auto homes = std::count_if(job.spec.mounts.begin(), job.spec.mounts.end(), [](const Mount& m) { return m.image_copy; });
+  auto drop_plan = [&] { // a start that failed: nothing may keep its tars alive
+    ::unlink(paths.stage.c_str());
+    for (std::size_t i = 0; i < static_cast<std::size_t>(homes); ++i) ::unlink(home_tar_link(m_config, job.id, i).c_str());
+  };
   auto plan = mounts::node_plan(job, [&](std::size_t index, const std::string& tar) {
     const std::string link = home_tar_link(m_config, job.id, index);
     if (auto linked = keep_tar(tar, link); !linked && !kept) kept = linked.error();
     return link;
   });
-  if (kept) co_return *kept;
+  if (kept) {
+    drop_plan();
+    co_return *kept;
+  }
   ::unlink(paths.stage.c_str());
   if (plan) {
     auto staged = write_file(paths.stage, mounts::plan_to_text(*plan), 0600);
-    if (!staged) co_return staged.error();
+    if (!staged) {
+      drop_plan();
+      co_return staged.error();
+    }
   }
   auto argv = sbatch_argv(m_config, job, log_path);
   auto submitted = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
@@ -184,6 +195,7 @@ asio::awaitable<Result<std::string>> SlurmBackend::start(Job job, std::string lo
       log_warn("job {}: sbatch failed, and scancel of whatever it left failed too: {}", job.id,
                cancelled ? last_line(cancelled->err) : cancelled.error().message);
   }
+  if (refused) drop_plan(); // scancelled above
   if (!submitted) co_return ErrorInfo{ErrorCode::Unavailable, "sbatch: " + submitted.error().message};
   if (!submitted->status.success())
     co_return ErrorInfo{ErrorCode::EngineError, fmt::format("Slurm refused the job: {}", last_line(submitted->err.empty() ? submitted->out : submitted->err))};

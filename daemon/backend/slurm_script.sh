@@ -34,10 +34,14 @@ number "$p" && number "$l" && number "$g" || fail "bad spec $spec"
 argv=("${w[@]:4}")
 prefix=("${argv[@]:0:p}")
 [ "${#prefix[@]}" -gt 0 ] && command -v "${prefix[0]}" >/dev/null || fail "the container engine ${prefix[0]:-?} is not installed here"
+stopped=""
 if [ "$stage" != - ]; then
   [ -x "$helper" ] || fail "jobman's node helper $helper is not installed here (backend.node_helper)"
+  # A TERM while the helper pins (it finishes first: it blocks TERM) unpins and ends here.
+  trap 'stopped=term' TERM INT
   # Its own "Error: jobman on node ..." line goes to the log: jobmand takes the reason from it.
-  staged=$("$helper" --node-stage "$stage") || { staged=""; write_result "" 0 0 ""; exit 125; }
+  staged=$("$helper" --node-stage "$stage") || { staged=""; write_result "" 0 0 "$stopped"; exit 125; }
+  if [ -n "$stopped" ]; then unstage; write_result "" 0 0 term; exit 143; fi
 fi
 cmd=()
 for i in "${!argv[@]}"; do
@@ -61,7 +65,6 @@ for i in "${!argv[@]}"; do
   fi
   cmd+=("${argv[i]}")
 done
-stopped=""
 stop_container() { "${prefix[@]}" stop --time "$grace" "$name" >/dev/null 2>&1; }
 trap '[ -n "$stopped" ] || stopped=term; stop_container &' TERM INT
 "${cmd[@]}" &

@@ -96,6 +96,10 @@ bool traced() {
   // the socket to the parent becomes fd 3 and everything above it is closed.
   if (::dup2(sock, 3) < 0) ::_exit(3);
   sock = 3;
+  // Nor its stdin/stdout/stderr (on a Slurm node, the batch script's pipe: a child stuck in
+  // a hung file system would hold it open).
+  const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (null < 0 || ::dup2(null, 0) < 0 || ::dup2(null, 1) < 0 || ::dup2(null, 2) < 0) ::_exit(3);
   if (::syscall(SYS_close_range, 4U, ~0U, 0U) != 0) ::_exit(3); // never run as the user with the daemon's files
   if (switch_identity) {
     // Groups and gid before uid: after setuid there is no way back. Then not dumpable, so

@@ -129,7 +129,10 @@ void unstage(const std::string& state_dir, JobId id) { unstage_dir(staging_dir(s
 void unstage_dir(const std::string& dir) {
   struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return;
-  for (const auto& name : entries(dir)) unmount_and_remove(dir + "/" + name);
+  // A node's marker (node_helper.cpp) last, once all else is gone: the Epilog tries again.
+  for (const auto& name : entries(dir))
+    if (name != "slurm_job") unmount_and_remove(dir + "/" + name);
+  if (entries(dir) == std::vector<std::string>{"slurm_job"}) ::unlink((dir + "/slurm_job").c_str());
   if (::rmdir(dir.c_str()) != 0 && errno != ENOENT) log_warn("cannot remove the staging directory {}: {}", dir, std::strerror(errno));
 }
 

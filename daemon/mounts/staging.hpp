@@ -26,7 +26,7 @@ std::string staging_dir(const std::string& state_dir, JobId id);
 Result<std::vector<Mount>> stage(const std::string& state_dir, JobId id, std::vector<policy::OpenedMount> opened);
 
 // stage() into `dir`, <dir>/<n> (`dir` is created root-only; its parent must exist): how a
-// Slurm node pins a job's mounts in its own staging directory (node_stage.hpp).
+// Slurm node pins a job's mounts in its own staging directory (node_plan.hpp).
 Result<std::vector<Mount>> stage_in(const std::string& dir, std::vector<policy::OpenedMount> opened);
 
 // The mounts stage_in(`dir`, `opened`) will make where the job runs (a Slurm node), without

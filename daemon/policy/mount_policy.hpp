@@ -58,7 +58,7 @@ struct OpenedMount {
 Result<std::vector<OpenedMount>> open_mounts(const std::vector<MountTemplate>& templates, const Submitter& submitter,
                                              const SourceOpener& open = mounts::open_sources);
 
-// A mount to open again where the job runs (a Slurm node, daemon/mounts/node_stage.hpp):
+// A mount to open again where the job runs (a Slurm node, daemon/mounts/node_plan.hpp):
 // the directory jobmand's own check at start found, and the root it must still lie within.
 struct PinnedSource {
   std::string root;

@@ -253,6 +253,7 @@ asio::awaitable<void> Scheduler::start(Job job) {
   }
   Result<std::vector<Mount>> staged = node_dir ? Result<std::vector<Mount>>(mounts::node_mounts(*node_dir, *opened))
                                               : mounts::stage(m_config.state_dir, id, std::move(*opened));
+  opened = std::vector<policy::OpenedMount>{}; // their descriptors: closed now, not when the job ends
   if (!staged) {
     co_await end_unstarted(std::move(job), Outcome{JobState::Failed, "mounts at start: " + staged.error().message});
     co_return;

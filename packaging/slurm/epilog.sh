@@ -7,6 +7,7 @@
 # /run/jobman/slurm/<container>, marked with the job's id), as the batch script would have.
 # Set `Epilog=/usr/lib/jobman/slurm-epilog` in slurm.conf on every node. It only
 # removes containers and those directories; it never fails the node.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin # Slurm gives the Epilog none
 [ -n "${SLURM_JOB_ID:-}" ] || exit 0
 case $SLURM_JOB_ID in *[!0-9]*) exit 0;; esac
 for engine in /usr/bin/podman /usr/bin/docker; do
@@ -24,7 +25,8 @@ for dir in /run/jobman/slurm/*/; do
     while [ "$i" -lt 8 ] && umount -l "$entry" 2>/dev/null; do i=$((i + 1)); done
     rmdir "$entry" 2>/dev/null || { [ -f "$entry" ] && [ ! -L "$entry" ] && rm -f "$entry"; }
   done
-  rm -f "$dir/slurm_job"
+  # The marker last, once all else is gone: a later Epilog of this job may try again.
+  [ "$(ls -A "$dir")" = slurm_job ] && rm -f "$dir/slurm_job"
   rmdir "$dir" 2>/dev/null
 done
 exit 0

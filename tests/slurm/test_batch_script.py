@@ -66,6 +66,7 @@ HELPER = r"""#!/bin/bash
 echo "helper $1 $2" >> "$FAKE_DIR/calls"
 case $1 in
   --node-stage)
+    [ "${FAKE_STAGE:-}" = slow ] && { touch "$FAKE_DIR/staging"; sleep 1; }
     [ "${FAKE_STAGE:-}" = fail ] && { echo "Error: jobman on node n1: mount check on the node: you (alice) cannot read /d" >&2; exit 1; }
     echo /run/jobman/slurm/jobman-x-1;;
   --node-unstage) ;;
@@ -143,10 +144,26 @@ def test_a_plan_the_node_refuses_never_runs_the_container_and_says_why(tmp):
     assert (tmp / "calls").read_text().splitlines() == [f"helper --node-stage {tmp}/1.stage",
                                                         "helper --node-unstage /run/jobman/slurm/jobman-x-1"]
     # A helper that is not there is named.
-    rc, out = subprocess.run(["bash", str(SCRIPT), str(tmp / "1.spec"), str(tmp / "1.result"), "jobman-x-1", "0", "2",
+    missing = subprocess.run(["bash", str(SCRIPT), str(tmp / "1.spec"), str(tmp / "1.result"), "jobman-x-1", "0", "2",
                               str(tmp / "1.stage"), "/nonexistent/jobmand"],
-                             capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "FAKE_DIR": str(tmp)}).returncode, ""
-    assert rc == 125
+                             capture_output=True, text=True, env={"PATH": "/usr/bin:/bin", "FAKE_DIR": str(tmp)})
+    assert missing.returncode == 125
+    assert "node helper /nonexistent/jobmand is not installed here" in missing.stderr, missing.stderr
+
+
+def test_a_term_while_the_node_pins_unpins_and_never_runs_the_container(tmp):
+    argv = ["ENGINE", "run", "--name", "jobman-x-1", "img"]
+    p = run_script(tmp, argv, stage=str(tmp / "1.stage"), env={"FAKE_STAGE": "slow"}, wait=False)
+    deadline = time.monotonic() + 10
+    while not (tmp / "staging").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=30)
+    assert p.returncode == 143
+    assert not (tmp / "argv.run").exists()
+    assert (tmp / "calls").read_text().splitlines() == [f"helper --node-stage {tmp}/1.stage",
+                                                        "helper --node-unstage /run/jobman/slurm/jobman-x-1"]
+    assert result(tmp) == {"exit": "", "oom": "0", "started": "0", "stopped": "term"}
 
 
 def test_podman_gets_one_cdi_device_per_gpu_slurm_allocated(tmp):
