@@ -302,3 +302,20 @@ def wait_for_container(name, present=True, timeout=30):
             return
         time.sleep(0.1)
     raise AssertionError(f"container {name} {'never appeared' if present else 'is still there'} after {timeout} s")
+
+
+def alice_datasets(daemon_dir, alice):
+    """`alice`'s datasets under daemon_dir/data/<her name>/datasets (mine.txt in it, hers)
+    and a root-only directory (secret.txt) to swap them for: (data, her dir, root-only dir)."""
+    data = daemon_dir / "data"
+    home = data / alice.pw_name
+    (home / "datasets").mkdir(parents=True)
+    (home / "datasets" / "mine.txt").write_text("alice's data\n")
+    for path in (home, home / "datasets", home / "datasets" / "mine.txt"):
+        os.chown(path, alice.pw_uid, alice.pw_gid)
+    data.chmod(0o755)
+    secret = daemon_dir / "root-only"
+    secret.mkdir()
+    (secret / "secret.txt").write_text("root's secret\n")
+    secret.chmod(0o700)
+    return data, home, secret

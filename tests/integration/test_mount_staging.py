@@ -3,7 +3,6 @@ mounted under the state dir (on Slurm: by the node, under /run/jobman/slurm/<con
 and the engine mounts that, so swapping a directory for a symlink afterwards, however long
 the engine takes, reaches nothing else. The staging mounts go when the job ends, and at the
 next start for jobs that ended meanwhile."""
-import os
 import signal
 import subprocess
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BACKEND, ENGINE_BINARY, TEST_ENGINE, Daemon
+from conftest import BACKEND, ENGINE_BINARY, TEST_ENGINE, Daemon, alice_datasets
 
 # Where a Slurm node pins a job's mounts (the test cluster's nodes run on this host).
 NODE_STAGING = "/run/jobman/slurm/"
@@ -41,18 +40,7 @@ def slow_start(images, users, daemon_dir):
     wrapper.write_text("#!/bin/sh\nfor a in \"$@\"; do [ \"$a\" = run ] && sleep 3 && break; done\n"
                        f"exec {ENGINE_BINARY if ENGINE_BINARY.startswith('/') else '/usr/bin/' + ENGINE_BINARY} \"$@\"\n")
     wrapper.chmod(0o755)
-    data = daemon_dir / "data"
-    alice = users["jmtest1"]
-    home = data / alice.pw_name
-    (home / "datasets").mkdir(parents=True)
-    (home / "datasets" / "mine.txt").write_text("alice's data\n")
-    for path in (home, home / "datasets", home / "datasets" / "mine.txt"):
-        os.chown(path, alice.pw_uid, alice.pw_gid)
-    data.chmod(0o755)
-    secret = daemon_dir / "root-only"
-    secret.mkdir()
-    (secret / "secret.txt").write_text("root's secret\n")
-    secret.chmod(0o700)
+    data, home, secret = alice_datasets(daemon_dir, users["jmtest1"])
     engine = TEST_ENGINE.config()
     engine["binary"] = str(wrapper)
     config = {"engine": engine, "mounts": [{"source": f"{data}/{{user}}/datasets", "target": "/data", "read_only": True}]}

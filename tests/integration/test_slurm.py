@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from conftest import BACKEND, Daemon, backend_config, containers, engine
+from conftest import BACKEND, Daemon, alice_datasets, backend_config, containers, engine
 
 pytestmark = pytest.mark.only_backend("slurm")
 
@@ -221,18 +221,7 @@ def held(images, users, daemon_dir, cluster):
     wrapper = daemon_dir / "sbatch-hold"
     wrapper.write_text("#!/bin/sh\nexec sbatch --hold \"$@\"\n")
     wrapper.chmod(0o755)
-    data = daemon_dir / "data"
-    alice = users["jmtest1"]
-    home = data / alice.pw_name
-    (home / "datasets").mkdir(parents=True)
-    (home / "datasets" / "mine.txt").write_text("alice's data\n")
-    for path in (home, home / "datasets", home / "datasets" / "mine.txt"):
-        os.chown(path, alice.pw_uid, alice.pw_gid)
-    data.chmod(0o755)
-    secret = daemon_dir / "root-only"
-    secret.mkdir()
-    (secret / "secret.txt").write_text("root's secret\n")
-    secret.chmod(0o700)
+    data, home, secret = alice_datasets(daemon_dir, users["jmtest1"])
     config = {"backend": backend_config() | {"sbatch": str(wrapper)},
               "mounts": [{"source": f"{data}/{{user}}/datasets", "target": "/data", "read_only": True}]}
     d = Daemon(daemon_dir, extra_config=config).start()
