@@ -315,11 +315,55 @@ def jobmand_children(daemon, state=None):
 
 def wait_for_children(daemon, count, timeout=10):
     """Waits until jobmand has exactly `count` checking children (see jobmand_children), or
-    `timeout` seconds; returns how many it has then."""
+    `timeout` seconds; returns how many it has then (the same reading the wait ended on),
+    saying what each is doing if that is not `count`."""
     deadline = time.monotonic() + timeout
-    while len(jobmand_children(daemon)) != count and time.monotonic() < deadline:
+    pids = jobmand_children(daemon)
+    while len(pids) != count and time.monotonic() < deadline:
         time.sleep(0.05)
-    return len(jobmand_children(daemon))
+        pids = jobmand_children(daemon)
+    if len(pids) != count:
+        for pid in pids:
+            print(f"jobmand child {pid}: {describe_process(pid)}")
+    return len(pids)
+
+
+def wait_for_new_child(daemon, known, timeout=60):
+    """The pid of a checking child of jobmand's that is not in `known`, once there is one
+    (None after `timeout` seconds: a submit first asks the engine about the image, which
+    takes a while on a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        new = set(jobmand_children(daemon)) - set(known)
+        if new:
+            return new.pop()
+        time.sleep(0.05)
+    return None
+
+
+def wait_until_gone(pid, timeout=10):
+    """Whether process `pid` is gone (reaped: no zombie left) within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while (Path("/proc") / str(pid)).exists():
+        if time.monotonic() >= deadline:
+            print(f"process {pid}: {describe_process(pid)}")
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def describe_process(pid):
+    """State, wait channel and signals of process `pid`, for a failure's message."""
+    facts = []
+    for name in ("status", "wchan", "stack"):
+        try:
+            text = (Path("/proc") / str(pid) / name).read_text()
+        except OSError as error:
+            text = f"({error.strerror})"
+        if name == "status":
+            text = " ".join(line for line in text.splitlines() if line.split(":")[0] in ("State", "SigPnd", "ShdPnd", "Uid"))
+        facts.append(f"{name}: {text.strip()}")
+    return "; ".join(facts)
 
 
 def test_a_mount_source_that_hangs_holds_only_its_own_submit(hung_mounts, users):
@@ -418,15 +462,30 @@ def test_mount_checks_stuck_for_good_are_capped_per_user(hung_mounts, users):
 
 def test_a_client_that_leaves_during_a_hung_check_leaves_no_child_behind(hung_mounts, users):
     """A request whose client goes away is cancelled: its checking child is killed and
-    reaped all the same (it was left a zombie, and never counted as stuck)."""
+    reaped all the same (it was left a zombie, and never counted as stuck), well before the
+    check's own 5 s timeout would have ended it. Each client
+    leaves once its own check hangs, and its child must be gone before the next submits
+    (the daemon notices a client that left within a fraction of a second, so for a moment
+    the last one's child and the next one's may both be there)."""
     alice = users["jmtest1"]
     hung_mounts.hang("jmtest1")
     for _ in range(3):
+        before = jobmand_children(hung_mounts)
         client = submit_as(hung_mounts, alice)
-        assert wait_for_children(hung_mounts, 1) == 1, "no checking child while the check hangs"
+        child = wait_for_new_child(hung_mounts, before)
+        seen = time.monotonic()
+        if child is None:
+            client.kill()
+            out, err = client.communicate()
+            pytest.fail(f"no checking child while the check hangs; the client said {out!r} {err!r} (exit {client.returncode}); "
+                        f"jobmand's log ends: {hung_mounts.log.read_text()[-3000:]}")
         client.kill()
         client.wait()
-    assert wait_for_children(hung_mounts, 0) == 0, "the checking children of clients that left were not reaped"
+        assert wait_until_gone(child), f"the checking child {child} of a client that left was not killed and reaped"
+        # Killed for the client that left, not at the check's own 5 s timeout (which would
+        # also end it, but later).
+        assert time.monotonic() - seen < 4.5, f"the checking child {child} lasted until the check timed out"
+    assert wait_for_children(hung_mounts, 0) == 0, "checking children are left"
     assert jobs_of(hung_mounts, alice.pw_uid) == 0
     hung_mounts.release()
     assert hung_mounts.cli_json("submit", "--wait", "-i", "jt", "--", "true", user=alice)["job"]["state"] == "SUCCEEDED"
