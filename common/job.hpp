@@ -79,6 +79,17 @@ struct JobSpec {
   std::string image_home;             // the image user's home: HOME, {image_home} in mount targets ("" : none)
 };
 
+// What a job used, measured while it ran (daemon/backend/cgroup_usage.hpp): each figure
+// only when it was measured. CPU time is user + system over all of the job's processes.
+struct Usage {
+  std::optional<std::int64_t> peak_memory; // bytes: the most the job's memory cgroup held at once
+  std::optional<std::int64_t> cpu_ms;      // user + system
+  std::optional<std::int64_t> cpu_user_ms;
+  std::optional<std::int64_t> cpu_system_ms;
+  std::string source; // how it was measured ("cgroup v1", "cgroup v2"), for details
+  bool operator==(const Usage&) const = default;
+};
+
 // A job as the daemon knows it.
 struct Job {
   JobId id = 0;
@@ -97,6 +108,7 @@ struct Job {
   std::string node;
   std::string instance; // id of the jobmand database that owns the job
   std::vector<std::string> gpu_devices; // allocated when the job starts, held until it ends
+  std::optional<Usage> usage;           // recorded when it ends (nothing: not measured)
   bool deleted = false;                 // removed from its owner's list (cancelled if it was active)
   TimePoint submitted_at = 0;
   std::optional<TimePoint> started_at;

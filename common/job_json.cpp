@@ -34,4 +34,28 @@ void from_json(const nlohmann::json& in, Mount& m) {
   m.copy_size = in.value("copy_size", std::int64_t{0});
 }
 
+namespace {
+nlohmann::json nullable(const std::optional<std::int64_t>& value) { return value ? nlohmann::json(*value) : nlohmann::json(nullptr); }
+std::optional<std::int64_t> nullable_from(const nlohmann::json& in, const char* key) {
+  if (!in.contains(key) || in[key].is_null()) return std::nullopt;
+  return in[key].get<std::int64_t>();
+}
+} // namespace
+
+void to_json(nlohmann::json& out, const Usage& u) {
+  out = {{"peak_memory", nullable(u.peak_memory)},
+         {"cpu_ms", nullable(u.cpu_ms)},
+         {"cpu_user_ms", nullable(u.cpu_user_ms)},
+         {"cpu_system_ms", nullable(u.cpu_system_ms)},
+         {"source", u.source}};
+}
+
+void from_json(const nlohmann::json& in, Usage& u) {
+  u.peak_memory = nullable_from(in, "peak_memory");
+  u.cpu_ms = nullable_from(in, "cpu_ms");
+  u.cpu_user_ms = nullable_from(in, "cpu_user_ms");
+  u.cpu_system_ms = nullable_from(in, "cpu_system_ms");
+  u.source = in.value("source", std::string{});
+}
+
 } // namespace jobman

@@ -197,6 +197,7 @@ json job_to_json(const Job& job) {
   out["exit_code"] = job.exit_code ? json(*job.exit_code) : json(nullptr);
   out["started_at"] = job.started_at ? json(*job.started_at) : json(nullptr);
   out["ended_at"] = job.ended_at ? json(*job.ended_at) : json(nullptr);
+  out["usage"] = job.usage ? json(*job.usage) : json(nullptr);
   return out;
 }
 
@@ -233,6 +234,7 @@ Job job_from_json(const json& value) {
     if (value.contains("exit_code") && !value["exit_code"].is_null()) job.exit_code = value["exit_code"].get<int>();
     if (value.contains("started_at") && !value["started_at"].is_null()) job.started_at = value["started_at"].get<TimePoint>();
     if (value.contains("ended_at") && !value["ended_at"].is_null()) job.ended_at = value["ended_at"].get<TimePoint>();
+    if (value.contains("usage") && !value["usage"].is_null()) job.usage = value["usage"].get<Usage>();
     return job;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::BadRequest, fmt::format("malformed job object: {}", e.what()));

@@ -20,6 +20,33 @@ std::string shell_quote(const std::string& word) {
   for (char c : word) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
   return out + "'";
 }
+// CPU time to the tenth of a second under a minute ("0.4s"), as durations are above.
+std::string format_cpu_time(std::int64_t ms) {
+  if (ms < 60'000) return fmt::format("{:.1f}s", static_cast<double>(ms) / 1000.0);
+  return format_duration(std::chrono::seconds(ms / 1000));
+}
+
+// What the job used against what its flavor gave (the daemon's usage report), seff-style.
+void print_usage(const json& usage, const Job& job) {
+  if (!usage.is_object()) {
+    if (is_terminal(job.state) && job.started_at) std::cout << "Usage:       not measured (it ended before its first sample)\n";
+    return;
+  }
+  if (usage.contains("memory")) {
+    const json& m = usage["memory"];
+    std::cout << fmt::format("Memory:      peak {} of {} ({}%)\n", format_size(m.value("peak", std::int64_t{0})),
+                             format_size(m.value("limit", std::int64_t{0})), m.value("percent", 0));
+  }
+  if (usage.contains("cpu")) {
+    const json& c = usage["cpu"];
+    std::cout << fmt::format("CPU:         {} over {} wall on {:g} CPU{} ({}%)\n", format_cpu_time(c.value("used_ms", std::int64_t{0})),
+                             format_cpu_time(c.value("wall_ms", std::int64_t{0})), c.value("cpus", 0.0),
+                             c.value("cpus", 0.0) == 1.0 ? "" : "s", c.value("percent", 0));
+  }
+  if (!job.gpu_devices.empty()) std::cout << fmt::format("GPUs used:   {}\n", fmt::join(job.gpu_devices, ", "));
+  for (const auto& hint : usage.value("hints", json::array()))
+    if (hint.is_string()) std::cout << fmt::format("Hint:        {}\n", hint.get<std::string>());
+}
 } // namespace
 
 int details(Client& client, const Global& global, const std::string& reference) {
@@ -49,6 +76,7 @@ int details(Client& client, const Global& global, const std::string& reference) 
   }
   if (!job.backend_id.empty() || !job.node.empty())
     std::cout << fmt::format("Slurm job:   {}{}\n", job.backend_id.empty() ? "-" : job.backend_id, job.node.empty() ? "" : " on node " + job.node);
+  print_usage(result.value("usage", json(nullptr)), job);
   std::cout << fmt::format("Command:     {}\n", command);
   if (result.contains("backend") && result["backend"].is_object()) {
     std::string sbatch;

@@ -29,6 +29,7 @@ struct ContainerExit {
   bool lost = false;          // its node failed or it was preempted: it did not end by itself
   std::string message;        // engine's own words when it failed; what happened when cancelled or lost
   std::string node;           // where it ran, if the backend says (Slurm)
+  std::optional<Usage> usage; // what it used, as last sampled while it ran (cgroup_usage.hpp)
 };
 
 // Whether a started job's container runs yet, and what the backend says about it.

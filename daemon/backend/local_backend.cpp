@@ -4,6 +4,7 @@
 #include "daemon/backend/engine_error.hpp"
 #include "daemon/log.hpp"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -74,23 +75,57 @@ asio::awaitable<std::optional<StartState>> LocalBackend::has_started(Job job) {
   if (!inspected) co_return std::nullopt;
   StartState state;
   state.started = has_run((*inspected)["State"]);
+  if (state.started) track_usage(job.id, *inspected);
   co_return state;
 }
 
+void LocalBackend::track_usage(JobId id, const json& inspected) {
+  auto it = m_usage.find(id);
+  if (it == m_usage.end() || it->second.dirs) return;
+  const json& state = inspected["State"];
+  const json pid = state.value("Pid", json(0));
+  const json container_id = inspected.value("Id", json(""));
+  if (!state.value("Running", false) || !pid.is_number_integer() || !container_id.is_string()) return;
+  auto cgroups = read_proc_cgroup(pid.get<int>());
+  // The container's id in the cgroup's path: a pid reused since (the container ended) is refused.
+  auto dirs = cgroups ? container_cgroup(*cgroups, container_id.get<std::string>()) : std::nullopt;
+  if (!dirs) return;
+  it->second.dirs = dirs;
+  it->second.usage = read_usage(*dirs, it->second.usage);
+}
+
+asio::awaitable<void> LocalBackend::sample_usage(JobId id) {
+  auto executor = co_await asio::this_coro::executor;
+  for (;;) {
+    asio::steady_timer timer(executor, k_usage_sample_interval);
+    co_await timer.async_wait(asio::use_awaitable); // cancelled (throws) when the job ends
+    auto it = m_usage.find(id);
+    if (it == m_usage.end() || !it->second.dirs) continue;
+    auto sample = read_usage(*it->second.dirs, it->second.usage);
+    if (sample) it->second.usage = sample;
+    else it->second.dirs.reset(); // the cgroup is gone: the container ended
+  }
+}
+
 asio::awaitable<ContainerExit> LocalBackend::wait(Job job, std::string log_path) {
+  using namespace asio::experimental::awaitable_operators;
   ContainerExit exit;
   // (No co_await in an if's condition or initializer: GCC 12 miscompiles them.)
   auto it = m_processes.find(job.id);
   const bool ours = it != m_processes.end();
+  m_usage[job.id]; // sampled from when has_started (or the inspect below) finds its cgroup
   if (ours) {
     engine::RunningProcess& process = *it->second;
-    auto status = co_await process.wait();
-    exit.status = status;
+    auto ended = co_await (process.wait() || sample_usage(job.id));
+    exit.status = std::get<0>(ended);
     m_processes.erase(job.id);
   } else {
     // Adopted after a daemon restart: the engine's own wait blocks until the container ends.
+    auto inspected = co_await inspect(job);
+    if (inspected) track_usage(job.id, *inspected);
     auto argv = engine_command(m_config.engine, {"wait", job.container});
-    auto waited = co_await m_runner.capture(std::move(argv), std::nullopt); // as long as the job runs
+    auto ended = co_await (m_runner.capture(std::move(argv), std::nullopt) || sample_usage(job.id)); // as long as the job runs
+    auto& waited = std::get<0>(ended);
     if (waited && waited->status.success()) {
       try {
         exit.status.code = std::stoi(waited->out);
@@ -98,6 +133,8 @@ asio::awaitable<ContainerExit> LocalBackend::wait(Job job, std::string log_path)
       }
     }
   }
+  exit.usage = m_usage[job.id].usage;
+  m_usage.erase(job.id);
   // The run client's status is the container's, except that 125-127 may be the engine's
   // own errors and 137 may be the OOM killer: only then ask the engine (it costs a call
   // per job, and the benchmark shows it).

@@ -4,10 +4,13 @@
 // A job runs as an attached `<engine> run` child of the daemon, in its own process group,
 // with stdout and stderr going straight into the job's log file: no copy step, and if the
 // daemon dies the child keeps writing. The exit code is then read with `inspect`, and the
-// container removed.
+// container removed. While it runs, its cgroup is sampled for what it uses
+// (cgroup_usage.hpp): from when `inspect` first says it runs (has_started, or at adoption)
+// until its run client ends.
 
 #include "common/config.hpp"
 #include "daemon/backend/backend.hpp"
+#include "daemon/backend/cgroup_usage.hpp"
 #include "daemon/backend/kernel_oom_log.hpp"
 
 #include <map>
@@ -34,10 +37,20 @@ public:
 private:
   // The engine's `container inspect` object for `job`, if it has one.
   asio::awaitable<std::optional<nlohmann::json>> inspect(const Job& job);
+  // Finds the cgroup of the container `inspected` describes, if it runs, for job `id`'s
+  // samples (only while wait() follows the job).
+  void track_usage(JobId id, const nlohmann::json& inspected);
+  // Samples job `id`'s cgroup every k_usage_sample_interval; ends only when cancelled.
+  asio::awaitable<void> sample_usage(JobId id);
+  struct Sampled {
+    std::optional<CgroupDirs> dirs; // once found; reset when the cgroup is gone
+    std::optional<Usage> usage;     // the last sample
+  };
   const Config& m_config;
   KernelOomLog m_oom_log;
   engine::CommandRunner& m_runner;
   std::map<JobId, std::unique_ptr<engine::RunningProcess>> m_processes;
+  std::map<JobId, Sampled> m_usage;      // jobs wait() follows
   std::vector<std::string> m_to_remove; // containers waiting for the next batched rm
   bool m_removing = false;
 };

@@ -2,6 +2,7 @@
 #include "daemon/commands/job_ref.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/logs/log_file.hpp"
+#include "daemon/policy/usage_report.hpp"
 
 namespace jobman::daemon::commands {
 
@@ -19,6 +20,7 @@ asio::awaitable<json> details(CommandContext& ctx) {
   const auto log_bytes = logs::log_data_bytes(ctx.daemon.scheduler.log_path(job.id)); // what a capped log keeps
   json reply{{"job", protocol::job_to_json(job)}, {"events", events}, {"log_bytes", log_bytes}};
   if (json described = ctx.daemon.backend->describe(job); !described.is_null()) reply["backend"] = std::move(described);
+  reply["usage"] = policy::usage_report(job, ctx.daemon.config);
   co_return reply;
 }
 

@@ -37,8 +37,9 @@ std::string bigger_flavors(const Config& config, const Job& job) {
 }
 } // namespace
 
-Outcome decide_outcome(const Job& job, StopCause cause, const std::string& cancel_reason, const backend::ContainerExit& exit,
-                       const Config& config) {
+namespace {
+Outcome decide_state(const Job& job, StopCause cause, const std::string& cancel_reason, const backend::ContainerExit& exit,
+                     const Config& config) {
   if (cause == StopCause::Cancelled) return {JobState::Cancelled, cancel_reason};
   if (cause == StopCause::TimedOut) {
     TimePoint ran = job.started_at ? now_ms() - *job.started_at : 0;
@@ -51,12 +52,23 @@ Outcome decide_outcome(const Job& job, StopCause cause, const std::string& cance
   }
   if (exit.cancelled) return {JobState::Cancelled, exit.message.empty() ? "cancelled outside jobman" : exit.message};
   if (exit.lost) return {JobState::Lost, exit.message.empty() ? "its node was lost" : exit.message};
-  if (exit.oom_killed)
-    return {JobState::OomKilled, fmt::format("out of memory: the job needed more than the {} of flavor '{}'; {}",
-                                             format_size(job.spec.resources.memory), job.spec.flavor, bigger_flavors(config, job))};
+  if (exit.oom_killed) {
+    // The peak as last sampled: the kernel kills at the limit, so it may be just below it.
+    const std::string peak = exit.usage && exit.usage->peak_memory ? fmt::format(" (its peak measured: {})", format_size(*exit.usage->peak_memory)) : "";
+    return {JobState::OomKilled, fmt::format("out of memory: the job needed more than the {} of flavor '{}'{}; {}",
+                                             format_size(job.spec.resources.memory), job.spec.flavor, peak, bigger_flavors(config, job))};
+  }
   if (exit.engine_failed) return {JobState::Failed, "the container engine failed: " + exit.message};
   if (exit.status.success()) return {JobState::Succeeded, "the job exited with exit code 0"};
   return {JobState::Failed, "the job exited with " + exit.status.describe()};
+}
+} // namespace
+
+Outcome decide_outcome(const Job& job, StopCause cause, const std::string& cancel_reason, const backend::ContainerExit& exit,
+                       const Config& config) {
+  Outcome outcome = decide_state(job, cause, cancel_reason, exit, config);
+  outcome.usage = exit.usage;
+  return outcome;
 }
 
 Scheduler::Scheduler(asio::any_io_executor executor, const Config& config, store::JobStore& store, backend::Backend& backend,
@@ -456,7 +468,7 @@ asio::awaitable<void> Scheduler::record_end(JobId id, Outcome outcome, std::opti
     try {
       if (ran)
         if (auto current = m_store.get(id); current && current->state == JobState::Starting) mark_running(id);
-      transition(id, outcome.state, outcome.reason, store::TransitionFields{exit_code});
+      transition(id, outcome.state, outcome.reason, store::TransitionFields{exit_code, std::nullopt, outcome.usage});
       if (attempt > 1) log_info("job {}: its end recorded at attempt {}", id, attempt);
       co_return;
     } catch (const Error& e) {

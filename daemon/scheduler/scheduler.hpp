@@ -33,6 +33,7 @@ struct Outcome {
   Outcome(JobState s, std::string r) : state(s), reason(std::move(r)) {}
   JobState state = JobState::Failed;
   std::string reason;
+  std::optional<Usage> usage; // what the job used, recorded with its end
 };
 enum class StopCause { None, Cancelled, TimedOut };
 Outcome decide_outcome(const Job& job, StopCause cause, const std::string& cancel_reason, const backend::ContainerExit& exit,

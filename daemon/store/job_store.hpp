@@ -64,6 +64,7 @@ struct ListFilter {
 struct TransitionFields {
   std::optional<int> exit_code;
   std::optional<TimePoint> started_at; // to RUNNING: when its wall time began (default: now)
+  std::optional<Usage> usage;          // to an end state: what the job used, if measured
 };
 
 class JobStore {

@@ -449,3 +449,27 @@ TEST_CASE("database_problem tells clients what a locked database or a full disk 
   CHECK_FALSE(database_problem(SQLite::Exception("constraint", SQLITE_CONSTRAINT)));
   CHECK_FALSE(database_problem(std::runtime_error("boom")));
 }
+
+TEST_CASE("an end records the job's usage; a job not measured reads back without any", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job job = store.insert(new_job(1001), fake_argv);
+  store.transition(job.id, JobState::Starting, "a slot is free");
+  Usage usage;
+  usage.peak_memory = 41LL << 20;
+  usage.cpu_ms = 2500;
+  usage.cpu_user_ms = 2000; // cpu_system_ms not measured
+  usage.source = "cgroup v1";
+  // Not on a transition that is no end.
+  CHECK_FALSE(store.transition(job.id, JobState::Running, "container started", {.usage = usage}).usage);
+  CHECK_FALSE(store.get(job.id)->usage);
+  Job done = store.transition(job.id, JobState::Succeeded, "exited 0", {.exit_code = 0, .usage = usage});
+  CHECK(done.usage == usage);
+  JobStore reopened(dir.file("jobman.db"));
+  CHECK(reopened.get(job.id)->usage == usage);
+  CHECK_FALSE(reopened.get(job.id)->usage->cpu_system_ms);
+
+  Job other = store.insert(new_job(1001), fake_argv);
+  store.transition(other.id, JobState::Cancelled, "deleted");
+  CHECK_FALSE(store.get(other.id)->usage);
+}

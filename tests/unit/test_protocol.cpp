@@ -41,6 +41,7 @@ Job full_job() {
   job.submitted_at = 1700000000123;
   job.started_at = 1700000001000;
   job.ended_at = 1700000002000;
+  job.usage = Usage{312LL << 20, 80'000, 70'000, std::nullopt, "cgroup v2"};
   return job;
 }
 
@@ -63,6 +64,7 @@ void require_same_job(const Job& a, const Job& b) {
   CHECK(a.submitted_at == b.submitted_at);
   CHECK(a.started_at == b.started_at);
   CHECK(a.ended_at == b.ended_at);
+  CHECK(a.usage == b.usage);
 }
 
 } // namespace
@@ -334,6 +336,8 @@ TEST_CASE("job_to_json and job_from_json round-trip a job with every field set",
   CHECK(wire["env"] == json{{"ALPHA", "1"}, {"BETA", "x=y"}, {"EMPTY", ""}});
   CHECK(wire["argv"] == json(job.argv));
   CHECK(wire["replace_entrypoint"] == true);
+  CHECK(wire["usage"] == json{{"peak_memory", 312LL << 20}, {"cpu_ms", 80'000}, {"cpu_user_ms", 70'000}, {"cpu_system_ms", nullptr},
+                              {"source", "cgroup v2"}});
   require_same_job(job_from_json(wire), job);
   // and through the text form, as the client sees it
   require_same_job(job_from_json(json::parse(wire.dump())), job);
@@ -345,7 +349,9 @@ TEST_CASE("job_to_json writes unset optional fields as null and they come back u
   job.exit_code.reset();
   job.started_at.reset();
   job.ended_at.reset();
+  job.usage.reset();
   json wire = job_to_json(job);
+  CHECK(wire["usage"].is_null());
   CHECK(wire.contains("exit_code"));
   CHECK(wire["exit_code"].is_null());
   CHECK(wire["started_at"].is_null());

@@ -1,0 +1,95 @@
+"""What each job used (issue 12, item 1): peak memory and CPU time sampled from the
+container's cgroup while it runs, recorded when it ends, shown by details against the
+flavor (seff-style) with a hint naming a better flavor, carried by list --json and
+details --json, and named in an OOM_KILLED reason."""
+import json
+
+import pytest
+
+from conftest import Daemon
+
+FLAVORS = [
+    {"name": "two", "cpus": 2, "memory": "256M", "shm": "128M", "max_time": "1h"},
+    {"name": "one", "cpus": 1, "memory": "256M", "shm": "128M", "max_time": "1h"},
+    {"name": "tight", "cpus": 1, "memory": "64M", "shm": "100M", "max_time": "1h"},
+    {"name": "roomy", "cpus": 1, "memory": "512M", "shm": "128M", "max_time": "1h"},
+]
+MB = 1 << 20
+
+
+@pytest.fixture
+def usage_daemon(images, users, daemon_dir):
+    d = Daemon(daemon_dir, {"flavors": FLAVORS, "default_flavor": "one"}).start()
+    yield d
+    d.finish()
+
+
+def ended(d, command, flavor="one", user=None):
+    job = d.cli_json("submit", "-i", "jt", "-r", flavor, "--", command, user=user)["job"]
+    d.cli("wait", "-j", str(job["id"]), timeout=120, user=user)
+    return d.cli_json("details", "-j", str(job["id"]), user=user)
+
+
+def test_a_job_s_peak_memory_and_cpu_time_are_recorded_and_shown(usage_daemon, users):
+    # 40M in /dev/shm (charged to the job's memory), about 2 s of one CPU, then a pause so
+    # that a sample sees it all.
+    command = "dd if=/dev/zero of=/dev/shm/fill bs=1M count=40 2>/dev/null; end=$(($(date +%s) + 2)); " \
+              "while [ $(date +%s) -lt $end ]; do :; done; sleep 2"
+    details = ended(usage_daemon, command, user=users["jmtest1"])
+    job, usage = details["job"], details["usage"]
+    assert job["state"] == "SUCCEEDED", job
+    assert job["usage"]["source"] in ("cgroup v1", "cgroup v2"), job["usage"]
+    assert job["usage"]["peak_memory"] >= 40 * MB, job["usage"]
+    assert job["usage"]["peak_memory"] < 256 * MB, job["usage"]
+    # At least a second of the busy loop's 2 s, however loaded the machine is.
+    assert job["usage"]["cpu_ms"] >= 1000, job["usage"]
+    assert usage["memory"]["limit"] == 256 * MB and usage["memory"]["percent"] == round(job["usage"]["peak_memory"] * 100 / (256 * MB))
+    assert usage["cpu"]["cpus"] == 1 and usage["cpu"]["wall_ms"] == job["ended_at"] - job["started_at"]
+    text = usage_daemon.cli("details", "-j", str(job["id"]), user=users["jmtest1"]).stdout
+    assert f"Memory:      peak {job['usage']['peak_memory'] // MB}" in text or "Memory:      peak 4" in text, text
+    assert "of 256M (" in text and "CPU:         " in text and " wall on 1 CPU (" in text, text
+    # list --json carries the same figures.
+    listed = usage_daemon.cli_json("list", "--limit", "1", user=users["jmtest1"])["jobs"][0]
+    assert listed["usage"] == job["usage"]
+    # And they stay after a restart (they are in the database).
+    usage_daemon.stop()
+    usage_daemon.start()
+    again = usage_daemon.cli_json("details", "-j", str(job["id"]), user=users["jmtest1"])["job"]
+    assert again["usage"] == job["usage"]
+
+
+def test_a_job_near_its_memory_limit_gets_a_hint_naming_a_roomier_flavor(usage_daemon):
+    details = ended(usage_daemon, "dd if=/dev/zero of=/dev/shm/fill bs=1M count=61 2>/dev/null; sleep 3", flavor="tight")
+    assert details["job"]["state"] == "SUCCEEDED", details["job"]
+    assert details["usage"]["memory"]["percent"] >= 95, details["usage"]
+    assert any("flavor 'one' has 256M" in hint for hint in details["usage"]["hints"]), details["usage"]
+    text = usage_daemon.cli("details", "-j", str(details["job"]["id"])).stdout
+    assert "Hint:        it peaked at" in text, text
+
+
+def test_a_job_that_leaves_its_cpus_idle_gets_a_hint_naming_a_leaner_flavor(usage_daemon):
+    details = ended(usage_daemon, "sleep 11", flavor="two")
+    assert details["usage"]["cpu"]["percent"] <= 5, details["usage"]
+    assert any("2 CPUs busy: flavor 'one' (1 CPUs) would do" in hint for hint in details["usage"]["hints"]), details["usage"]
+    # A job that used what it had gets no hint.
+    busy = ended(usage_daemon, "end=$(($(date +%s) + 3)); while [ $(date +%s) -lt $end ]; do :; done", flavor="one")
+    assert busy["usage"]["hints"] == [], busy["usage"]
+
+
+def test_an_oom_kill_names_the_peak_it_reached(usage_daemon):
+    # 20M first, sampled, then without bound.
+    details = ended(usage_daemon, "dd if=/dev/zero of=/dev/shm/a bs=1M count=20 2>/dev/null; sleep 3; "
+                                  "x=0123456789abcdef; while true; do x=$x$x; done", flavor="tight")
+    job = details["job"]
+    assert job["state"] == "OOM_KILLED", job
+    assert job["usage"]["peak_memory"] >= 20 * MB, job["usage"]
+    assert "64M of flavor 'tight' (its peak measured: " in job["reason"], job["reason"]
+    assert any("flavor 'one' has 256M" in hint for hint in details["usage"]["hints"]), details["usage"]
+
+
+def test_usage_figures_reach_the_database_as_numbers(usage_daemon):
+    details = ended(usage_daemon, "sleep 2")
+    with usage_daemon.db() as db:
+        row = db.execute("SELECT peak_memory, cpu_ms, usage_source FROM jobs WHERE id = ?", (details["job"]["id"],)).fetchone()
+    assert isinstance(row[0], int) and isinstance(row[1], int) and row[2] in ("cgroup v1", "cgroup v2"), row
+    assert json.dumps(details["job"]["usage"])  # and the wire form is plain JSON
