@@ -192,12 +192,18 @@ int daemon_main(int argc, char** argv) {
   bool check_only = false;
   bool version = false;
   std::string node_stage, node_unstage;
+  std::vector<std::string> node_usage;
   app.add_option("-c,--config", config_path, "Configuration file")->capture_default_str();
   app.add_flag("-f,--foreground", foreground, "Run in the foreground (jobmand always does; for systemd and scripts)");
   app.add_flag("--check-config", check_only, "Validate the configuration, print the effective settings and exit");
   app.add_flag("-v,--version", version, "Print the version and exit");
   auto* stage_option = app.add_option("--node-stage", node_stage, "On a Slurm node (jobman's batch script): pin a job's mounts from its plan file");
-  app.add_option("--node-unstage", node_unstage, "On a Slurm node (jobman's batch script): remove a job's pinned mounts")->excludes(stage_option);
+  auto* unstage_option =
+    app.add_option("--node-unstage", node_unstage, "On a Slurm node (jobman's batch script): remove a job's pinned mounts")->excludes(stage_option);
+  app.add_option("--node-usage", node_usage, "On a Slurm node (jobman's batch script): sample a container's cgroup (PID ID OUT)")
+    ->expected(3)
+    ->excludes(stage_option)
+    ->excludes(unstage_option);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -212,6 +218,7 @@ int daemon_main(int argc, char** argv) {
   }
   if (!node_stage.empty()) return node_stage_main(node_stage);
   if (!node_unstage.empty()) return node_unstage_main(node_unstage);
+  if (!node_usage.empty()) return node_usage_main(node_usage[0], node_usage[1], node_usage[2]);
 
   try {
     Config config = load_checked(config_path);

@@ -1,6 +1,7 @@
 #include "daemon/node_helper.hpp"
 
 #include "common/file_descriptor.hpp"
+#include "daemon/backend/cgroup_usage.hpp"
 #include "daemon/engine/command_runner.hpp"
 #include "daemon/images/image_home.hpp"
 #include "daemon/mounts/node_plan.hpp"
@@ -18,6 +19,7 @@
 #include <fmt/format.h>
 #include <iostream>
 #include <sys/stat.h>
+#include <thread>
 #include <unistd.h>
 
 namespace jobman::daemon {
@@ -137,6 +139,50 @@ int node_unstage_main(const std::string& dir) {
   struct stat st {};
   if (::lstat(dir.c_str(), &st) == 0) return fail(fmt::format("{} is still there (something in it is busy)", dir));
   return 0;
+}
+
+} // namespace jobman::daemon
+
+namespace jobman::daemon {
+
+namespace {
+// `out` as the batch script names it: an absolute path without "." or ".." components,
+// ending in ".result.usage".
+bool is_usage_path(const std::string& out) {
+  if (out.empty() || out.front() != '/' || !out.ends_with(".result.usage") || out.size() > 4096) return false;
+  return out.find("/../") == std::string::npos && out.find("/./") == std::string::npos && out.find("//") == std::string::npos &&
+         out.find('\n') == std::string::npos;
+}
+
+// Replaces `out` with `text` at once (a reader sees the old figures or the new).
+bool replace_file(const std::string& out, const std::string& text) {
+  const std::string tmp = out + ".tmp";
+  ::unlink(tmp.c_str());
+  FileDescriptor fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+  if (fd.get() < 0 || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) return false;
+  fd.reset();
+  return ::rename(tmp.c_str(), out.c_str()) == 0;
+}
+} // namespace
+
+int node_usage_main(const std::string& pid_text, const std::string& container_id, const std::string& out) {
+  if (::geteuid() != 0) return fail("--node-usage runs as root (from jobman's batch script)");
+  if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
+    return fail(fmt::format("--node-usage: '{}' is not a process id", pid_text));
+  if (!is_usage_path(out)) return fail(fmt::format("--node-usage: '{}' is not a path ending in .result.usage", out));
+  const int pid = std::stoi(pid_text);
+  auto cgroups = backend::read_proc_cgroup(pid);
+  // The container's id in its cgroup's path, or nothing is measured (it ended already).
+  auto dirs = cgroups ? backend::container_cgroup(*cgroups, container_id) : std::nullopt;
+  if (!dirs) return 0;
+  std::optional<Usage> usage;
+  for (;;) {
+    auto sample = backend::read_usage(*dirs, usage);
+    if (!sample) return 0; // the cgroup is gone: the container ended; `out` has the last sample
+    usage = sample;
+    if (!replace_file(out, backend::usage_lines(*usage))) return fail(fmt::format("cannot write {}: {}", out, std::strerror(errno)));
+    std::this_thread::sleep_for(backend::k_usage_sample_interval);
+  }
 }
 
 } // namespace jobman::daemon

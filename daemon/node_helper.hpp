@@ -4,7 +4,12 @@
 //   jobmand --node-stage PLAN   opens the job's mounts again as its user, pins them under
 //                               the plan's /run/jobman/slurm/<container>, fills its image
 //                               copies, and prints that directory;
-//   jobmand --node-unstage DIR  unmounts and removes such a directory.
+//   jobmand --node-unstage DIR  unmounts and removes such a directory;
+//   jobmand --node-usage PID ID OUT
+//                               samples the cgroup of container ID (its process PID) every
+//                               k_usage_sample_interval until it ends, each time replacing
+//                               OUT (a path ending in ".result.usage") with what it used so
+//                               far (backend/cgroup_usage.hpp).
 // Each takes only what jobmand wrote (a root-owned plan; a directory under
 // /run/jobman/slurm) and prints "Error: jobman on node N: ..." on stderr when it fails: the
 // batch script's log line jobmand takes the job's reason from.
@@ -15,5 +20,6 @@ namespace jobman::daemon {
 
 int node_stage_main(const std::string& plan_path);
 int node_unstage_main(const std::string& dir);
+int node_usage_main(const std::string& pid, const std::string& container_id, const std::string& out);
 
 } // namespace jobman::daemon

@@ -207,4 +207,35 @@ std::optional<Usage> read_usage(const CgroupDirs& dirs, const std::optional<Usag
   return usage;
 }
 
+std::string usage_lines(const Usage& usage) {
+  std::string out;
+  auto add = [&out](const char* key, const std::optional<std::int64_t>& value) {
+    if (value) out += std::string(key) + "=" + std::to_string(*value) + "\n";
+  };
+  add("peak_memory", usage.peak_memory);
+  add("cpu_ms", usage.cpu_ms);
+  add("cpu_user_ms", usage.cpu_user_ms);
+  add("cpu_system_ms", usage.cpu_system_ms);
+  out += "usage_source=" + usage.source + "\n";
+  return out;
+}
+
+bool read_usage_line(std::string_view key, std::string_view value, Usage& usage) {
+  if (key == "usage_source") {
+    if (value != "cgroup v1" && value != "cgroup v2") return false;
+    usage.source = std::string(value);
+    return true;
+  }
+  std::optional<std::int64_t>* field = key == "peak_memory"     ? &usage.peak_memory
+                                       : key == "cpu_ms"        ? &usage.cpu_ms
+                                       : key == "cpu_user_ms"   ? &usage.cpu_user_ms
+                                       : key == "cpu_system_ms" ? &usage.cpu_system_ms
+                                                                : nullptr;
+  if (!field) return false;
+  auto number = parse_count(value);
+  if (!number) return false;
+  *field = number;
+  return true;
+}
+
 } // namespace jobman::daemon::backend

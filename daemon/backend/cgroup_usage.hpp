@@ -44,4 +44,12 @@ std::optional<std::string> read_proc_cgroup(int pid, const std::string& proc_roo
 // Nothing when the cgroup is gone (the container ended) or its files are not numbers.
 std::optional<Usage> read_usage(const CgroupDirs& dirs, const std::optional<Usage>& previous);
 
+// `usage` as the key=value lines a Slurm node reports it in (jobmand --node-usage writes
+// them, the batch script adds them to its result): peak_memory, cpu_ms, cpu_user_ms,
+// cpu_system_ms (those measured) and usage_source.
+std::string usage_lines(const Usage& usage);
+// Takes one such line's `key` and `value` into `usage`; false for any other key, or a value
+// that is not one usage_lines writes.
+bool read_usage_line(std::string_view key, std::string_view value, Usage& usage);
+
 } // namespace jobman::daemon::backend

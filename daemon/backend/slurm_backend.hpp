@@ -51,6 +51,7 @@ struct ScriptResult {
   bool oom = false;
   bool started = false;  // the container ran (inspect's StartedAt)
   std::string stopped;   // "timeout": jobman's timer; "term": a TERM (scancel, Slurm's limit); "" : it ended itself
+  std::optional<Usage> usage; // what the container used, as the node sampled it (jobmand --node-usage)
 };
 std::optional<ScriptResult> parse_script_result(std::string_view text);
 // How the job ended, from Slurm's final record (if any) and the script's result (if any).

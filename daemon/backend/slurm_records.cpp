@@ -4,6 +4,7 @@
 
 #include "daemon/backend/slurm_backend.hpp"
 
+#include "daemon/backend/cgroup_usage.hpp"
 #include "daemon/backend/container_args.hpp"
 #include "daemon/backend/engine_error.hpp"
 #include "daemon/mounts/node_plan.hpp"
@@ -89,7 +90,8 @@ bool slurm_started(std::string_view state) {
 
 std::optional<ScriptResult> parse_script_result(std::string_view text) {
   ScriptResult result;
-  bool any = false;
+  Usage usage;
+  bool any = false, measured = false;
   for (std::string_view line : split(text, '\n')) {
     auto eq = line.find('=');
     if (eq == std::string_view::npos) continue;
@@ -99,8 +101,11 @@ std::optional<ScriptResult> parse_script_result(std::string_view text) {
     else if (key == "oom") result.oom = value == "1";
     else if (key == "started") result.started = value == "1";
     else if (key == "stopped") result.stopped = std::string(value.substr(0, 16));
+    else if (read_usage_line(key, value, usage)) measured = measured || key != "usage_source";
   }
   if (!any) return std::nullopt;
+  // Figures only with the source that says how they were measured.
+  if (measured && !usage.source.empty()) result.usage = usage;
   return result;
 }
 
@@ -110,8 +115,10 @@ ContainerExit slurm_exit(const std::optional<SlurmJob>& slurm, const std::option
   const std::string state = slurm ? slurm->state : "";
   const std::string where = slurm && !slurm->node.empty() ? " on node " + slurm->node : "";
   const std::string slurm_id = slurm ? "Slurm job " + slurm->id : "its Slurm job";
-  if (result) exit.status.code = result->exit_code;
-  else if (slurm && slurm->exit_code) exit.status.code = slurm->exit_code;
+  if (result) {
+    exit.status.code = result->exit_code;
+    exit.usage = result->usage;
+  } else if (slurm && slurm->exit_code) exit.status.code = slurm->exit_code;
   if (state == "NODE_FAIL" || state == "BOOT_FAIL") {
     exit.lost = true;
     exit.message = fmt::format("{} ended {}: {} failed", slurm_id, state, slurm && !slurm->node.empty() ? "node " + slurm->node : "its node");

@@ -9,7 +9,8 @@
 # each is passed on as it is. The container is stopped when the job gets TERM (scancel,
 # Slurm's time limit, a node shutting down) and when LIMIT seconds have passed (jobman's
 # exact timer: Slurm checks its own limits on a ~30 s sweep). The Epilog removes what a
-# SIGKILL leaves. RESULT gets the container's exit, OOM and start as key=value lines.
+# SIGKILL leaves. RESULT gets the container's exit, OOM and start as key=value lines, and
+# what it used (peak memory, CPU time) when HELPER could sample its cgroup.
 # STAGE ("-": none) is the plan of the job's mounts on this node: HELPER (jobmand) opens them
 # again as the user, pins them under /run/jobman/slurm/NAME before the container starts, and
 # removes them after (daemon/mounts/node_plan.hpp).
@@ -22,7 +23,14 @@ fi
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 spec=$1 result=$2 name=$3 limit=$4 grace=$5 stage=${6:--} helper=${7:-}
 number() { case $1 in '' | -1 | *[!0-9]*) [ "$1" = -1 ];; *) true;; esac; }
-write_result() { printf 'exit=%s\noom=%s\nstarted=%s\nstopped=%s\n' "$1" "$2" "$3" "$4" >"$result.tmp" && mv -f "$result.tmp" "$result"; }
+# With what the container used, as the sampler last saw it (RESULT.usage, below).
+write_result() {
+  {
+    printf 'exit=%s\noom=%s\nstarted=%s\nstopped=%s\n' "$1" "$2" "$3" "$4"
+    if [ -f "$result.usage" ]; then cat "$result.usage"; fi
+  } >"$result.tmp" && mv -f "$result.tmp" "$result"
+  rm -f "$result.usage"
+}
 staged="" # the directory the helper pinned the job's mounts in
 unstage() { [ -z "$staged" ] || "$helper" --node-unstage "$staged" || true; staged=""; }
 # "Error: " as the engines print it: jobmand takes the job's reason from that line of the log.
@@ -69,17 +77,31 @@ stop_container() { "${prefix[@]}" stop --time "$grace" "$name" >/dev/null 2>&1; 
 trap '[ -n "$stopped" ] || stopped=term; stop_container &' TERM INT
 "${cmd[@]}" &
 pid=$!
-timer=""
-if [ "$limit" -gt 0 ]; then
+timer="" sampler=""
+sample=0
+[ -n "$helper" ] && [ -x "$helper" ] && sample=1
+if [ "$limit" -gt 0 ] || [ "$sample" = 1 ]; then
   # The limit is the container's wall time: counted once it runs (its start takes the engine
   # a moment), as jobmand counts it from when Slurm says the job runs, which is earlier.
   while kill -0 "$pid" 2>/dev/null &&
     [ "$("${prefix[@]}" container inspect --format '{{.State.Running}}' "$name" 2>/dev/null)" != true ]; do
     sleep 0.1
   done
+fi
+if [ "$limit" -gt 0 ]; then
   # Deaf to the TERM Slurm sends the whole job: only the script's trap says why it stops.
   (trap '' TERM; exec sleep "$limit") &
   timer=$!
+fi
+if [ "$sample" = 1 ] && kill -0 "$pid" 2>/dev/null; then
+  # What the container uses, from its cgroup while it runs (the engine removes the cgroup
+  # when it ends): HELPER replaces RESULT.usage with each sample. Deaf to TERM too: the
+  # container's last moments count; it ends by itself with the cgroup.
+  read -r cpid cid < <("${prefix[@]}" container inspect --format '{{.State.Pid}} {{.Id}}' "$name" 2>/dev/null)
+  if number "${cpid:-}" && [ "${cpid:-0}" -gt 0 ] && [ -n "${cid:-}" ]; then
+    (trap '' TERM; exec "$helper" --node-usage "$cpid" "$cid" "$result.usage") &
+    sampler=$!
+  fi
 fi
 rc=""
 while [ -z "$rc" ]; do
@@ -97,6 +119,12 @@ while [ -z "$rc" ]; do
   fi
 done
 [ -z "$timer" ] || kill "$timer" 2>/dev/null
+# The container has ended: its last sample is what it used. (KILL: it ignores TERM. Its
+# file is replaced whole at each sample, so a kill leaves the last one.)
+if [ -n "$sampler" ]; then
+  kill -KILL "$sampler" 2>/dev/null
+  wait "$sampler" 2>/dev/null
+fi
 # StartedAt last: podman writes it with spaces ("2026-12-02 15:59:37.1 +0000 UTC").
 read -r oom code label started_at < <("${prefix[@]}" container inspect --format \
   '{{.State.OOMKilled}} {{.State.ExitCode}} {{index .Config.Labels "jobman.slurm_job"}} {{.State.StartedAt}}' "$name" 2>/dev/null)

@@ -23,7 +23,11 @@ case $1 in
 esac
 sub=$1
 printf '%s\0' "$@" > "$FAKE_DIR/argv.$sub"
-echo "$sub" >> "$log"
+case "$*" in
+  *State.Running*) ;;  # a poll: not logged
+  *State.Pid*) echo "container-pid" >> "$log";;
+  *) echo "$sub" >> "$log";;
+esac
 case $sub in
   run)
     trap 'echo term >> "$log"; exit 143' TERM
@@ -36,6 +40,10 @@ case $sub in
   container)
     case "$*" in *State.Running*)
       [ -e "$FAKE_DIR/running" ] && [ ! -e "$FAKE_DIR/stopped" ] && echo true || echo false
+      exit 0;;
+    esac
+    case "$*" in *State.Pid*)
+      echo "${FAKE_PID-4242} ${FAKE_ID:-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}"
       exit 0;;
     esac
     case ${FAKE_RUN:-exit3} in
@@ -70,6 +78,14 @@ case $1 in
     [ "${FAKE_STAGE:-}" = fail ] && { echo "Error: jobman on node n1: mount check on the node: you (alice) cannot read /d" >&2; exit 1; }
     echo /run/jobman/slurm/jobman-x-1;;
   --node-unstage) ;;
+  --node-usage)  # as jobmand --node-usage PID ID OUT: replaces OUT with each sample, deaf to TERM
+    echo "helper $1 $2 $3 $4" >> "$FAKE_DIR/calls.usage"
+    n=0
+    while :; do
+      n=$((n + 1))
+      printf 'peak_memory=%s\ncpu_ms=%s\nusage_source=cgroup v1\n' "$((n * 1048576))" "$((n * 10))" >"$4.tmp" && mv -f "$4.tmp" "$4"
+      sleep 0.05
+    done;;
   *) exit 2;;
 esac
 """
@@ -246,3 +262,42 @@ def test_a_container_of_that_name_from_another_slurm_job_is_neither_read_nor_rem
     rc, _ = run_script(tmp, ["ENGINE", "run", "img"], env={"FAKE_LABEL": "76"})
     assert result(tmp)["started"] == "0"
     assert "rm" not in (tmp / "calls").read_text().split()
+
+
+def test_the_helper_samples_the_running_container_and_its_last_sample_is_in_the_result(tmp):
+    argv = ["ENGINE", "run", "--name", "jobman-x-1", "img"]
+    # A container that runs until jobman's 1 s timer stops it; the helper samples meanwhile.
+    rc, out = run_script(tmp, argv, limit=1, env={"FAKE_RUN": "sleep"}, stage=str(tmp / "1.stage"))
+    assert rc == 143, out
+    got = result(tmp)
+    assert got["stopped"] == "timeout" and got["usage_source"] == "cgroup v1", got
+    assert int(got["peak_memory"]) >= 1048576 and int(got["cpu_ms"]) >= 10, got
+    usage = (tmp / "calls.usage").read_text().split()
+    assert usage == ["helper", "--node-usage", "4242", "a" * 64, f"{tmp}/1.result.usage"]
+    # The sampler was ended with the container (it ignores TERM): nothing is left of it.
+    assert not (tmp / "1.result.usage").exists()
+    time.sleep(0.3)
+    assert not (tmp / "1.result.usage").exists(), "the sampler still runs"
+    calls = (tmp / "calls").read_text().splitlines()
+    assert calls.index("container-pid") > calls.index("run") and "stop" in calls
+
+
+def test_no_sampler_for_a_container_that_ended_before_it_ran_or_without_a_helper(tmp):
+    argv = ["ENGINE", "run", "--name", "jobman-x-1", "img"]
+    rc, _ = run_script(tmp, argv, stage=str(tmp / "1.stage"))  # exits at once
+    assert rc == 3 and "usage_source" not in result(tmp)
+    assert not (tmp / "calls.usage").exists()
+    rc, _ = run_script(tmp, argv, limit=1, env={"FAKE_RUN": "sleep"})  # no helper given
+    assert rc == 143 and "usage_source" not in result(tmp)
+    assert not (tmp / "calls.usage").exists()
+
+
+def test_a_pid_that_is_not_a_number_starts_no_sampler(tmp):
+    argv = ["ENGINE", "run", "--name", "jobman-x-1", "img"]
+    for pid in ("x", "-1", "0", "$(touch /tmp/jobman-pwned)", ""):
+        rc, _ = run_script(tmp, argv, limit=1, env={"FAKE_RUN": "sleep", "FAKE_PID": pid}, stage=str(tmp / "1.stage"))
+        assert rc == 143 and "usage_source" not in result(tmp), pid
+        assert not (tmp / "calls.usage").exists(), pid
+        (tmp / "stopped").unlink(missing_ok=True)
+        (tmp / "running").unlink(missing_ok=True)
+    assert not Path("/tmp/jobman-pwned").exists()

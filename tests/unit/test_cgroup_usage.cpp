@@ -172,3 +172,22 @@ TEST_CASE("read_proc_cgroup reads a live process's cgroups, and nothing for a ba
   CHECK_FALSE(read_proc_cgroup(-1));
   CHECK_FALSE(read_proc_cgroup(::getpid(), "/nonexistent"));
 }
+
+TEST_CASE("usage_lines and read_usage_line agree, and read_usage_line takes nothing else", "[cgroup_usage]") {
+  const Usage usage{41943040, 2500, 2000, std::nullopt, "cgroup v1"};
+  CHECK(usage_lines(usage) == "peak_memory=41943040\ncpu_ms=2500\ncpu_user_ms=2000\nusage_source=cgroup v1\n");
+  Usage back;
+  CHECK(read_usage_line("peak_memory", "41943040", back));
+  CHECK(read_usage_line("cpu_ms", "2500", back));
+  CHECK(read_usage_line("cpu_user_ms", "2000", back));
+  CHECK(read_usage_line("usage_source", "cgroup v1", back));
+  CHECK(back == usage);
+  Usage untouched;
+  CHECK_FALSE(read_usage_line("exit", "0", untouched));
+  CHECK_FALSE(read_usage_line("peak_memory", "-1", untouched));
+  CHECK_FALSE(read_usage_line("peak_memory", "", untouched));
+  CHECK_FALSE(read_usage_line("cpu_ms", "12345678901234567890", untouched));
+  CHECK_FALSE(read_usage_line("usage_source", "cgroup v3", untouched));
+  CHECK_FALSE(read_usage_line("usage_source", "cgroup v1\n", untouched));
+  CHECK(untouched == Usage{});
+}

@@ -3,10 +3,12 @@
 // Pinning itself (as the user, on a real node) is in tests/integration/test_slurm.py.
 
 #include "daemon/mounts/node_plan.hpp"
+#include "daemon/node_helper.hpp"
 
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sys/stat.h>
@@ -170,4 +172,18 @@ TEST_CASE("read_plan_file takes only a small regular file of root's (this user's
     REQUIRE(::chown(plan.c_str(), 1001, 1001) == 0);
     refused(plan, "owned by uid 1001");
   }
+}
+
+TEST_CASE("jobmand --node-usage refuses what the batch script would not pass, and measures nothing of another cgroup", "[node_plan]") {
+  using jobman::daemon::node_usage_main;
+  test::TempDir dir;
+  const std::string out = dir.file("1.result.usage");
+  const std::string id(64, 'a');
+  for (const std::string pid : {"", "x", "-1", "12a", "1234567890", "$(id)"}) CHECK(node_usage_main(pid, id, out) == 1);
+  for (const std::string bad : {std::string("relative.result.usage"), dir.file("1.result"), dir.file("x/../1.result.usage"),
+                                dir.file("./1.result.usage"), dir.path().string() + "//1.result.usage", dir.file("a\n.result.usage")})
+    CHECK(node_usage_main(std::to_string(::getpid()), id, bad) == 1);
+  // This process is in no cgroup of container aaa...: nothing measured, nothing written.
+  CHECK(node_usage_main(std::to_string(::getpid()), id, out) == (::geteuid() == 0 ? 0 : 1));
+  CHECK_FALSE(std::filesystem::exists(out));
 }

@@ -3,6 +3,7 @@
 // maps to jobman's, and the exact sbatch line and spec file of a job. The batch script
 // itself runs in tests/slurm/test_batch_script.py; the real cluster in test_slurm.py.
 
+#include "daemon/backend/cgroup_usage.hpp"
 #include "daemon/backend/slurm_backend.hpp"
 
 #include <algorithm>
@@ -134,6 +135,27 @@ TEST_CASE("parse_script_result reads the batch script's lines, and nothing else"
   CHECK(odd->exit_code == std::nullopt);
   CHECK_FALSE(odd->oom);
   CHECK_FALSE(odd->started);
+}
+
+TEST_CASE("parse_script_result takes the usage the node sampled, only with its source and only as numbers", "[slurm]") {
+  auto r = parse_script_result("exit=0\noom=0\nstarted=1\nstopped=\npeak_memory=41943040\ncpu_ms=2500\ncpu_user_ms=2000\n"
+                               "usage_source=cgroup v2\n");
+  REQUIRE(r);
+  REQUIRE(r->usage);
+  CHECK(*r->usage == Usage{41943040, 2500, 2000, std::nullopt, "cgroup v2"});
+  CHECK(slurm_exit(std::nullopt, r, "").usage == r->usage);
+  // No source: the figures are not taken.
+  CHECK_FALSE(parse_script_result("exit=0\nstarted=1\npeak_memory=5\n")->usage);
+  // A source jobman does not write, or figures that are not numbers: not taken.
+  CHECK_FALSE(parse_script_result("exit=0\npeak_memory=5\nusage_source=guess\n")->usage);
+  for (const std::string bad : {"-5", "5M", "", "1e3", "9999999999999999999", " 5"}) {
+    auto odd = parse_script_result("exit=0\npeak_memory=" + bad + "\nusage_source=cgroup v1\n");
+    REQUIRE(odd);
+    CHECK_FALSE(odd->usage);
+  }
+  // Its own lines, as usage_lines writes them, read back the same.
+  const Usage usage{1, 2, 3, 4, "cgroup v1"};
+  CHECK(*parse_script_result("exit=0\n" + usage_lines(usage))->usage == usage);
 }
 
 TEST_CASE("slurm_exit maps Slurm's end and the script's result to jobman's", "[slurm]") {
