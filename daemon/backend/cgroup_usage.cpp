@@ -14,6 +14,14 @@ namespace {
 
 constexpr std::size_t k_max_cgroup_file = 64 << 10;
 
+// The first line of `rest` (without its newline), which then starts after it.
+std::string_view next_line(std::string_view& rest) {
+  const std::size_t end = rest.find('\n');
+  const std::string_view line = rest.substr(0, end);
+  rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+  return line;
+}
+
 bool is_hex_id(std::string_view id) {
   return id.size() == 64 && std::all_of(id.begin(), id.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
 }
@@ -104,9 +112,7 @@ std::optional<std::map<std::string, std::int64_t, std::less<>>> read_keyed(const
   std::map<std::string, std::int64_t, std::less<>> values;
   std::string_view rest(*text);
   while (!rest.empty()) {
-    std::size_t end = rest.find('\n');
-    std::string_view line = rest.substr(0, end);
-    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+    const std::string_view line = next_line(rest);
     if (line.empty()) continue;
     const std::size_t space = line.find(' ');
     if (space == std::string_view::npos) return std::nullopt;
@@ -135,9 +141,7 @@ std::optional<CgroupDirs> container_cgroup(std::string_view proc_cgroup, std::st
   std::optional<std::string> v1_memory, v1_cpu, v2;
   std::string_view rest = proc_cgroup;
   while (!rest.empty()) {
-    std::size_t end = rest.find('\n');
-    std::string_view line = rest.substr(0, end);
-    rest = end == std::string_view::npos ? std::string_view{} : rest.substr(end + 1);
+    const std::string_view line = next_line(rest);
     if (line.empty()) continue;
     // hierarchy-id:controller-list:path (the path may itself hold ':')
     const std::size_t first = line.find(':');

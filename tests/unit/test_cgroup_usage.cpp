@@ -95,11 +95,7 @@ TEST_CASE("read_usage reads cgroup v1 figures", "[cgroup_usage]") {
   write(cpu / "cpuacct.stat", "user " + std::to_string(2 * hz) + "\nsystem " + std::to_string(hz / 2) + "\n");
   auto usage = read_usage(CgroupDirs{1, memory.string(), cpu.string()}, std::nullopt);
   REQUIRE(usage);
-  CHECK(usage->peak_memory == 41943040);
-  CHECK(usage->cpu_ms == 2500);
-  CHECK(usage->cpu_user_ms == 2000);
-  CHECK(usage->cpu_system_ms == 500);
-  CHECK(usage->source == "cgroup v1");
+  CHECK(*usage == Usage{41943040, 2500, 2000, 500, "cgroup v1"});
 }
 
 TEST_CASE("read_usage reads cgroup v2 figures, and the highest memory.current without memory.peak", "[cgroup_usage]") {
@@ -110,11 +106,7 @@ TEST_CASE("read_usage reads cgroup v2 figures, and the highest memory.current wi
   const CgroupDirs dirs{2, cg.string(), cg.string()};
   auto usage = read_usage(dirs, std::nullopt);
   REQUIRE(usage);
-  CHECK(usage->peak_memory == 1048576);
-  CHECK(usage->cpu_ms == 1500);
-  CHECK(usage->cpu_user_ms == 1200);
-  CHECK(usage->cpu_system_ms == 300);
-  CHECK(usage->source == "cgroup v2");
+  CHECK(*usage == Usage{1048576, 1500, 1200, 300, "cgroup v2"});
   // Before Linux 5.19: memory.current only; the peak is the highest sampled.
   std::filesystem::remove(cg / "memory.peak");
   write(cg / "memory.current", "4096\n");
