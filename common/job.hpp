@@ -82,7 +82,12 @@ struct JobSpec {
 // What a job used, measured while it ran (daemon/backend/cgroup_usage.hpp): each figure
 // only when it was measured. CPU time is user + system over all of the job's processes.
 struct Usage {
-  std::optional<std::int64_t> peak_memory; // bytes: the most the job's memory cgroup held at once
+  // Bytes: the most the job's memory cgroup held at once, the kernel's own high-water mark
+  // (page cache it could have dropped included: it is what the limit counts).
+  std::optional<std::int64_t> peak_memory;
+  // Bytes: the most the job held that the kernel cannot drop (anonymous memory and
+  // /dev/shm), as sampled: what it needed. details and its hints go by this one.
+  std::optional<std::int64_t> peak_resident;
   std::optional<std::int64_t> cpu_ms;      // user + system
   std::optional<std::int64_t> cpu_user_ms;
   std::optional<std::int64_t> cpu_system_ms;

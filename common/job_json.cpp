@@ -44,6 +44,7 @@ std::optional<std::int64_t> nullable_from(const nlohmann::json& in, const char* 
 
 void to_json(nlohmann::json& out, const Usage& u) {
   out = {{"peak_memory", nullable(u.peak_memory)},
+         {"peak_resident", nullable(u.peak_resident)},
          {"cpu_ms", nullable(u.cpu_ms)},
          {"cpu_user_ms", nullable(u.cpu_user_ms)},
          {"cpu_system_ms", nullable(u.cpu_system_ms)},
@@ -52,6 +53,7 @@ void to_json(nlohmann::json& out, const Usage& u) {
 
 void from_json(const nlohmann::json& in, Usage& u) {
   u.peak_memory = nullable_from(in, "peak_memory");
+  u.peak_resident = nullable_from(in, "peak_resident");
   u.cpu_ms = nullable_from(in, "cpu_ms");
   u.cpu_user_ms = nullable_from(in, "cpu_user_ms");
   u.cpu_system_ms = nullable_from(in, "cpu_system_ms");

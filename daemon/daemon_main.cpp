@@ -200,7 +200,7 @@ int daemon_main(int argc, char** argv) {
   auto* stage_option = app.add_option("--node-stage", node_stage, "On a Slurm node (jobman's batch script): pin a job's mounts from its plan file");
   auto* unstage_option =
     app.add_option("--node-unstage", node_unstage, "On a Slurm node (jobman's batch script): remove a job's pinned mounts")->excludes(stage_option);
-  app.add_option("--node-usage", node_usage, "On a Slurm node (jobman's batch script): sample a container's cgroup (PID ID OUT)")
+  app.add_option("--node-usage", node_usage, "On a Slurm node (jobman's batch script): sample a container's cgroup (PID ID NAME)")
     ->expected(3)
     ->excludes(stage_option)
     ->excludes(unstage_option);

@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <fmt/format.h>
 #include <iostream>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
@@ -146,14 +147,6 @@ int node_unstage_main(const std::string& dir) {
 namespace jobman::daemon {
 
 namespace {
-// `out` as the batch script names it: an absolute path without "." or ".." components,
-// ending in ".result.usage".
-bool is_usage_path(const std::string& out) {
-  if (out.empty() || out.front() != '/' || !out.ends_with(".result.usage") || out.size() > 4096) return false;
-  return out.find("/../") == std::string::npos && out.find("/./") == std::string::npos && out.find("//") == std::string::npos &&
-         out.find('\n') == std::string::npos;
-}
-
 // Replaces `out` with `text` at once (a reader sees the old figures or the new).
 bool replace_file(const std::string& out, const std::string& text) {
   const std::string tmp = out + ".tmp";
@@ -165,24 +158,34 @@ bool replace_file(const std::string& out, const std::string& text) {
 }
 } // namespace
 
-int node_usage_main(const std::string& pid_text, const std::string& container_id, const std::string& out) {
-  if (::geteuid() != 0) return fail("--node-usage runs as root (from jobman's batch script)");
+std::string node_usage_path(const std::string& container) { return std::string(k_node_usage_root) + "/" + container; }
+
+int node_usage_main(const std::string& pid_text, const std::string& container_id, const std::string& container) {
   if (pid_text.empty() || pid_text.size() > 9 || pid_text.find_first_not_of("0123456789") != std::string::npos)
     return fail(fmt::format("--node-usage: '{}' is not a process id", pid_text));
-  if (!is_usage_path(out)) return fail(fmt::format("--node-usage: '{}' is not a path ending in .result.usage", out));
+  if (!mounts::is_node_dir_name(container)) return fail(fmt::format("--node-usage: '{}' is not a jobman container name", container));
+  if (::geteuid() != 0) return fail("--node-usage runs as root (from jobman's batch script)");
+  // Ends with the batch script, whatever kills it; until then only its KILL ends this (the
+  // script KILLs a pid it knows to be this process, never one reused since).
+  ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (::getppid() == 1) return 0;
+  const std::string root(k_node_usage_root);
+  if (!root_dir(root.substr(0, root.rfind('/')), 0755) || !root_dir(root, 0700))
+    return fail(fmt::format("cannot create {}: {}", root, std::strerror(errno)));
+  const std::string out = node_usage_path(container);
   const int pid = std::stoi(pid_text);
   auto cgroups = backend::read_proc_cgroup(pid);
   // The container's id in its cgroup's path, or nothing is measured (it ended already).
   auto dirs = cgroups ? backend::container_cgroup(*cgroups, container_id) : std::nullopt;
-  if (!dirs) return 0;
   std::optional<Usage> usage;
-  for (;;) {
+  while (dirs) {
     auto sample = backend::read_usage(*dirs, usage);
-    if (!sample) return 0; // the cgroup is gone: the container ended; `out` has the last sample
+    if (!sample) break; // the cgroup is gone: the container ended; `out` has the last sample
     usage = sample;
     if (!replace_file(out, backend::usage_lines(*usage))) return fail(fmt::format("cannot write {}: {}", out, std::strerror(errno)));
     std::this_thread::sleep_for(backend::k_usage_sample_interval);
   }
+  for (;;) ::pause();
 }
 
 } // namespace jobman::daemon

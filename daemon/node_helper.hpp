@@ -5,11 +5,12 @@
 //                               the plan's /run/jobman/slurm/<container>, fills its image
 //                               copies, and prints that directory;
 //   jobmand --node-unstage DIR  unmounts and removes such a directory;
-//   jobmand --node-usage PID ID OUT
-//                               samples the cgroup of container ID (its process PID) every
-//                               k_usage_sample_interval until it ends, each time replacing
-//                               OUT (a path ending in ".result.usage") with what it used so
-//                               far (backend/cgroup_usage.hpp).
+//   jobmand --node-usage PID ID NAME
+//                               samples the cgroup of container ID (its process PID, named
+//                               NAME) every k_usage_sample_interval until it ends, each time
+//                               replacing /run/jobman/usage/NAME with what it used so far
+//                               (backend/cgroup_usage.hpp); then waits for the batch
+//                               script's KILL (or dies with the script).
 // Each takes only what jobmand wrote (a root-owned plan; a directory under
 // /run/jobman/slurm) and prints "Error: jobman on node N: ..." on stderr when it fails: the
 // batch script's log line jobmand takes the job's reason from.
@@ -20,6 +21,9 @@ namespace jobman::daemon {
 
 int node_stage_main(const std::string& plan_path);
 int node_unstage_main(const std::string& dir);
-int node_usage_main(const std::string& pid, const std::string& container_id, const std::string& out);
+// Where --node-usage keeps the samples: node-local (the state directory may be NFS).
+inline constexpr const char* k_node_usage_root = "/run/jobman/usage";
+std::string node_usage_path(const std::string& container);
+int node_usage_main(const std::string& pid, const std::string& container_id, const std::string& container);
 
 } // namespace jobman::daemon

@@ -29,19 +29,22 @@ std::string format_cpu_time(std::int64_t ms) {
 // What the job used against what its flavor gave (the daemon's usage report), seff-style.
 void print_usage(const json& usage, const Job& job) {
   if (!usage.is_object()) {
-    if (is_terminal(job.state) && job.started_at) std::cout << "Usage:       not measured (it ended before its first sample)\n";
+    if (is_terminal(job.state) && job.started_at) std::cout << "Usage:       not measured\n";
     return;
   }
   if (usage.contains("memory")) {
     const json& m = usage["memory"];
-    std::cout << fmt::format("Memory:      peak {} of {} ({}%)\n", format_size(m.value("peak", std::int64_t{0})),
-                             format_size(m.value("limit", std::int64_t{0})), m.value("percent", 0));
+    std::string line = fmt::format("peak {}", format_size(m.value("peak", std::int64_t{0})));
+    if (m.contains("percent")) line += fmt::format(" of {} ({}%)", format_size(m.value("limit", std::int64_t{0})), m.value("percent", 0));
+    if (m.contains("peak_with_cache")) line += fmt::format("; {} with page cache", format_size(m.value("peak_with_cache", std::int64_t{0})));
+    std::cout << "Memory:      " << line << "\n";
   }
   if (usage.contains("cpu")) {
     const json& c = usage["cpu"];
-    std::cout << fmt::format("CPU:         {} over {} wall on {:g} CPU{} ({}%)\n", format_cpu_time(c.value("used_ms", std::int64_t{0})),
-                             format_cpu_time(c.value("wall_ms", std::int64_t{0})), c.value("cpus", 0.0),
-                             c.value("cpus", 0.0) == 1.0 ? "" : "s", c.value("percent", 0));
+    const double cpus = c.value("cpus", 0.0);
+    std::string line = fmt::format("{} over {} wall", format_cpu_time(c.value("used_ms", std::int64_t{0})), format_cpu_time(c.value("wall_ms", std::int64_t{0})));
+    if (c.contains("percent")) line += fmt::format(" on {:g} CPU{} ({}%)", cpus, cpus == 1.0 ? "" : "s", c.value("percent", 0));
+    std::cout << "CPU:         " << line << "\n";
   }
   if (!job.gpu_devices.empty()) std::cout << fmt::format("GPUs used:   {}\n", fmt::join(job.gpu_devices, ", "));
   for (const auto& hint : usage.value("hints", json::array()))

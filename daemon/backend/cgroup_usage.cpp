@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <fcntl.h>
+#include <limits>
 #include <map>
 #include <unistd.h>
 
@@ -85,7 +86,7 @@ std::optional<std::string> read_small_file(const std::string& path) {
   return text;
 }
 
-// A non-negative decimal of at most 18 digits (no overflow in int64 arithmetic after).
+// A non-negative decimal of at most 18 digits (below 10^18: sums of two stay in int64).
 std::optional<std::int64_t> parse_count(std::string_view text) {
   if (text.empty() || text.size() > 18) return std::nullopt;
   std::int64_t value = 0;
@@ -126,6 +127,12 @@ std::optional<std::map<std::string, std::int64_t, std::less<>>> read_keyed(const
 std::optional<std::int64_t> lookup(const std::map<std::string, std::int64_t, std::less<>>& values, std::string_view key) {
   auto it = values.find(key);
   return it == values.end() ? std::nullopt : std::optional<std::int64_t>(it->second);
+}
+
+// Clock ticks as ms, without overflowing for counts near 10^18 (at most int64's largest).
+std::int64_t ticks_to_ms(std::int64_t ticks, std::int64_t per_second) {
+  const __int128 ms = static_cast<__int128>(ticks) * 1000 / per_second;
+  return ms > std::numeric_limits<std::int64_t>::max() ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(ms);
 }
 
 std::optional<std::int64_t> larger(std::optional<std::int64_t> a, std::optional<std::int64_t> b) {
@@ -185,8 +192,15 @@ std::optional<Usage> read_usage(const CgroupDirs& dirs, const std::optional<Usag
     const std::int64_t per_second = ticks > 0 ? ticks : 100;
     usage.peak_memory = *peak;
     usage.cpu_ms = *total / 1000000;
-    if (auto user = lookup(*split, "user")) usage.cpu_user_ms = *user * 1000 / per_second;
-    if (auto system = lookup(*split, "system")) usage.cpu_system_ms = *system * 1000 / per_second;
+    if (auto user = lookup(*split, "user")) usage.cpu_user_ms = ticks_to_ms(*user, per_second);
+    if (auto system = lookup(*split, "system")) usage.cpu_system_ms = ticks_to_ms(*system, per_second);
+    // Hierarchical (its child cgroups too) where the kernel has them.
+    if (auto stat = read_keyed(dirs.memory + "/memory.stat")) {
+      auto rss = lookup(*stat, "total_rss"), shmem = lookup(*stat, "total_shmem");
+      if (!rss) rss = lookup(*stat, "rss");
+      if (!shmem) shmem = lookup(*stat, "shmem");
+      if (rss && shmem) usage.peak_resident = *rss + *shmem;
+    }
     usage.source = "cgroup v1";
   } else if (dirs.version == 2) {
     auto stat = read_keyed(dirs.cpu + "/cpu.stat");
@@ -195,6 +209,10 @@ std::optional<Usage> read_usage(const CgroupDirs& dirs, const std::optional<Usag
     if (!peak) peak = read_number(dirs.memory + "/memory.current");
     if (!peak) return std::nullopt;
     usage.peak_memory = *peak;
+    if (auto memory = read_keyed(dirs.memory + "/memory.stat")) {
+      auto anon = lookup(*memory, "anon"), shmem = lookup(*memory, "shmem");
+      if (anon && shmem) usage.peak_resident = *anon + *shmem;
+    }
     if (auto total = lookup(*stat, "usage_usec")) usage.cpu_ms = *total / 1000;
     if (auto user = lookup(*stat, "user_usec")) usage.cpu_user_ms = *user / 1000;
     if (auto system = lookup(*stat, "system_usec")) usage.cpu_system_ms = *system / 1000;
@@ -204,6 +222,7 @@ std::optional<Usage> read_usage(const CgroupDirs& dirs, const std::optional<Usag
   }
   if (previous) {
     usage.peak_memory = larger(usage.peak_memory, previous->peak_memory);
+    usage.peak_resident = larger(usage.peak_resident, previous->peak_resident);
     usage.cpu_ms = larger(usage.cpu_ms, previous->cpu_ms);
     usage.cpu_user_ms = larger(usage.cpu_user_ms, previous->cpu_user_ms);
     usage.cpu_system_ms = larger(usage.cpu_system_ms, previous->cpu_system_ms);
@@ -217,6 +236,7 @@ std::string usage_lines(const Usage& usage) {
     if (value) out += std::string(key) + "=" + std::to_string(*value) + "\n";
   };
   add("peak_memory", usage.peak_memory);
+  add("peak_resident", usage.peak_resident);
   add("cpu_ms", usage.cpu_ms);
   add("cpu_user_ms", usage.cpu_user_ms);
   add("cpu_system_ms", usage.cpu_system_ms);
@@ -231,6 +251,7 @@ bool read_usage_line(std::string_view key, std::string_view value, Usage& usage)
     return true;
   }
   std::optional<std::int64_t>* field = key == "peak_memory"     ? &usage.peak_memory
+                                       : key == "peak_resident" ? &usage.peak_resident
                                        : key == "cpu_ms"        ? &usage.cpu_ms
                                        : key == "cpu_user_ms"   ? &usage.cpu_user_ms
                                        : key == "cpu_system_ms" ? &usage.cpu_system_ms

@@ -3,12 +3,14 @@
 // engines remove a container's cgroup as soon as it ends, so the figures are sampled while
 // it runs (LocalBackend every k_usage_sample_interval; on a Slurm node `jobmand
 // --node-usage`, node_helper.hpp) and the last sample is what the job used.
-//   cgroup v1: memory.max_usage_in_bytes (the kernel's own high-water mark), cpuacct.usage
-//              (ns) and cpuacct.stat (user and system, in clock ticks);
-//   cgroup v2: memory.peak (Linux 5.19; before that, the highest memory.current sampled)
-//              and cpu.stat (usage_usec, user_usec, system_usec).
-// CPU time the job used after the last sample is not counted; the peak is the kernel's
-// and so exact up to the last sample on v1 and on v2 with memory.peak.
+//   cgroup v1: memory.max_usage_in_bytes (the kernel's own high-water mark), memory.stat
+//              (total_rss + total_shmem: what it cannot drop), cpuacct.usage (ns) and
+//              cpuacct.stat (user and system, in clock ticks);
+//   cgroup v2: memory.peak (Linux 5.19; before that, the highest memory.current sampled),
+//              memory.stat (anon + shmem) and cpu.stat (usage_usec, user_usec, system_usec).
+// What the job did after the last sample (up to a second before it ended) is not counted;
+// the high-water mark is the kernel's, so exact up to the last sample; the resident peak
+// is the highest sampled.
 
 #include "common/job.hpp"
 
@@ -45,8 +47,8 @@ std::optional<std::string> read_proc_cgroup(int pid, const std::string& proc_roo
 std::optional<Usage> read_usage(const CgroupDirs& dirs, const std::optional<Usage>& previous);
 
 // `usage` as the key=value lines a Slurm node reports it in (jobmand --node-usage writes
-// them, the batch script adds them to its result): peak_memory, cpu_ms, cpu_user_ms,
-// cpu_system_ms (those measured) and usage_source.
+// them, the batch script adds them to its result): peak_memory, peak_resident, cpu_ms,
+// cpu_user_ms, cpu_system_ms (those measured) and usage_source.
 std::string usage_lines(const Usage& usage);
 // Takes one such line's `key` and `value` into `usage`; false for any other key, or a value
 // that is not one usage_lines writes.

@@ -94,13 +94,21 @@ void LocalBackend::track_usage(JobId id, const json& inspected) {
   it->second.usage = read_usage(*dirs, it->second.usage);
 }
 
-asio::awaitable<void> LocalBackend::sample_usage(JobId id) {
+asio::awaitable<void> LocalBackend::sample_usage(Job job) {
   auto executor = co_await asio::this_coro::executor;
-  for (;;) {
+  for (int tick = 1;; ++tick) {
     asio::steady_timer timer(executor, k_usage_sample_interval);
     co_await timer.async_wait(asio::use_awaitable); // cancelled (throws) when the job ends
-    auto it = m_usage.find(id);
-    if (it == m_usage.end() || !it->second.dirs) continue;
+    auto it = m_usage.find(job.id);
+    if (it == m_usage.end()) continue;
+    if (!it->second.dirs && !it->second.usage && (tick == 3 || tick == 10 || tick == 30)) {
+      // Not found yet (has_started saw it before it ran, or a read failed): ask again, a
+      // few times only (each ask is an engine call).
+      auto inspected = co_await inspect(job);
+      if (inspected) track_usage(job.id, *inspected);
+      continue;
+    }
+    if (!it->second.dirs) continue;
     auto sample = read_usage(*it->second.dirs, it->second.usage);
     if (sample) it->second.usage = sample;
     else it->second.dirs.reset(); // the cgroup is gone: the container ended
@@ -116,7 +124,8 @@ asio::awaitable<ContainerExit> LocalBackend::wait(Job job, std::string log_path)
   m_usage[job.id]; // sampled from when has_started (or the inspect below) finds its cgroup
   if (ours) {
     engine::RunningProcess& process = *it->second;
-    auto ended = co_await (process.wait() || sample_usage(job.id));
+    // (`||` cancels the sampler when the wait succeeds; the wait never throws.)
+    auto ended = co_await (process.wait() || sample_usage(job));
     exit.status = std::get<0>(ended);
     m_processes.erase(job.id);
   } else {
@@ -124,7 +133,7 @@ asio::awaitable<ContainerExit> LocalBackend::wait(Job job, std::string log_path)
     auto inspected = co_await inspect(job);
     if (inspected) track_usage(job.id, *inspected);
     auto argv = engine_command(m_config.engine, {"wait", job.container});
-    auto ended = co_await (m_runner.capture(std::move(argv), std::nullopt) || sample_usage(job.id)); // as long as the job runs
+    auto ended = co_await (m_runner.capture(std::move(argv), std::nullopt) || sample_usage(job)); // as long as the job runs
     auto& waited = std::get<0>(ended);
     if (waited && waited->status.success()) {
       try {

@@ -40,8 +40,9 @@ private:
   // Finds the cgroup of the container `inspected` describes, if it runs, for job `id`'s
   // samples (only while wait() follows the job).
   void track_usage(JobId id, const nlohmann::json& inspected);
-  // Samples job `id`'s cgroup every k_usage_sample_interval; ends only when cancelled.
-  asio::awaitable<void> sample_usage(JobId id);
+  // Samples `job`'s cgroup every k_usage_sample_interval (asking `inspect` for it again a
+  // few times while it has none); ends only when cancelled.
+  asio::awaitable<void> sample_usage(Job job);
   struct Sampled {
     std::optional<CgroupDirs> dirs; // once found; reset when the cgroup is gone
     std::optional<Usage> usage;     // the last sample

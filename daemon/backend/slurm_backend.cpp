@@ -157,7 +157,6 @@ asio::awaitable<Result<std::string>> SlurmBackend::start(Job job, std::string lo
   if (log.get() < 0) co_return ErrorInfo{ErrorCode::Internal, fmt::format("cannot open log file {}: {}", log_path, std::strerror(errno))};
   const SlurmPaths paths = slurm_paths(m_config, job.id);
   ::unlink(paths.result.c_str()); // one left by an attempt of an earlier jobmand
-  ::unlink((paths.result + ".usage").c_str());
   auto written = write_file(paths.spec, slurm_spec(m_config, job), 0600);
   if (!written) co_return written.error();
   // What the node pins before the container starts (its mounts, opened again there as the user).
@@ -399,7 +398,6 @@ asio::awaitable<void> SlurmBackend::remove(Job job) {
   const SlurmPaths paths = slurm_paths(m_config, job.id);
   ::unlink(paths.spec.c_str());
   ::unlink(paths.result.c_str());
-  ::unlink((paths.result + ".usage").c_str()); // a killed script's last sample
   ::unlink(paths.stage.c_str());
   const auto homes = std::count_if(job.spec.mounts.begin(), job.spec.mounts.end(), [](const Mount& m) { return m.image_copy; });
   for (std::size_t i = 0; i < static_cast<std::size_t>(homes); ++i) ::unlink(home_tar_link(m_config, job.id, i).c_str());

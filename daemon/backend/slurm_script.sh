@@ -23,13 +23,14 @@ fi
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 spec=$1 result=$2 name=$3 limit=$4 grace=$5 stage=${6:--} helper=${7:-}
 number() { case $1 in '' | -1 | *[!0-9]*) [ "$1" = -1 ];; *) true;; esac; }
-# With what the container used, as the sampler last saw it (RESULT.usage, below).
+# With what the container used, as the sampler last saw it (below; node-local).
+usage=/run/jobman/usage/$name
 write_result() {
   {
     printf 'exit=%s\noom=%s\nstarted=%s\nstopped=%s\n' "$1" "$2" "$3" "$4"
-    if [ -f "$result.usage" ]; then cat "$result.usage"; fi
+    if [ -f "$usage" ]; then cat "$usage"; fi
   } >"$result.tmp" && mv -f "$result.tmp" "$result"
-  rm -f "$result.usage"
+  rm -f "$usage" "$usage.tmp"
 }
 staged="" # the directory the helper pinned the job's mounts in
 unstage() { [ -z "$staged" ] || "$helper" --node-unstage "$staged" || true; staged=""; }
@@ -95,11 +96,14 @@ if [ "$limit" -gt 0 ]; then
 fi
 if [ "$sample" = 1 ] && kill -0 "$pid" 2>/dev/null; then
   # What the container uses, from its cgroup while it runs (the engine removes the cgroup
-  # when it ends): HELPER replaces RESULT.usage with each sample. Deaf to TERM too: the
-  # container's last moments count; it ends by itself with the cgroup.
-  read -r cpid cid < <("${prefix[@]}" container inspect --format '{{.State.Pid}} {{.Id}}' "$name" 2>/dev/null)
-  if number "${cpid:-}" && [ "${cpid:-0}" -gt 0 ] && [ -n "${cid:-}" ]; then
-    (trap '' TERM; exec "$helper" --node-usage "$cpid" "$cid" "$result.usage") &
+  # when it ends): HELPER replaces /run/jobman/usage/NAME with each sample, then waits for
+  # the KILL below (it dies with this script too). Deaf to TERM: the container's last
+  # moments count. Only this Slurm job's container (an earlier attempt's may run).
+  read -r cpid cid clabel < <("${prefix[@]}" container inspect --format \
+    '{{.State.Pid}} {{.Id}} {{index .Config.Labels "jobman.slurm_job"}}' "$name" 2>/dev/null)
+  if number "${cpid:-}" && [ "${cpid:-0}" -gt 0 ] && [ -n "${cid:-}" ] && [ "${clabel:-}" = "${SLURM_JOB_ID:-}" ]; then
+    rm -f "$usage"
+    (trap '' TERM; exec "$helper" --node-usage "$cpid" "$cid" "$name" 2>/dev/null) &
     sampler=$!
   fi
 fi
@@ -119,8 +123,8 @@ while [ -z "$rc" ]; do
   fi
 done
 [ -z "$timer" ] || kill "$timer" 2>/dev/null
-# The container has ended: its last sample is what it used. (KILL: it ignores TERM. Its
-# file is replaced whole at each sample, so a kill leaves the last one.)
+# The container has ended: its last sample is what it used. (KILL: it ignores TERM, and
+# waits for this; its file is replaced whole at each sample, so a kill leaves the last one.)
 if [ -n "$sampler" ]; then
   kill -KILL "$sampler" 2>/dev/null
   wait "$sampler" 2>/dev/null
@@ -133,7 +137,7 @@ case ${started_at:-} in '' | 0001-01-01*) started=0;; esac
 # A container of that name that is not this Slurm job's (an earlier attempt's, still there):
 # neither its exit nor its removal is ours.
 ours=1
-[ "${label:-}" = "${SLURM_JOB_ID:-}" ] || { ours=0; started=0; oom=false; }
+[ "${label:-}" = "${SLURM_JOB_ID:-}" ] || { ours=0; started=0; oom=false; rm -f "$usage"; }
 [ "${oom:-}" = true ] && oom=1 || oom=0
 # podman on cgroup v1 does not say; the kernel's oom-kill line names the container's cgroup,
 # which holds its full id (on cgroup v1 and v2 alike).

@@ -12,7 +12,8 @@ using nlohmann::json;
 
 namespace {
 
-int percent_of(double part, double whole) { return whole > 0 ? static_cast<int>(std::lround(part * 100.0 / whole)) : 0; }
+// `part` of `whole` in whole percent, at most 1,000,000 (a 1 ms wall does not wrap).
+int percent_of(double part, double whole) { return whole > 0 ? static_cast<int>(std::lround(std::min(part * 100.0 / whole, 1e6))) : 0; }
 
 // The smallest flavor (by memory, then CPUs) with more memory than the job had and as many
 // GPUs; nothing if there is none.
@@ -52,27 +53,32 @@ json usage_report(const Job& job, const Config& config) {
   const Usage& usage = *job.usage;
   const Resources& r = job.spec.resources;
   json report{{"source", usage.source}, {"gpus", job.gpu_devices}, {"hints", json::array()}};
-  if (usage.peak_memory) {
-    const int percent = percent_of(static_cast<double>(*usage.peak_memory), static_cast<double>(r.memory));
-    report["memory"] = {{"peak", *usage.peak_memory}, {"limit", r.memory}, {"percent", percent}};
+  // What it needed (what the kernel could not drop) when measured; else all it was charged.
+  const std::optional<std::int64_t> peak = usage.peak_resident ? usage.peak_resident : usage.peak_memory;
+  if (peak) {
+    const int percent = percent_of(static_cast<double>(*peak), static_cast<double>(r.memory));
+    report["memory"] = {{"peak", *peak}, {"limit", r.memory}};
+    if (r.memory > 0) report["memory"]["percent"] = percent;
+    if (usage.peak_resident && usage.peak_memory) report["memory"]["peak_with_cache"] = *usage.peak_memory;
     if (r.memory > 0 && (percent >= k_memory_hint_percent || job.state == JobState::OomKilled)) {
       const Flavor* roomier = roomier_flavor(job, config);
-      report["hints"].push_back(
-        roomier ? fmt::format("it peaked at {}% of its {} memory: flavor '{}' has {}", percent, format_size(r.memory), roomier->name,
-                              format_size(roomier->memory))
-                : fmt::format("it peaked at {}% of its {} memory, and no flavor has more; ask the platform admin", percent,
-                              format_size(r.memory)));
+      // An OOM kill reached the limit, whatever the last sample (up to a second before) saw.
+      const std::string used = job.state == JobState::OomKilled ? fmt::format("it ran out of its {} memory", format_size(r.memory))
+                                                                : fmt::format("it peaked at {}% of its {} memory", percent, format_size(r.memory));
+      report["hints"].push_back(roomier ? fmt::format("{}: flavor '{}' has {}", used, roomier->name, format_size(roomier->memory))
+                                        : fmt::format("{}, and no flavor has more; ask the platform admin", used));
     }
   }
   if (usage.cpu_ms && job.started_at && job.ended_at) {
     const std::int64_t wall = std::max<std::int64_t>(0, *job.ended_at - *job.started_at);
     const int percent = percent_of(static_cast<double>(*usage.cpu_ms), static_cast<double>(wall) * r.cpus);
-    report["cpu"] = {{"used_ms", *usage.cpu_ms}, {"wall_ms", wall}, {"cpus", r.cpus}, {"percent", percent}};
+    report["cpu"] = {{"used_ms", *usage.cpu_ms}, {"wall_ms", wall}, {"cpus", r.cpus}};
+    if (r.cpus > 0 && wall > 0) report["cpu"]["percent"] = percent;
     if (usage.cpu_user_ms) report["cpu"]["user_ms"] = *usage.cpu_user_ms;
     if (usage.cpu_system_ms) report["cpu"]["system_ms"] = *usage.cpu_system_ms;
     if (r.cpus > 1 && wall >= k_cpu_hint_min_wall_ms && percent <= k_cpu_hint_percent) {
       const double busy = static_cast<double>(*usage.cpu_ms) / static_cast<double>(wall);
-      const Flavor* leaner = leaner_flavor(job, config, busy, usage.peak_memory.value_or(r.memory));
+      const Flavor* leaner = leaner_flavor(job, config, busy, peak.value_or(r.memory));
       report["hints"].push_back(leaner ? fmt::format("it kept {}% of its {:g} CPUs busy: flavor '{}' ({:g} CPUs) would do", percent, r.cpus,
                                                      leaner->name, leaner->cpus)
                                        : fmt::format("it kept {}% of its {:g} CPUs busy: a flavor with fewer CPUs would do", percent, r.cpus));

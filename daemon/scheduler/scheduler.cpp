@@ -53,8 +53,11 @@ Outcome decide_state(const Job& job, StopCause cause, const std::string& cancel_
   if (exit.cancelled) return {JobState::Cancelled, exit.message.empty() ? "cancelled outside jobman" : exit.message};
   if (exit.lost) return {JobState::Lost, exit.message.empty() ? "its node was lost" : exit.message};
   if (exit.oom_killed) {
-    // The peak as last sampled: the kernel kills at the limit, so it may be just below it.
-    const std::string peak = exit.usage && exit.usage->peak_memory ? fmt::format(" (its peak measured: {})", format_size(*exit.usage->peak_memory)) : "";
+    // The kernel killed it at the limit; its last sample, up to a second before, says how
+    // far it had got.
+    const std::optional<std::int64_t> sampled = exit.usage ? (exit.usage->peak_resident ? exit.usage->peak_resident : exit.usage->peak_memory)
+                                                           : std::nullopt;
+    const std::string peak = sampled ? fmt::format(" (peak sampled: {}, up to a second before the kill)", format_size(*sampled)) : "";
     return {JobState::OomKilled, fmt::format("out of memory: the job needed more than the {} of flavor '{}'{}; {}",
                                              format_size(job.spec.resources.memory), job.spec.flavor, peak, bigger_flavors(config, job))};
   }
@@ -335,7 +338,7 @@ Job Scheduler::mark_running(JobId id, const std::string& node) {
   auto launched = m_launched_at.find(id);
   const bool at_launch = launched != m_launched_at.end() && !m_backend.queues_jobs();
   return transition(id, JobState::Running, node.empty() ? "container started" : "container started on node " + node,
-                    store::TransitionFields{std::nullopt, at_launch ? launched->second : now_ms()});
+                    store::TransitionFields{std::nullopt, at_launch ? launched->second : now_ms(), std::nullopt});
 }
 
 asio::awaitable<void> Scheduler::confirm_started(Job job) {

@@ -43,7 +43,7 @@ constexpr const char* k_columns =
   "id, name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, exit_code, reason, "
   "argv, container, submitted_at, started_at, ended_at, flavor, resources, mounts, groups, gpu_devices, priority, "
   "(SELECT json_group_array(depends_on) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL, image_home, backend_id, node, "
-  "peak_memory, cpu_ms, cpu_user_ms, cpu_system_ms, usage_source";
+  "peak_memory, cpu_ms, cpu_user_ms, cpu_system_ms, usage_source, peak_resident";
 
 std::optional<std::int64_t> nullable(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
@@ -89,6 +89,7 @@ Job read_job(SQLite::Statement& q, const std::string& instance) {
     usage.cpu_user_ms = nullable(q.getColumn(31));
     usage.cpu_system_ms = nullable(q.getColumn(32));
     usage.source = std::move(source);
+    usage.peak_resident = nullable(q.getColumn(34));
     job.usage = std::move(usage);
   }
   return job;
@@ -404,15 +405,16 @@ Job JobStore::transition(JobId id, JobState to, const std::string& reason, const
   q.exec();
   if (fields.usage && is_terminal(to)) {
     job->usage = fields.usage;
-    SQLite::Statement u(*m_db, "UPDATE jobs SET peak_memory = ?, cpu_ms = ?, cpu_user_ms = ?, cpu_system_ms = ?, usage_source = ? WHERE id = ?");
+    SQLite::Statement u(*m_db, "UPDATE jobs SET peak_memory = ?, cpu_ms = ?, cpu_user_ms = ?, cpu_system_ms = ?, peak_resident = ?, "
+                               "usage_source = ? WHERE id = ?");
     const std::optional<std::int64_t> figures[] = {fields.usage->peak_memory, fields.usage->cpu_ms, fields.usage->cpu_user_ms,
-                                                   fields.usage->cpu_system_ms};
-    for (int i = 0; i < 4; ++i) {
+                                                   fields.usage->cpu_system_ms, fields.usage->peak_resident};
+    for (int i = 0; i < 5; ++i) {
       if (figures[i]) u.bind(i + 1, *figures[i]);
       else u.bind(i + 1);
     }
-    u.bind(5, fields.usage->source.empty() ? std::string("measured") : fields.usage->source);
-    u.bind(6, id);
+    u.bind(6, fields.usage->source.empty() ? std::string("measured") : fields.usage->source);
+    u.bind(7, id);
     u.exec();
   }
   add_event(*m_db, id, from, to, reason, at);

@@ -117,10 +117,12 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
     ALTER TABLE jobs ADD COLUMN backend_id TEXT NOT NULL DEFAULT '';
     ALTER TABLE jobs ADD COLUMN node TEXT NOT NULL DEFAULT '';
   )sql",
-  // 9: what each job used (issue 12): peak memory in bytes, CPU time in ms; usage_source
-  // says how it was measured ('' : not measured, and the figures are NULL).
+  // 9: what each job used (issue 12): peak memory (all it was charged; what it could not
+  // drop) in bytes, CPU time in ms; usage_source says how it was measured ('' : not
+  // measured, and the figures are NULL).
   R"sql(
     ALTER TABLE jobs ADD COLUMN peak_memory   INTEGER;
+    ALTER TABLE jobs ADD COLUMN peak_resident INTEGER;
     ALTER TABLE jobs ADD COLUMN cpu_ms        INTEGER;
     ALTER TABLE jobs ADD COLUMN cpu_user_ms   INTEGER;
     ALTER TABLE jobs ADD COLUMN cpu_system_ms INTEGER;

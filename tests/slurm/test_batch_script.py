@@ -43,7 +43,7 @@ case $sub in
       exit 0;;
     esac
     case "$*" in *State.Pid*)
-      echo "${FAKE_PID-4242} ${FAKE_ID:-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}"
+      echo "${FAKE_PID-4242} ${FAKE_ID:-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa} ${FAKE_LABEL-$SLURM_JOB_ID}"
       exit 0;;
     esac
     case ${FAKE_RUN:-exit3} in
@@ -78,12 +78,14 @@ case $1 in
     [ "${FAKE_STAGE:-}" = fail ] && { echo "Error: jobman on node n1: mount check on the node: you (alice) cannot read /d" >&2; exit 1; }
     echo /run/jobman/slurm/jobman-x-1;;
   --node-unstage) ;;
-  --node-usage)  # as jobmand --node-usage PID ID OUT: replaces OUT with each sample, deaf to TERM
+  --node-usage)  # as jobmand --node-usage PID ID NAME: replaces /run/jobman/usage/NAME with each sample, deaf to TERM
     echo "helper $1 $2 $3 $4" >> "$FAKE_DIR/calls.usage"
+    out=/run/jobman/usage/$4
+    mkdir -p /run/jobman/usage
     n=0
     while :; do
       n=$((n + 1))
-      printf 'peak_memory=%s\ncpu_ms=%s\nusage_source=cgroup v1\n' "$((n * 1048576))" "$((n * 10))" >"$4.tmp" && mv -f "$4.tmp" "$4"
+      printf 'peak_memory=%s\ncpu_ms=%s\nusage_source=cgroup v1\n' "$((n * 1048576))" "$((n * 10))" >"$out.tmp" && mv -f "$out.tmp" "$out"
       sleep 0.05
     done;;
   *) exit 2;;
@@ -264,6 +266,11 @@ def test_a_container_of_that_name_from_another_slurm_job_is_neither_read_nor_rem
     assert "rm" not in (tmp / "calls").read_text().split()
 
 
+USAGE = Path("/run/jobman/usage/jobman-x-1")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="the node's samples live in /run/jobman/usage, root's")
+
+
+@needs_root
 def test_the_helper_samples_the_running_container_and_its_last_sample_is_in_the_result(tmp):
     argv = ["ENGINE", "run", "--name", "jobman-x-1", "img"]
     # A container that runs until jobman's 1 s timer stops it; the helper samples meanwhile.
@@ -273,15 +280,16 @@ def test_the_helper_samples_the_running_container_and_its_last_sample_is_in_the_
     assert got["stopped"] == "timeout" and got["usage_source"] == "cgroup v1", got
     assert int(got["peak_memory"]) >= 1048576 and int(got["cpu_ms"]) >= 10, got
     usage = (tmp / "calls.usage").read_text().split()
-    assert usage == ["helper", "--node-usage", "4242", "a" * 64, f"{tmp}/1.result.usage"]
+    assert usage == ["helper", "--node-usage", "4242", "a" * 64, "jobman-x-1"]
     # The sampler was ended with the container (it ignores TERM): nothing is left of it.
-    assert not (tmp / "1.result.usage").exists()
+    assert not USAGE.exists()
     time.sleep(0.3)
-    assert not (tmp / "1.result.usage").exists(), "the sampler still runs"
+    assert not USAGE.exists() and not USAGE.with_name("jobman-x-1.tmp").exists(), "the sampler still runs"
     calls = (tmp / "calls").read_text().splitlines()
     assert calls.index("container-pid") > calls.index("run") and "stop" in calls
 
 
+@needs_root
 def test_no_sampler_for_a_container_that_ended_before_it_ran_or_without_a_helper(tmp):
     argv = ["ENGINE", "run", "--name", "jobman-x-1", "img"]
     rc, _ = run_script(tmp, argv, stage=str(tmp / "1.stage"))  # exits at once
@@ -292,12 +300,15 @@ def test_no_sampler_for_a_container_that_ended_before_it_ran_or_without_a_helper
     assert not (tmp / "calls.usage").exists()
 
 
-def test_a_pid_that_is_not_a_number_starts_no_sampler(tmp):
+@needs_root
+def test_a_pid_that_is_not_a_number_or_another_slurm_job_s_container_starts_no_sampler(tmp):
     argv = ["ENGINE", "run", "--name", "jobman-x-1", "img"]
-    for pid in ("x", "-1", "0", "$(touch /tmp/jobman-pwned)", ""):
-        rc, _ = run_script(tmp, argv, limit=1, env={"FAKE_RUN": "sleep", "FAKE_PID": pid}, stage=str(tmp / "1.stage"))
-        assert rc == 143 and "usage_source" not in result(tmp), pid
-        assert not (tmp / "calls.usage").exists(), pid
+    cases = [{"FAKE_PID": pid} for pid in ("x", "-1", "0", "$(touch /tmp/jobman-pwned)", "")]
+    cases.append({"FAKE_LABEL": "76"})  # an earlier attempt's container of that name, still running
+    for env in cases:
+        rc, _ = run_script(tmp, argv, limit=1, env={"FAKE_RUN": "sleep", **env}, stage=str(tmp / "1.stage"))
+        assert "usage_source" not in result(tmp), env
+        assert not (tmp / "calls.usage").exists(), env
         (tmp / "stopped").unlink(missing_ok=True)
         (tmp / "running").unlink(missing_ok=True)
     assert not Path("/tmp/jobman-pwned").exists()

@@ -95,7 +95,15 @@ TEST_CASE("read_usage reads cgroup v1 figures", "[cgroup_usage]") {
   write(cpu / "cpuacct.stat", "user " + std::to_string(2 * hz) + "\nsystem " + std::to_string(hz / 2) + "\n");
   auto usage = read_usage(CgroupDirs{1, memory.string(), cpu.string()}, std::nullopt);
   REQUIRE(usage);
-  CHECK(*usage == Usage{41943040, 2500, 2000, 500, "cgroup v1"});
+  CHECK(*usage == Usage{41943040, std::nullopt, 2500, 2000, 500, "cgroup v1"});
+  // With memory.stat: what the kernel could not drop (hierarchical counts first).
+  write(memory / "memory.stat", "cache 30000000\nrss 1000\nshmem 2000\ntotal_cache 30000000\ntotal_rss 10000000\ntotal_shmem 1000000\n");
+  CHECK(read_usage(CgroupDirs{1, memory.string(), cpu.string()}, std::nullopt)->peak_resident == 11000000);
+  write(memory / "memory.stat", "cache 30000000\nrss 1000\nshmem 2000\n");
+  CHECK(read_usage(CgroupDirs{1, memory.string(), cpu.string()}, std::nullopt)->peak_resident == 3000);
+  // Several cgroup v1 clock ticks near 10^18 do not overflow.
+  write(cpu / "cpuacct.stat", "user 999999999999999999\nsystem 0\n");
+  CHECK(*read_usage(CgroupDirs{1, memory.string(), cpu.string()}, std::nullopt)->cpu_user_ms > 0);
 }
 
 TEST_CASE("read_usage reads cgroup v2 figures, and the highest memory.current without memory.peak", "[cgroup_usage]") {
@@ -106,7 +114,13 @@ TEST_CASE("read_usage reads cgroup v2 figures, and the highest memory.current wi
   const CgroupDirs dirs{2, cg.string(), cg.string()};
   auto usage = read_usage(dirs, std::nullopt);
   REQUIRE(usage);
-  CHECK(*usage == Usage{1048576, 1500, 1200, 300, "cgroup v2"});
+  CHECK(*usage == Usage{1048576, std::nullopt, 1500, 1200, 300, "cgroup v2"});
+  write(cg / "memory.stat", "anon 600000\nfile 400000\nshmem 100000\n");
+  usage = read_usage(dirs, std::nullopt);
+  CHECK(usage->peak_resident == 700000);
+  // The resident peak is the highest sampled.
+  write(cg / "memory.stat", "anon 1\nfile 400000\nshmem 1\n");
+  CHECK(read_usage(dirs, usage)->peak_resident == 700000);
   // Before Linux 5.19: memory.current only; the peak is the highest sampled.
   std::filesystem::remove(cg / "memory.peak");
   write(cg / "memory.current", "4096\n");
@@ -166,10 +180,11 @@ TEST_CASE("read_proc_cgroup reads a live process's cgroups, and nothing for a ba
 }
 
 TEST_CASE("usage_lines and read_usage_line agree, and read_usage_line takes nothing else", "[cgroup_usage]") {
-  const Usage usage{41943040, 2500, 2000, std::nullopt, "cgroup v1"};
-  CHECK(usage_lines(usage) == "peak_memory=41943040\ncpu_ms=2500\ncpu_user_ms=2000\nusage_source=cgroup v1\n");
+  const Usage usage{41943040, 4000000, 2500, 2000, std::nullopt, "cgroup v1"};
+  CHECK(usage_lines(usage) == "peak_memory=41943040\npeak_resident=4000000\ncpu_ms=2500\ncpu_user_ms=2000\nusage_source=cgroup v1\n");
   Usage back;
   CHECK(read_usage_line("peak_memory", "41943040", back));
+  CHECK(read_usage_line("peak_resident", "4000000", back));
   CHECK(read_usage_line("cpu_ms", "2500", back));
   CHECK(read_usage_line("cpu_user_ms", "2000", back));
   CHECK(read_usage_line("usage_source", "cgroup v1", back));

@@ -41,7 +41,7 @@ Job full_job() {
   job.submitted_at = 1700000000123;
   job.started_at = 1700000001000;
   job.ended_at = 1700000002000;
-  job.usage = Usage{312LL << 20, 80'000, 70'000, std::nullopt, "cgroup v2"};
+  job.usage = Usage{312LL << 20, 100LL << 20, 80'000, 70'000, std::nullopt, "cgroup v2"};
   return job;
 }
 
@@ -336,7 +336,7 @@ TEST_CASE("job_to_json and job_from_json round-trip a job with every field set",
   CHECK(wire["env"] == json{{"ALPHA", "1"}, {"BETA", "x=y"}, {"EMPTY", ""}});
   CHECK(wire["argv"] == json(job.argv));
   CHECK(wire["replace_entrypoint"] == true);
-  CHECK(wire["usage"] == json{{"peak_memory", 312LL << 20}, {"cpu_ms", 80'000}, {"cpu_user_ms", 70'000}, {"cpu_system_ms", nullptr},
+  CHECK(wire["usage"] == json{{"peak_memory", 312LL << 20}, {"peak_resident", 100LL << 20}, {"cpu_ms", 80'000}, {"cpu_user_ms", 70'000}, {"cpu_system_ms", nullptr},
                               {"source", "cgroup v2"}});
   require_same_job(job_from_json(wire), job);
   // and through the text form, as the client sees it

@@ -224,14 +224,14 @@ TEST_CASE("a cancelled job is cancelled with the canceller's reason, whatever el
 
 TEST_CASE("an OOM kill names the peak measured, and the outcome carries the usage", "[scheduler]") {
   ContainerExit exit = oom_killed();
-  exit.usage = Usage{1000LL << 20, 1200, 1000, 200, "cgroup v1"};
+  exit.usage = Usage{1020LL << 20, 1000LL << 20, 1200, 1000, 200, "cgroup v1"};
   Outcome o = outcome(StopCause::None, exit);
   CHECK(o.state == JobState::OomKilled);
-  CHECK(o.reason == "out of memory: the job needed more than the 1G of flavor 'small' (its peak measured: 1000M); "
+  CHECK(o.reason == "out of memory: the job needed more than the 1G of flavor 'small' (peak sampled: 1000M, up to a second before the kill); "
                     "try a flavor with more memory: medium (8G), large (1536M)");
   CHECK(o.usage == exit.usage);
   ContainerExit ok = exited(0);
-  ok.usage = Usage{1, 2, 1, 1, "cgroup v2"};
+  ok.usage = Usage{1, 1, 2, 1, 1, "cgroup v2"};
   CHECK(outcome(StopCause::None, ok).usage == ok.usage);
   CHECK_FALSE(outcome(StopCause::None, exited(0)).usage);
 }

@@ -142,7 +142,7 @@ TEST_CASE("parse_script_result takes the usage the node sampled, only with its s
                                "usage_source=cgroup v2\n");
   REQUIRE(r);
   REQUIRE(r->usage);
-  CHECK(*r->usage == Usage{41943040, 2500, 2000, std::nullopt, "cgroup v2"});
+  CHECK(*r->usage == Usage{41943040, std::nullopt, 2500, 2000, std::nullopt, "cgroup v2"});
   CHECK(slurm_exit(std::nullopt, r, "").usage == r->usage);
   // No source: the figures are not taken.
   CHECK_FALSE(parse_script_result("exit=0\nstarted=1\npeak_memory=5\n")->usage);
@@ -154,7 +154,7 @@ TEST_CASE("parse_script_result takes the usage the node sampled, only with its s
     CHECK_FALSE(odd->usage);
   }
   // Its own lines, as usage_lines writes them, read back the same.
-  const Usage usage{1, 2, 3, 4, "cgroup v1"};
+  const Usage usage{1, 5, 2, 3, 4, "cgroup v1"};
   CHECK(*parse_script_result("exit=0\n" + usage_lines(usage))->usage == usage);
 }
 

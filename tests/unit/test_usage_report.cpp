@@ -35,12 +35,13 @@ Job ended_job(double cpus, std::int64_t memory, std::int64_t wall_ms, Usage usag
   return job;
 }
 
-Usage used(std::int64_t peak, std::int64_t cpu_ms) { return Usage{peak, cpu_ms, cpu_ms, 0, "cgroup v1"}; }
+// A resident peak of `peak` (and all it was charged, page cache included, 1G above it).
+Usage used(std::int64_t peak, std::int64_t cpu_ms) { return Usage{peak + (1LL << 30), peak, cpu_ms, cpu_ms, 0, "cgroup v1"}; }
 } // namespace
 
 TEST_CASE("usage_report puts peak memory and CPU time against the flavor's", "[usage_report]") {
   json r = usage_report(ended_job(4, 4096 * k_mb, 120'000, used(312 * k_mb, 80'000)), flavors());
-  CHECK(r["memory"] == json{{"peak", 312 * k_mb}, {"limit", 4096 * k_mb}, {"percent", 8}});
+  CHECK(r["memory"] == json{{"peak", 312 * k_mb}, {"limit", 4096 * k_mb}, {"percent", 8}, {"peak_with_cache", 1336 * k_mb}});
   CHECK(r["cpu"]["used_ms"] == 80'000);
   CHECK(r["cpu"]["wall_ms"] == 120'000);
   CHECK(r["cpu"]["cpus"] == 4.0);
@@ -57,8 +58,14 @@ TEST_CASE("usage_report is null for a job not measured, and leaves out figures n
   partial.peak_memory = 5;
   partial.source = "cgroup v2";
   json r = usage_report(ended_job(4, 4096 * k_mb, 1000, partial), flavors());
-  CHECK(r.contains("memory"));
+  CHECK(r["memory"] == json{{"peak", 5}, {"limit", 4096 * k_mb}, {"percent", 0}}); // all it was charged, without the resident peak
   CHECK_FALSE(r.contains("cpu"));
+  // A flavor without a memory limit or CPUs: no percent.
+  json unlimited = usage_report(ended_job(0, 0, 1000, used(5, 1)), flavors());
+  CHECK_FALSE(unlimited["memory"].contains("percent"));
+  CHECK_FALSE(unlimited["cpu"].contains("percent"));
+  // A 1 ms job does not wrap the percent.
+  CHECK(usage_report(ended_job(1, 4096 * k_mb, 1, used(5, 100'000'000)), flavors())["cpu"]["percent"] == 1'000'000);
   // A job still running has no wall time to put its CPU time against.
   Job running = ended_job(4, 4096 * k_mb, 1000, used(1, 1));
   running.ended_at.reset();
@@ -74,7 +81,9 @@ TEST_CASE("a job at 95% of its memory is pointed at the smallest flavor with mor
   // An OOM kill, whatever was sampled; with nothing bigger, the admin.
   Job oom = ended_job(4, 32768 * k_mb, 60'000, used(100 * k_mb, 200'000));
   oom.state = JobState::OomKilled;
-  CHECK(usage_report(oom, flavors())["hints"] == json{"it peaked at 0% of its 32G memory, and no flavor has more; ask the platform admin"});
+  CHECK(usage_report(oom, flavors())["hints"] == json{"it ran out of its 32G memory, and no flavor has more; ask the platform admin"});
+  oom.spec.resources.memory = 4096 * k_mb;
+  CHECK(usage_report(oom, flavors())["hints"] == json{"it ran out of its 4G memory: flavor 'big' has 16G"});
 }
 
 TEST_CASE("a job that kept 5% of its CPUs busy is pointed at a flavor with fewer that fits", "[usage_report]") {
