@@ -183,18 +183,17 @@ TEST_CASE("usage_lines and read_usage_line agree, and read_usage_line takes noth
   const Usage usage{41943040, 4000000, 2500, 2000, std::nullopt, "cgroup v1"};
   CHECK(usage_lines(usage) == "peak_memory=41943040\npeak_resident=4000000\ncpu_ms=2500\ncpu_user_ms=2000\nusage_source=cgroup v1\n");
   Usage back;
-  CHECK(read_usage_line("peak_memory", "41943040", back));
-  CHECK(read_usage_line("peak_resident", "4000000", back));
-  CHECK(read_usage_line("cpu_ms", "2500", back));
-  CHECK(read_usage_line("cpu_user_ms", "2000", back));
-  CHECK(read_usage_line("usage_source", "cgroup v1", back));
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+         {"peak_memory", "41943040"}, {"peak_resident", "4000000"}, {"cpu_ms", "2500"}, {"cpu_user_ms", "2000"}, {"usage_source", "cgroup v1"}})
+    CHECK(read_usage_line(key, value, back));
   CHECK(back == usage);
   Usage untouched;
-  CHECK_FALSE(read_usage_line("exit", "0", untouched));
-  CHECK_FALSE(read_usage_line("peak_memory", "-1", untouched));
-  CHECK_FALSE(read_usage_line("peak_memory", "", untouched));
-  CHECK_FALSE(read_usage_line("cpu_ms", "12345678901234567890", untouched));
-  CHECK_FALSE(read_usage_line("usage_source", "cgroup v3", untouched));
-  CHECK_FALSE(read_usage_line("usage_source", "cgroup v1\n", untouched));
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{{"exit", "0"},
+                                                                                   {"peak_memory", "-1"},
+                                                                                   {"peak_memory", ""},
+                                                                                   {"cpu_ms", "12345678901234567890"},
+                                                                                   {"usage_source", "cgroup v3"},
+                                                                                   {"usage_source", "cgroup v1\n"}})
+    CHECK_FALSE(read_usage_line(key, value, untouched));
   CHECK(untouched == Usage{});
 }
