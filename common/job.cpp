@@ -6,6 +6,8 @@
 
 namespace jobman {
 
+std::optional<std::int64_t> needed_memory(const Usage& usage) { return usage.peak_resident ? usage.peak_resident : usage.peak_memory; }
+
 TimePoint now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();

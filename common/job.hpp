@@ -94,6 +94,8 @@ struct Usage {
   std::string source; // how it was measured ("cgroup v1", "cgroup v2"), for details
   bool operator==(const Usage&) const = default;
 };
+// The peak a job needed: peak_resident if measured, else all it was charged (peak_memory).
+std::optional<std::int64_t> needed_memory(const Usage& usage);
 
 // A job as the daemon knows it.
 struct Job {

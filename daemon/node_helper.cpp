@@ -1,5 +1,6 @@
 #include "daemon/node_helper.hpp"
 
+#include "common/atomic_file.hpp"
 #include "common/file_descriptor.hpp"
 #include "daemon/backend/cgroup_usage.hpp"
 #include "daemon/engine/command_runner.hpp"
@@ -142,22 +143,6 @@ int node_unstage_main(const std::string& dir) {
   return 0;
 }
 
-} // namespace jobman::daemon
-
-namespace jobman::daemon {
-
-namespace {
-// Replaces `out` with `text` at once (a reader sees the old figures or the new).
-bool replace_file(const std::string& out, const std::string& text) {
-  const std::string tmp = out + ".tmp";
-  ::unlink(tmp.c_str());
-  FileDescriptor fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
-  if (fd.get() < 0 || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size())) return false;
-  fd.reset();
-  return ::rename(tmp.c_str(), out.c_str()) == 0;
-}
-} // namespace
-
 std::string node_usage_path(const std::string& container) { return std::string(k_node_usage_root) + "/" + container; }
 
 int node_usage_main(const std::string& pid_text, const std::string& container_id, const std::string& container) {
@@ -182,7 +167,9 @@ int node_usage_main(const std::string& pid_text, const std::string& container_id
     auto sample = backend::read_usage(*dirs, usage);
     if (!sample) break; // the cgroup is gone: the container ended; `out` has the last sample
     usage = sample;
-    if (!replace_file(out, backend::usage_lines(*usage))) return fail(fmt::format("cannot write {}: {}", out, std::strerror(errno)));
+    // Replaced whole: the script's KILL leaves the last sample, never half of one.
+    auto written = write_file(out, backend::usage_lines(*usage), 0600);
+    if (!written) return fail(written.error().message);
     std::this_thread::sleep_for(backend::k_usage_sample_interval);
   }
   for (;;) ::pause();

@@ -53,8 +53,7 @@ json usage_report(const Job& job, const Config& config) {
   const Usage& usage = *job.usage;
   const Resources& r = job.spec.resources;
   json report{{"source", usage.source}, {"gpus", job.gpu_devices}, {"hints", json::array()}};
-  // What it needed (what the kernel could not drop) when measured; else all it was charged.
-  const std::optional<std::int64_t> peak = usage.peak_resident ? usage.peak_resident : usage.peak_memory;
+  const std::optional<std::int64_t> peak = needed_memory(usage);
   if (peak) {
     const int percent = percent_of(static_cast<double>(*peak), static_cast<double>(r.memory));
     report["memory"] = {{"peak", *peak}, {"limit", r.memory}};
