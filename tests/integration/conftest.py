@@ -170,6 +170,26 @@ def users():
     return {name: pwd.getpwnam(name) for name in TEST_USERS}
 
 
+_daemon_logs = []  # the logs of the daemons started during the current test
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report carries the tail of each jobmand log it started: in CI that
+    log is all there is to tell why a job did not end."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for log in _daemon_logs:
+            try:
+                tail = log.read_text(errors="replace").splitlines()[-80:]
+            except OSError:
+                continue
+            report.sections.append((f"jobmand log {log} (last 80 lines)", "\n".join(tail)))
+    if call.when == "teardown":
+        _daemon_logs.clear()
+
+
 class Daemon:
     def __init__(self, tmp: Path, extra_config=None, env=None):
         """`env`: jobmand's environment (default: the tests'), which its engine commands inherit."""
@@ -193,6 +213,7 @@ class Daemon:
         self.config_path.write_text(json.dumps(config, indent=2))
         self.proc = None
         self.log = tmp / "jobmand.log"
+        _daemon_logs.append(self.log)
 
     def start(self):
         self.proc = subprocess.Popen([str(JOBMAND), "--config", str(self.config_path), "--foreground"],
