@@ -45,7 +45,8 @@ class RunningProcess {
 public:
   virtual ~RunningProcess() = default;
   virtual int pid() const = 0;
-  // Completes when the process has exited.
+  // Completes when the process has exited (and reaps it), never blocking the event loop.
+  // Cancelled, it leaves the child running: it may be waited for again.
   virtual asio::awaitable<ExitStatus> wait() = 0;
   // Sends `signal` to the child.
   virtual void send_signal(int signal) = 0;
@@ -60,6 +61,8 @@ public:
   // (each up to `max_output` bytes; more is an error). Past `timeout` (if any) its whole
   // process group is killed and the result is an error (Unavailable) saying it did not
   // answer: a hung engine must not hold a job, a stop or a catalogue load forever.
+  // Cancelled (say, the losing side of an `||`), its process group is killed and reaped
+  // in the background.
   virtual asio::awaitable<Result<Captured>> capture(std::vector<std::string> argv, std::optional<std::chrono::milliseconds> timeout,
                                                     std::size_t max_output = 64 << 20) = 0;
   // capture, with the child's stdin, stdout, working directory and identity as `options` say.

@@ -3,7 +3,10 @@
 
 #include "common/duration.hpp"
 #include "common/file_descriptor.hpp"
+#include "daemon/engine/reap.hpp"
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/readable_pipe.hpp>
@@ -103,18 +106,43 @@ ExitStatus decode(int native) {
   return status;
 }
 
+// What a cancelled wait does with the child: leaves it running (a job's run client, which
+// the next daemon adopts), or kills its process group and reaps it in the background (an
+// engine command nobody waits for any more).
+enum class OnCancel { Leave, Kill };
+
+// Waits for `process` to end and reaps it; its wait status (nullopt: not ours to reap).
+// Afterwards `process` holds no pid, so its destructor neither signals nor waits.
+asio::awaitable<std::optional<int>> reap(bp::process& process, OnCancel on_cancel) {
+  const pid_t pid = process.id();
+  std::optional<int> status;
+  try {
+    auto ready = child_pidfd(process.get_executor(), pid);
+    status = co_await reap_child(pid, std::move(ready));
+  } catch (...) { // cancelled (reap_child returns only once it has reaped): not reaped
+    if (on_cancel == OnCancel::Kill) {
+      ::kill(-pid, SIGKILL); // an unreaped child keeps its pid and group: nothing else is hit
+      auto ready = child_pidfd(process.get_executor(), pid);
+      process.detach();
+      asio::co_spawn(ready.get_executor(), reap_child(pid, std::move(ready)), asio::detached);
+    }
+    throw;
+  }
+  process.detach();
+  co_return status;
+}
+
 class BoostRunningProcess final : public RunningProcess {
 public:
-  explicit BoostRunningProcess(bp::process process) : m_process(std::move(process)) {}
+  explicit BoostRunningProcess(bp::process process) : m_process(std::move(process)), m_pid(m_process.id()) {}
   ~BoostRunningProcess() override {
     if (m_detached && m_process.is_open()) m_process.detach();
   }
-  int pid() const override { return m_process.id(); }
+  int pid() const override { return m_pid; }
   asio::awaitable<ExitStatus> wait() override {
-    error_code ec;
-    co_await m_process.async_wait(asio::redirect_error(asio::use_awaitable, ec));
-    if (ec) co_return ExitStatus{};
-    co_return decode(m_process.native_exit_code());
+    auto status = co_await reap(m_process, OnCancel::Leave);
+    if (!status) co_return ExitStatus{};
+    co_return decode(*status);
   }
   void send_signal(int signal) override {
     if (m_process.is_open()) ::kill(m_process.id(), signal);
@@ -123,6 +151,7 @@ public:
 
 private:
   bp::process m_process;
+  pid_t m_pid;
   bool m_detached = false;
 };
 
@@ -190,11 +219,10 @@ public:
     using namespace asio::experimental::awaitable_operators;
     // (With stdout_fd, `out` was never opened: its read ends at once.)
     auto [ec_out, ec_err] = co_await (read_all(out, result.out, max_output) && read_all(err, result.err, max_output));
-    error_code wait_ec;
-    co_await process.async_wait(asio::redirect_error(asio::use_awaitable, wait_ec));
+    auto status = co_await reap(process, OnCancel::Kill);
     state->done = true;
     timer.cancel();
-    result.status = decode(process.native_exit_code());
+    result.status = status ? decode(*status) : ExitStatus{};
     if (state->fired)
       co_return ErrorInfo{ErrorCode::Unavailable,
                           fmt::format("'{}' did not answer within {}; jobmand killed it", command_words(argv),
