@@ -61,8 +61,8 @@ public:
   // (each up to `max_output` bytes; more is an error). Past `timeout` (if any) its whole
   // process group is killed and the result is an error (Unavailable) saying it did not
   // answer: a hung engine must not hold a job, a stop or a catalogue load forever.
-  // Cancelled (say, the losing side of an `||`), its process group is killed and reaped
-  // in the background.
+  // Cancelled (say, the losing side of an `||`), its process group is killed, and it is
+  // reaped later, never waited for (engine/reap.hpp: abandon_child).
   virtual asio::awaitable<Result<Captured>> capture(std::vector<std::string> argv, std::optional<std::chrono::milliseconds> timeout,
                                                     std::size_t max_output = 64 << 20) = 0;
   // capture, with the child's stdin, stdout, working directory and identity as `options` say.

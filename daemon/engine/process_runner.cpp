@@ -5,8 +5,6 @@
 #include "common/file_descriptor.hpp"
 #include "daemon/engine/reap.hpp"
 
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/readable_pipe.hpp>
@@ -106,28 +104,14 @@ ExitStatus decode(int native) {
   return status;
 }
 
-// What a cancelled wait does with the child: leaves it running (a job's run client, which
-// the next daemon adopts), or kills its process group and reaps it in the background (an
-// engine command nobody waits for any more).
-enum class OnCancel { Leave, Kill };
-
 // Waits for `process` to end and reaps it; its wait status (nullopt: not ours to reap).
-// Afterwards `process` holds no pid, so its destructor neither signals nor waits.
-asio::awaitable<std::optional<int>> reap(bp::process& process, OnCancel on_cancel) {
+// Then `process` holds no pid, so its destructor neither signals nor waits. Cancelled (the
+// co_await throws), it leaves `process` as it was.
+asio::awaitable<std::optional<int>> reap(bp::process& process) {
+  if (!process.is_open()) co_return std::nullopt;
   const pid_t pid = process.id();
-  std::optional<int> status;
-  try {
-    auto ready = child_pidfd(process.get_executor(), pid);
-    status = co_await reap_child(pid, std::move(ready));
-  } catch (...) { // cancelled (reap_child returns only once it has reaped): not reaped
-    if (on_cancel == OnCancel::Kill) {
-      ::kill(-pid, SIGKILL); // an unreaped child keeps its pid and group: nothing else is hit
-      auto ready = child_pidfd(process.get_executor(), pid);
-      process.detach();
-      asio::co_spawn(ready.get_executor(), reap_child(pid, std::move(ready)), asio::detached);
-    }
-    throw;
-  }
+  auto ready = child_pidfd(process.get_executor(), pid);
+  auto status = co_await reap_child(pid, std::move(ready));
   process.detach();
   co_return status;
 }
@@ -136,13 +120,18 @@ class BoostRunningProcess final : public RunningProcess {
 public:
   explicit BoostRunningProcess(bp::process process) : m_process(std::move(process)), m_pid(m_process.id()) {}
   ~BoostRunningProcess() override {
-    if (m_detached && m_process.is_open()) m_process.detach();
+    if (!m_process.is_open()) return;
+    // Not reaped: detached, it runs on (daemon shutdown); else it is killed, never waited
+    // for here (Boost's own destructor would block in waitpid).
+    if (!m_detached) abandon_child(m_process.id());
+    m_process.detach();
   }
   int pid() const override { return m_pid; }
   asio::awaitable<ExitStatus> wait() override {
-    auto status = co_await reap(m_process, OnCancel::Leave);
-    if (!status) co_return ExitStatus{};
-    co_return decode(*status);
+    if (m_exit) co_return *m_exit; // waited for already
+    auto status = co_await reap(m_process); // cancelled: the process runs on, untouched
+    m_exit = status ? decode(*status) : ExitStatus{};
+    co_return *m_exit;
   }
   void send_signal(int signal) override {
     if (m_process.is_open()) ::kill(m_process.id(), signal);
@@ -152,6 +141,7 @@ public:
 private:
   bp::process m_process;
   pid_t m_pid;
+  std::optional<ExitStatus> m_exit;
   bool m_detached = false;
 };
 
@@ -195,22 +185,30 @@ public:
 
     // Past the timeout the child's process group is killed: the pipes then reach EOF and
     // the child is reaped below as usual. The handler outlives this frame (a destroyed timer
-    // still calls it), so it holds only what it owns; `state->done` keeps it from killing a
-    // group whose leader has been reaped (and whose id may be reused).
+    // still calls it), so it holds only what it owns. Until `state->done` the child is not
+    // reaped (only reap() below, or Abandon, reaps it), so its pid and group are still its own.
     struct TimeoutState {
       bool done = false;
       bool fired = false;
     };
     auto state = std::make_shared<TimeoutState>();
+    // Unwound before reap() (the capture was cancelled: each co_await then throws), the
+    // child's group is killed and left to be reaped later, never waited for here.
+    struct Abandon {
+      bp::process& process;
+      TimeoutState& state;
+      ~Abandon() {
+        if (!process.is_open()) return; // reaped
+        state.done = true;
+        abandon_child(process.id());
+        process.detach();
+      }
+    } abandon{process, *state};
     asio::steady_timer timer(m_executor);
     if (timeout) {
       timer.expires_after(*timeout);
       timer.async_wait([state, group = process.id()](error_code e) {
         if (e || state->done) return;
-        // Boost may have reaped the child already, its completion still queued: then its
-        // group id may be reused. Kill only a child that has not exited (WNOWAIT: no reap).
-        siginfo_t info{};
-        if (::waitid(P_PID, static_cast<id_t>(group), &info, WEXITED | WNOHANG | WNOWAIT) != 0 || info.si_pid != 0) return;
         state->fired = true;
         ::kill(-group, SIGKILL);
       });
@@ -219,7 +217,7 @@ public:
     using namespace asio::experimental::awaitable_operators;
     // (With stdout_fd, `out` was never opened: its read ends at once.)
     auto [ec_out, ec_err] = co_await (read_all(out, result.out, max_output) && read_all(err, result.err, max_output));
-    auto status = co_await reap(process, OnCancel::Kill);
+    auto status = co_await reap(process);
     state->done = true;
     timer.cancel();
     result.status = status ? decode(*status) : ExitStatus{};

@@ -7,6 +7,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <cerrno>
+#include <csignal>
+#include <vector>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,11 +28,42 @@ asio::posix::stream_descriptor child_pidfd(const asio::any_io_executor& executor
   return ready;
 }
 
+namespace {
+std::vector<pid_t>& abandoned() {
+  static std::vector<pid_t> pids; // unreaped children: their pids cannot have been reused
+  return pids;
+}
+
+void reap_abandoned() {
+  auto& pids = abandoned();
+  std::erase_if(pids, [](pid_t pid) {
+    int status = 0;
+    const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
+    return reaped == pid || (reaped < 0 && errno != EINTR); // ended, or not ours any more
+  });
+}
+} // namespace
+
+void abandon_child(pid_t pid) {
+  if (pid <= 0) return;
+  ::kill(-pid, SIGKILL); // its group: the child set it up as its own (setpgid in ChildSetup)
+  ::kill(pid, SIGKILL);  // and the child itself, should it have left that group
+  abandoned().push_back(pid);
+  reap_abandoned();
+}
+
+std::size_t abandoned_children() {
+  reap_abandoned();
+  return abandoned().size();
+}
+
 asio::awaitable<std::optional<int>> reap_child(pid_t pid, asio::posix::stream_descriptor ready, std::chrono::milliseconds recheck) {
   using namespace asio::experimental::awaitable_operators;
+  if (pid <= 0) co_return std::nullopt; // waitpid would take it for "any child"
   static bool spurious_logged = false; // once per daemon: it says the workaround is needed here
   bool woken_by_pidfd = false;
   for (;;) {
+    reap_abandoned();
     int status = 0;
     const pid_t reaped = ::waitpid(pid, &status, WNOHANG);
     if (reaped == pid) co_return status;

@@ -15,6 +15,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <sys/types.h>
 
@@ -33,5 +34,13 @@ asio::posix::stream_descriptor child_pidfd(const asio::any_io_executor& executor
 // is checked with waitpid(WNOHANG), and so is each `recheck` interval.
 asio::awaitable<std::optional<int>> reap_child(pid_t pid, asio::posix::stream_descriptor ready,
                                                std::chrono::milliseconds recheck = k_reap_recheck);
+
+// For a child nobody will wait for (a cancelled engine command): kills its process group
+// (SIGKILL) and leaves it to be reaped, without waiting, by later calls of reap_child and
+// abandon_child. Never blocks: a child stuck in uninterruptible sleep stays listed until it dies.
+void abandon_child(pid_t pid);
+
+// How many abandoned children are not reaped yet (after reaping those that have ended).
+std::size_t abandoned_children();
 
 } // namespace jobman::daemon::engine

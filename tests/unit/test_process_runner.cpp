@@ -3,6 +3,7 @@
 // wait leaves the process running to be waited for again.
 
 #include "daemon/engine/command_runner.hpp"
+#include "daemon/engine/reap.hpp"
 #include "temp_dir.hpp"
 
 #include <boost/asio/co_spawn.hpp>
@@ -52,16 +53,6 @@ bool gone_soon(asio::io_context& io, pid_t pid) {
   return gone;
 }
 
-pid_t pid_in(const std::string& path) {
-  for (int i = 0; i < 100; ++i) {
-    std::ifstream in(path);
-    pid_t pid = 0;
-    if (in >> pid && pid > 0) return pid;
-    std::this_thread::sleep_for(20ms);
-  }
-  FAIL("no pid written to " << path);
-  return -1;
-}
 } // namespace
 
 TEST_CASE("capture returns a command's output and exit status") {
@@ -89,20 +80,36 @@ TEST_CASE("capture past its timeout kills the command and says so") {
   });
 }
 
-TEST_CASE("a cancelled capture kills its command and reaps it") {
+TEST_CASE("a cancelled capture kills its command's whole group and reaps it") {
   using namespace asio::experimental::awaitable_operators;
   test::TempDir dir;
   const std::string pid_file = dir.file("pid");
   asio::io_context io;
   auto runner = make_process_runner(io.get_executor(), "/");
+  pid_t grandchild = -1;
   run_coroutine(io, [&]() -> asio::awaitable<void> {
-    // The command writes its pid and runs on; the timer wins the `||` and cancels it.
-    std::vector<std::string> argv{"/bin/sh", "-c", "echo $$ > " + pid_file + "; exec sleep 30"};
-    auto raced = co_await (runner->capture(std::move(argv), std::nullopt) || sleep_for(300ms));
+    // The command leaves a child of its own in its group and waits; the other side of the
+    // `||` ends once that child is known, and so cancels the capture.
+    std::vector<std::string> argv{"/bin/sh", "-c", "sleep 30 & echo $! > " + pid_file + "; wait"};
+    auto known = [&]() -> asio::awaitable<void> {
+      for (int i = 0; i < 500 && grandchild <= 0; ++i) {
+        std::ifstream in(pid_file);
+        if (!(in >> grandchild)) grandchild = -1;
+        if (grandchild <= 0) co_await sleep_for(20ms);
+      }
+    };
+    auto raced = co_await (runner->capture(std::move(argv), std::nullopt) || known());
     CHECK(raced.index() == 1);
   });
-  const pid_t pid = pid_in(pid_file);
-  CHECK(gone_soon(io, pid)); // killed, and reaped: no zombie
+  REQUIRE(grandchild > 0);
+  CHECK(gone_soon(io, grandchild)); // the whole group was killed (sleep is reaped by init)
+  // The shell, the runner's own child, is reaped by the next reaping (no zombie left).
+  bool reaped = false;
+  for (int i = 0; i < 100 && !reaped; ++i) {
+    reaped = abandoned_children() == 0;
+    if (!reaped) std::this_thread::sleep_for(50ms);
+  }
+  CHECK(reaped);
 }
 
 TEST_CASE("a cancelled wait leaves the process running, to be waited for again") {
@@ -118,10 +125,12 @@ TEST_CASE("a cancelled wait leaves the process running, to be waited for again")
   run_coroutine(io, [&]() -> asio::awaitable<void> {
     auto raced = co_await (process.wait() || sleep_for(200ms));
     CHECK(raced.index() == 1);
-    CHECK(::kill(pid, 0) == 0); // still there
-    process.send_signal(SIGKILL);
+    // Still running, not killed: it ends by the signal sent now, and says so.
+    process.send_signal(SIGTERM);
     auto status = co_await process.wait();
-    CHECK(status.signal == SIGKILL);
+    CHECK(status.signal == SIGTERM);
+    auto again = co_await process.wait(); // a wait after the end answers the same
+    CHECK(again.signal == SIGTERM);
   });
   CHECK(::access(("/proc/" + std::to_string(pid)).c_str(), F_OK) != 0); // reaped
 }

@@ -11,6 +11,7 @@
 #include <catch2/catch.hpp>
 #include <csignal>
 #include <cstdint>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -56,13 +57,17 @@ Run reap_with_ticker(pid_t pid, asio::io_context& io, asio::posix::stream_descri
   asio::co_spawn(
       io,
       [&, pid, wake_fd, kill_after]() -> asio::awaitable<void> {
+        bool killed = false;
         while (!run.status) {
           asio::steady_timer timer(io, std::chrono::milliseconds(10));
           co_await timer.async_wait(asio::use_awaitable);
-          if (!run.status && !has_ended(pid)) ++run.ticks_while_running;
+          if (!run.status && !killed && !has_ended(pid)) ++run.ticks_while_running;
           const std::uint64_t one = 1;
           if (wake_fd >= 0) REQUIRE(::write(wake_fd, &one, sizeof one) == sizeof one);
-          if (kill_after > 0 && run.ticks_while_running == kill_after) ::kill(pid, SIGKILL);
+          if (kill_after > 0 && !killed && run.ticks_while_running == kill_after) {
+            ::kill(pid, SIGKILL);
+            killed = true; // not counted after: its death may take more than a tick
+          }
         }
       },
       asio::detached);
@@ -83,6 +88,36 @@ TEST_CASE("reap_child reaps a child with its status, the loop running meanwhile"
   CHECK(::kill(pid, 0) != 0); // reaped: no zombie left
 }
 
+TEST_CASE("reap_child of no pid never waits for any child") {
+  // waitpid(-1) would take another child's end: a pid not set is answered at once.
+  asio::io_context io;
+  const pid_t other = sleeping_child(200, 0);
+  auto run = reap_with_ticker(-1, io, asio::posix::stream_descriptor(io), k_reap_recheck);
+  REQUIRE(run.status);
+  CHECK(!*run.status);
+  int status = 0;
+  CHECK(::waitpid(other, &status, 0) == other); // not reaped by it: still there to be reaped
+}
+
+TEST_CASE("an abandoned child is killed with its group and reaped later, never waited for") {
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    ::pause();
+    ::_exit(0);
+  }
+  REQUIRE(pid > 0);
+  ::setpgid(pid, pid); // as the child does (either may run first)
+  abandon_child(pid);  // returns at once
+  bool reaped = false;
+  for (int i = 0; i < 100 && !reaped; ++i) {
+    reaped = abandoned_children() == 0;
+    if (!reaped) ::usleep(20000);
+  }
+  CHECK(reaped);
+  CHECK(::kill(pid, 0) != 0); // gone, not a zombie
+}
+
 TEST_CASE("a wake-up while the child still runs does not block the loop") {
   // An eventfd, written at each tick, stands for a pidfd that polled readable while its
   // child ran. The child would run 2 s; the 5th tick kills it. A reaper that took a wake-up
@@ -92,7 +127,7 @@ TEST_CASE("a wake-up while the child still runs does not block the loop") {
   const pid_t pid = sleeping_child(2000, 3);
   const int wake = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   REQUIRE(wake >= 0);
-  asio::posix::stream_descriptor ready(io, ::dup(wake));
+  asio::posix::stream_descriptor ready(io, ::fcntl(wake, F_DUPFD_CLOEXEC, 0));
   auto run = reap_with_ticker(pid, io, std::move(ready), std::chrono::milliseconds(50), wake, 5);
   ::close(wake);
   REQUIRE(run.status);
