@@ -15,4 +15,6 @@ else
   scripts/setup.sh "$build_dir"
 fi
 # JOBMAN_CTEST_EXCLUDE: a ctest -E regex of tests to leave out (CI's ASan pass: see scripts/ci.sh).
-ctest --test-dir "$build_dir" --output-on-failure ${JOBMAN_CTEST_EXCLUDE:+-E "$JOBMAN_CTEST_EXCLUDE"}
+# -j: the unit tests run side by side; every end-to-end, packaging and bench test is
+# RUN_SERIAL (it alone uses the machine: its timings stay those of an idle one).
+ctest --test-dir "$build_dir" --output-on-failure -j "$(nproc)" ${JOBMAN_CTEST_EXCLUDE:+-E "$JOBMAN_CTEST_EXCLUDE"}
