@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# jobman with a long history: `jobman list` and `jobman details` latency over 1,000,000
-# finished jobs, the same queries timed directly in SQLite (with their query plans), and
-# jobmand's CPU use when idle. Prints figures only: it never passes or fails on time.
+# jobman with a long history: `jobman list`, `details` and `stats` latency over 1,000,000
+# finished jobs, `list` while all-time reports run back to back, the same queries timed
+# directly in SQLite (with their query plans), and jobmand's CPU use when idle. Prints
+# figures only: it never passes or fails on time.
 #
 #   bench/history.sh                                   full run (1,000,000 jobs, 50 reps), ~3–5 min
 #   HISTORY_JOBS=100000 HISTORY_REPS=20 bench/history.sh     quick run
@@ -111,6 +112,12 @@ QUERIES=(
   "list --state FAILED|user|list --state FAILED"
   "details -j <old id>|user|details -j $OLD_ID"
   "details -j <old name>|user|details -j $OLD_NAME"
+  "stats (last 30 days)|root|stats"
+  "stats --since all|root|stats --since all"
+  "stats --since all --by user|root|stats --since all --by user"
+  "stats --since all --by image|root|stats --since all --by image"
+  "stats --since all (own)|user|stats --since all"
+  "stats --since 7d --by state (own)|user|stats --since 7d --by state"
 )
 run_query() { # run_query INDEX [extra CLI args...]: runs one query, output to stdout
   local spec=${QUERIES[$1]} who args
@@ -140,7 +147,10 @@ for i in "${!QUERIES[@]}"; do
   ROWS_OF[$i]=$(python3 -c '
 import json, sys
 d = json.load(sys.stdin)
-print(len(d["jobs"]) if "jobs" in d else "1 job, %d events" % len(d.get("events", [])))' <<<"$out" 2>/dev/null || echo "?")
+if "total" in d:
+    print("report of %d jobs" % d["total"]["jobs"])
+else:
+    print(len(d["jobs"]) if "jobs" in d else "1 job, %d events" % len(d.get("events", [])))' <<<"$out" 2>/dev/null || echo "?")
 done
 
 n=${#QUERIES[@]}
@@ -169,6 +179,25 @@ for i in "${!QUERIES[@]}"; do
   DCPU_OF[$i]=$(awk -v a="$d0" -v b="$d1" -v n="${REPS_OF[$i]}" 'BEGIN { printf "%.2f", (b - a) * 1000 / n }')
   CCPU_OF[$i]=$(awk -v a="$c0" -v b="$c1" -v n="${REPS_OF[$i]}" 'BEGIN { printf "%.2f", (b - a) / n }')
 done
+
+# ---------------------------------------------------------------- list while reports run
+# Reports read on a thread of their own (store::ReportThread): a user's `list` should take
+# as long while an admin's all-time report runs back to back as it does without.
+LIST_USER=-1
+for i in "${!QUERIES[@]}"; do [[ ${QUERIES[$i]} == "list|user|list" ]] && LIST_USER=$i; done
+bench_log "list as $USER_NAME while stats --since all --by user runs back to back, $REPS times"
+rm -f "$BENCH_TMP/stop_stats"
+(
+  while [[ ! -f $BENCH_TMP/stop_stats ]]; do
+    "$JOBMAN_BIN" --socket "$BENCH_SOCKET" stats --since all --by user >/dev/null 2>&1 || echo x >>"$S/stats_loop_fail"
+    echo x >>"$S/stats_loop_runs"
+  done
+) &
+stats_loop=$!
+sleep 1
+for ((r = 0; r < REPS; r++)); do bench_time_into "$S/list_during_stats" run_query "$LIST_USER" || echo x >>"$S/fail_during_stats"; done
+touch "$BENCH_TMP/stop_stats"
+wait "$stats_loop"
 
 # ---------------------------------------------------------------- the same in SQLite
 bench_log "timing the daemon's SQL directly (python3 sqlite3, read-only, $REPS each)"
@@ -214,6 +243,13 @@ echo "the daemon's SQL in SQLite directly (python3 sqlite3, execute + fetch all 
     echo "$label|$rows|$reps|$med|$p90|$plan"
   done <<<"$sql_out"
 } | column -t -s '|'
+echo
+during=$(bench_stats "$S/list_during_stats")
+idle_list=$(bench_stats "$S/q$LIST_USER")
+echo "list as $USER_NAME while stats --since all --by user ran back to back ($(wc -l <"$S/stats_loop_runs" 2>/dev/null || echo 0) reports," \
+  "$(cat "$S/stats_loop_fail" 2>/dev/null | wc -l) failed): median $(bench_field "$during" 2) ms, p90 $(bench_field "$during" 4) ms," \
+  "max $(bench_field "$during" 6) ms over $(bench_field "$during" 1) runs ($(cat "$S/fail_during_stats" 2>/dev/null | wc -l) failed);" \
+  "without: median $(bench_field "$idle_list" 2) ms, p90 $(bench_field "$idle_list" 4) ms"
 echo
 awk -v a="$idle0" -v b="$idle1" -v s="$IDLE_SECONDS" -v r="$rss" \
   'BEGIN { printf "jobmand CPU while idle: %.2f s over %d s (utime+stime from /proc/PID/stat; resolution 0.01 s); RSS %s MB\n", b - a, s, r }'

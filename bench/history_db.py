@@ -16,7 +16,8 @@
       lines `query<TAB>rows<TAB>n<TAB>median ms<TAB>p90 ms<TAB>plan`.
 
 The SQL below is copied from daemon/store/job_store.cpp (k_columns, list(), get_listed(),
-events(), find_by_name(), queue_entries(), count_queued()); keep it in step.
+events(), find_by_name(), queue_entries(), count_queued()) and daemon/store/stats.cpp
+(run_stats()); keep it in step.
 """
 
 import json
@@ -87,7 +88,8 @@ def load(db_path, n, events_per_job, target_uid, target_gid, target_user):
 
     columns = ["id", "name", "uid", "gid", "user", "image", "image_id", "args", "replace_entrypoint", "env", "state",
                "exit_code", "reason", "argv", "container", "submitted_at", "started_at", "ended_at", "deleted_at",
-               "flavor", "resources", "mounts", "groups", "gpu_devices", "priority"]
+               "flavor", "resources", "mounts", "groups", "gpu_devices", "priority",
+               "peak_memory", "peak_resident", "cpu_ms", "cpu_user_ms", "cpu_system_ms", "usage_source"]
     # Every NOT NULL column without a default must be filled here, and every column filled
     # must exist: a migration that breaks either fails loudly.
     table = list(con.execute("PRAGMA table_info(jobs)"))
@@ -161,6 +163,13 @@ def load(db_path, n, events_per_job, target_uid, target_gid, target_user):
                 stats["argv_elements"] += len(argv)
                 stats["argv_bytes"] += len(argv_json)
             mounts = json.dumps([{"source": f"/home/{user}", "target": f"/home/{user}", "read_only": True}])
+            # What it used (issue 12): some of its CPUs, some of its memory, as sampled.
+            usage = (None, None, None, None, None, "")
+            if started is not None:
+                res = dict((f[0], f[1]) for f in FLAVORS)[flavor]
+                cpu = int(runtime * res["cpus"] * rng.uniform(0.02, 0.95))
+                resident = int(res["memory"] * rng.uniform(0.01, 0.9))
+                usage = (resident + int(resident * rng.uniform(0, 0.1)), resident, cpu, cpu * 9 // 10, cpu - cpu * 9 // 10, "cgroup v2")
             events.append((job_id, submitted, None, "QUEUED", "submitted"))
             if events_per_job >= 4 and started is not None:
                 events.append((job_id, started - 3, "QUEUED", "STARTING", "a slot is free"))
@@ -170,7 +179,7 @@ def load(db_path, n, events_per_job, target_uid, target_gid, target_user):
                 events.append((job_id, ended, prev, state, reason))
             yield (job_id, name, uid, gid, user, image, image_ids[image], json.dumps(args), 0, json.dumps(env), state,
                    exit_code, reason, argv_json, f"jobman-{instance}-{job_id}", submitted, started, ended, deleted,
-                   flavor, resources_json[flavor], mounts, json.dumps([gid]), json.dumps(gpus), 0)
+                   flavor, resources_json[flavor], mounts, json.dumps([gid]), json.dumps(gpus), 0, *usage)
 
     t0 = time.monotonic()
     # The daemon is stopped: a rollback journal without fsyncs is enough for a throwaway
@@ -232,6 +241,12 @@ def list_sql(uid, state):
     return f"SELECT {K_COLUMNS} FROM jobs WHERE {where} ORDER BY id DESC LIMIT :limit"
 
 
+def stats_sql(key, one_user):
+    """run_stats() in daemon/store/stats.cpp."""
+    return (f"SELECT {key}, state, started_at, ended_at, cpu_ms, peak, cpus, gpus FROM job_accounting "
+            "WHERE ended_at >= :since AND ended_at < :until" + (" AND uid = :uid" if one_user else ""))
+
+
 def sql(db_path, reps, slow_reps, uid, old_id, old_name):
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
     queries = [
@@ -253,6 +268,9 @@ def sql(db_path, reps, slow_reps, uid, old_id, old_name):
          "SELECT id, uid, state, priority, COALESCE(json_extract(resources, '$.gpus'), 0), flavor, name FROM jobs "
          "WHERE state IN ('QUEUED', 'STARTING', 'RUNNING') ORDER BY id", ()),
         ("submit: count_queued", "SELECT COUNT(*) FROM jobs WHERE uid = ? AND state = 'QUEUED'", (uid,)),
+        ("stats --since all --by user: run_stats", stats_sql("user", False), {"since": 0, "until": 2 ** 62}),
+        ("stats --since all (user's own): run_stats", stats_sql("''", True), {"since": 0, "until": 2 ** 62, "uid": uid}),
+        ("stats last 30 days: run_stats", stats_sql("''", False), {"since": int(time.time() * 1000) - 30 * 86400000, "until": 2 ** 62}),
     ]
     for label, text, params in queries:
         plan = "; ".join(row[3] for row in con.execute("EXPLAIN QUERY PLAN " + text, params))

@@ -223,6 +223,13 @@ int cli_main(int argc, char** argv) {
   auto* wait = app.add_subcommand("wait", "Wait until a job ends; exit status 0 only if it succeeded");
   wait->add_option("-j,--job,--job-name", job_ref, "Job name or id")->required();
 
+  auto* stats = app.add_subcommand("stats", "Usage report: your jobs that ended in a window (admins: everyone's), with CPU, GPU and memory");
+  commands::StatsOptions stats_options;
+  stats->add_option("--since", stats_options.since, "From this time: 2026-11-01, 2026-11-01T08:30, 30d (ago), all (default: 30 days ago)");
+  stats->add_option("--until", stats_options.until, "Up to this time, same forms (default: now)");
+  stats->add_option("-u,--user", stats_options.user, "Only this user's jobs (a name or uid; others' are for root and the admin group)");
+  stats->add_option("--by", stats_options.by, "One row per user, flavor, image or state")->check(CLI::IsMember({"user", "flavor", "image", "state"}));
+
   auto* complete = app.add_subcommand("__complete", "")->group(""); // hidden: shell completions
   std::string complete_what;
   complete->add_option("what", complete_what)->required();
@@ -303,6 +310,7 @@ int cli_main(int argc, char** argv) {
     if (logs->parsed()) return commands::logs(client, global, logs_options);
     if (remove->parsed()) return commands::remove(client, global, job_ref, delete_all);
     if (wait->parsed()) return commands::wait(client, global, job_ref);
+    if (stats->parsed()) return commands::stats(client, global, stats_options);
   } catch (const ClientError& e) {
     print_error(e.what());
     return exit_code_for(e.code());

@@ -369,6 +369,7 @@ Config parse_config(std::string_view text, std::string_view source) {
     Section s = top.child("retention");
     s.integer("days", config.retention.days, 1, 100000);
     s.size("max_log_bytes", config.retention.max_log_bytes, 64LL << 10, true);
+    s.integer("accounting_days", config.retention.accounting_days, 1, 100000);
     s.finish();
   }
   {
@@ -418,7 +419,9 @@ std::string config_to_json(const Config& c) {
       {"frame_timeout", c.server.frame_timeout.count()}}},
     {"default_flavor", c.default_flavor},
   };
-  out["retention"] = {{"days", c.retention.days}, {"max_log_bytes", c.retention.max_log_bytes == 0 ? json(0) : json(format_size(c.retention.max_log_bytes))}};
+  out["retention"] = {{"days", c.retention.days},
+                      {"max_log_bytes", c.retention.max_log_bytes == 0 ? json(0) : json(format_size(c.retention.max_log_bytes))},
+                      {"accounting_days", c.retention.accounting_days}};
   out["limits"]["default_time"] = c.limits.default_time.count();
   out["limits"]["max_running_per_user"] = c.limits.max_running_per_user;
   out["limits"]["max_queued_per_user"] = c.limits.max_queued_per_user;

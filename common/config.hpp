@@ -111,6 +111,7 @@ struct RetentionConfig {
   int days = 30; // finished jobs' rows, events and logs older than this are removed
   // A job's log past this keeps its first and last half and a line saying what was cut; 0: no cap.
   std::int64_t max_log_bytes = 1LL << 30;
+  int accounting_days = 730; // ended jobs' accounting (what `jobman stats` reads) older than this is removed
 };
 
 struct ServerConfig {

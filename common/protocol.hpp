@@ -43,6 +43,7 @@ constexpr std::string_view resources_flavors = "resources_flavors";
 constexpr std::string_view submit_batch = "submit_batch";
 constexpr std::string_view queue = "queue";
 constexpr std::string_view cleanup = "cleanup";
+constexpr std::string_view stats = "stats";
 } // namespace op
 
 struct Request {

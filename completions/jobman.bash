@@ -81,7 +81,7 @@ _jobman()
     _jobman_bin=$(_jobman_path "$_jobman_bin")
     [[ $_jobman_bin == */* && -x $_jobman_bin ]] || _jobman_bin=jobman
 
-    local commands="images image-details resources-flavors submit list details logs delete wait"
+    local commands="images image-details resources-flavors queue submit list details logs delete wait stats cleanup"
     local global_opts="-h --help -s --settings --socket --json -v --version"
 
     # Global options come before the command; find the command and the --socket / -s typed.
@@ -136,11 +136,18 @@ _jobman()
                 case $option in -i | --image) live=images ;; esac
                 ;;
             submit)
-                opts="-i --image -j --job-name --name -r --resources-flavor -t --time -e --env --gpus -c --command --dry-run --wait"
+                opts="-i --image -j --job-name --name -r --resources-flavor -t --time -e --env --gpus -c --command --after --priority --from --dry-run --wait"
                 case $option in
                     -i | --image) live=images ;;
                     -r | --resources-flavor) live=flavors ;;
-                    -j | --job-name | --name | -t | --time | -e | --env | --gpus) live=none ;;
+                    --after) live=jobs ;;
+                    --from)
+                        compopt -o filenames 2>/dev/null
+                        local f
+                        while IFS= read -r f; do COMPREPLY+=("$value_prefix$f"); done < <(compgen -f -- "$value")
+                        return 0
+                        ;;
+                    -j | --job-name | --name | -t | --time | -e | --env | --gpus | --priority) live=none ;;
                 esac
                 ;;
             list)
@@ -165,7 +172,24 @@ _jobman()
                 opts="-j --job --job-name --all"
                 case $option in -j | --job | --job-name) live="jobs" ;; esac
                 ;;
-            images | resources-flavors) ;;
+            stats)
+                opts="--since --until -u --user --by"
+                case $option in
+                    --by)
+                        local by
+                        for by in user flavor image state; do
+                            [[ $by == "$value"* ]] && COMPREPLY+=("$value_prefix$by")
+                        done
+                        return 0
+                        ;;
+                    --since | --until | -u | --user) live=none ;;
+                esac
+                ;;
+            cleanup)
+                opts="--older-than --dry-run"
+                case $option in --older-than) live=none ;; esac
+                ;;
+            images | resources-flavors | queue) ;;
             *) return 0 ;;
         esac
         # An option's value (`none`: free text, nothing to offer); else the command's options.

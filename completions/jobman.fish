@@ -86,12 +86,15 @@ complete -c jobman -n __jobman_needs_command -l json -d 'Print machine-readable 
 complete -c jobman -n __jobman_needs_command -a images -d 'List the image catalogue'
 complete -c jobman -n __jobman_needs_command -a image-details -d "Show an image's labels, size, entrypoint and digest"
 complete -c jobman -n __jobman_needs_command -a resources-flavors -d 'List resource flavors'
+complete -c jobman -n __jobman_needs_command -a queue -d 'Active jobs per flavor, and where yours stand'
 complete -c jobman -n __jobman_needs_command -a submit -d 'Submit a job'
 complete -c jobman -n __jobman_needs_command -a list -d 'List your jobs, newest first'
 complete -c jobman -n __jobman_needs_command -a details -d 'Everything known about a job'
 complete -c jobman -n __jobman_needs_command -a logs -d "Print a job's output"
 complete -c jobman -n __jobman_needs_command -a delete -d 'Cancel a job if active, and remove it from your list'
 complete -c jobman -n __jobman_needs_command -a wait -d 'Wait until a job ends'
+complete -c jobman -n __jobman_needs_command -a stats -d 'Usage report of jobs that ended'
+complete -c jobman -n __jobman_needs_command -a cleanup -d 'Admin: remove leftover containers and old jobs'
 
 # Every command's help.
 complete -c jobman -n 'not __jobman_needs_command; and not __jobman_job_args' -s h -l help -d 'Print help and exit'
@@ -108,6 +111,9 @@ complete -c jobman -n $submit -s e -l env -x -d 'Environment variable KEY=VALUE'
 complete -c jobman -n $submit -s r -l resources-flavor -x -a '(__jobman_live flavors)' -d 'Resource flavor'
 complete -c jobman -n $submit -s t -l time -x -d 'Wall-time limit: 90s, 10m, 2h, 1d or HH:MM:SS'
 complete -c jobman -n $submit -l gpus -x -d 'Number of GPUs'
+complete -c jobman -n $submit -l after -x -a '(__jobman_live jobs)' -d 'Start only after these jobs succeeded'
+complete -c jobman -n $submit -l priority -x -d 'Order among your own queued jobs'
+complete -c jobman -n $submit -l from -r -F -d 'Submit every job in FILE, all or none'
 complete -c jobman -n $submit -l dry-run -d 'Validate and print the engine command; run nothing'
 complete -c jobman -n $submit -l wait -d 'Wait for the job to end'
 # The job's arguments after `--`: host paths are likely.
@@ -118,6 +124,16 @@ complete -c jobman -n '__jobman_in list' -l all-users -d "Everyone's jobs (root 
 complete -c jobman -n '__jobman_in list' -l state -x -a '(__jobman_live states)' -d 'Only jobs in this state'
 complete -c jobman -n '__jobman_in list' -l limit -x -d 'At most this many jobs'
 complete -c jobman -n '__jobman_in list' -l before -x -d 'Only jobs older than this id (the next page)'
+
+# stats
+complete -c jobman -n '__jobman_in stats' -l since -x -d 'From this time (2026-11-01, 30d, all)'
+complete -c jobman -n '__jobman_in stats' -l until -x -d 'Up to this time'
+complete -c jobman -n '__jobman_in stats' -s u -l user -x -d "Only this user's jobs"
+complete -c jobman -n '__jobman_in stats' -l by -x -a 'user flavor image state' -d 'One row per group'
+
+# cleanup
+complete -c jobman -n '__jobman_in cleanup' -l older-than -x -d 'Finished longer ago than this (90d)'
+complete -c jobman -n '__jobman_in cleanup' -l dry-run -d 'Report what would be removed'
 
 # details, logs, delete, wait
 complete -c jobman -n '__jobman_in details logs delete wait' -s j -l job -l job-name -x -a '(__jobman_live jobs)' -d 'Job name or id'

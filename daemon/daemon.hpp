@@ -10,6 +10,7 @@
 #include "daemon/scheduler/job_watch.hpp"
 #include "daemon/scheduler/scheduler.hpp"
 #include "daemon/store/job_store.hpp"
+#include "daemon/store/report_thread.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <memory>
@@ -29,6 +30,7 @@ struct Daemon {
   scheduler::Scheduler scheduler;
   images::CatalogueCache catalogue;
   images::ImageHomes homes;
+  store::ReportThread reports; // stats, off the event loop
 };
 
 // jobmand's main(): parses `argv`, runs until SIGTERM/SIGINT, returns the exit code.

@@ -181,7 +181,8 @@ Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
     gpus(detect_gpus(io, config, *runner)),
     scheduler(io.get_executor(), config, store, *backend, watch, gpus),
     catalogue(config.images, *backend),
-    homes(config, *runner, store.instance()) {
+    homes(config, *runner, store.instance()),
+    reports(config.state_dir + "/jobman.db") {
   scheduler.use_image_homes(homes, catalogue);
 }
 
@@ -240,8 +241,8 @@ int daemon_main(int argc, char** argv) {
     if (!config.admin_group.empty() && !::getgrnam(config.admin_group.c_str()))
       log_warn("admin_group '{}' does not exist: only root is an admin", config.admin_group);
     boost::asio::io_context io;
-    // Signals are handled in the event loop; with no threads besides this one, asio's
-    // handler sees every SIGTERM/SIGINT/SIGHUP sent to the process.
+    // Signals are handled in the event loop; the one other thread (store::ReportThread)
+    // blocks them all, so asio's handler sees every SIGTERM/SIGINT/SIGHUP sent to the process.
     boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
     Daemon daemon(io, std::move(config));
     // Before any job can fail for it: say what is missing (the daemon still serves, and

@@ -61,6 +61,13 @@ int queue(Client& client, const Global& global);
 // Admin: removes leftover containers of ended jobs, and finished jobs' rows, events and
 // logs older than `older_than` (default: retention.days).
 int cleanup(Client& client, const Global& global, const std::string& older_than, bool dry_run);
+// Usage report: ended jobs in a window, tallied (jobmand's defaults for what is left empty).
+struct StatsOptions {
+  std::string since, until; // as users type times (common/when.hpp)
+  std::string user;
+  std::string by; // user, flavor, image or state
+};
+int stats(Client& client, const Global& global, const StatsOptions& options);
 // Reads `path`: a JSON array of job objects, or one JSON object per line (blank lines and
 // lines starting with '#' skipped), with the keys of submit's flags. Throws ClientError
 // naming the line or item and the key.

@@ -70,8 +70,14 @@ asio::awaitable<json> cleanup(CommandContext& ctx) {
     jobs_removed += static_cast<std::int64_t>(ids.size());
     if (!dry_run) d.store.remove_jobs(ids);
   }
+  // Accounting (what `jobman stats` reads) outlives the rows: retention.accounting_days.
+  const TimePoint accounting_before = now_ms() - static_cast<TimePoint>(d.config.retention.accounting_days) * 86400 * 1000;
+  std::int64_t accounting_removed = 0;
+  if (dry_run) accounting_removed = d.store.count_accounting_before(accounting_before);
+  else
+    for (std::int64_t n; (n = d.store.remove_accounting_before(accounting_before, k_batch)) > 0;) accounting_removed += n;
   std::int64_t db_bytes = 0;
-  if (!dry_run && jobs_removed > 0) {
+  if (!dry_run && jobs_removed + accounting_removed > 0) {
     std::error_code ec;
     const std::string db = d.config.state_dir + "/jobman.db";
     auto before_size = std::filesystem::file_size(db, ec);
@@ -79,13 +85,16 @@ asio::awaitable<json> cleanup(CommandContext& ctx) {
     auto after_size = std::filesystem::file_size(db, ec);
     if (!ec && before_size > after_size) db_bytes = static_cast<std::int64_t>(before_size - after_size);
   }
-  log_info("cleanup by {}{}: {} containers, {} jobs older than {}, {} logs ({} bytes), database {} bytes smaller", ctx.peer.user,
-           dry_run ? " (dry run)" : "", containers.size(), jobs_removed, format_duration(age), logs_removed, log_bytes, db_bytes);
+  log_info("cleanup by {}{}: {} containers, {} jobs older than {}, {} logs ({} bytes), {} accounting rows older than {} days, "
+           "database {} bytes smaller",
+           ctx.peer.user, dry_run ? " (dry run)" : "", containers.size(), jobs_removed, format_duration(age), logs_removed, log_bytes,
+           accounting_removed, d.config.retention.accounting_days, db_bytes);
   co_return json{{"dry_run", dry_run},
                  {"older_than", age.count()},
                  {"containers_removed", containers},
                  {"jobs_removed", jobs_removed},
                  {"logs_removed", logs_removed},
+                 {"accounting_removed", accounting_removed},
                  {"bytes_freed", log_bytes + db_bytes}};
 }
 

@@ -55,5 +55,6 @@ asio::awaitable<json> resources_flavors(CommandContext& ctx);
 asio::awaitable<json> submit_batch(CommandContext& ctx);
 asio::awaitable<json> queue(CommandContext& ctx);
 asio::awaitable<json> cleanup(CommandContext& ctx);
+asio::awaitable<json> stats(CommandContext& ctx);
 
 } // namespace jobman::daemon::commands

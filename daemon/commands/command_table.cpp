@@ -19,6 +19,7 @@ constexpr std::array k_commands{
   Command{op::submit_batch, Access::AnyUser, &submit_batch},
   Command{op::queue, Access::AnyUser, &queue},
   Command{op::cleanup, Access::Admin, &cleanup},
+  Command{op::stats, Access::AnyUser, &stats},
 };
 } // namespace
 

@@ -471,6 +471,19 @@ void JobStore::remove_jobs(const std::vector<JobId>& ids) {
   tx.commit();
 }
 
+std::int64_t JobStore::count_accounting_before(TimePoint before) const {
+  SQLite::Statement q(*m_db, "SELECT COUNT(*) FROM job_accounting WHERE ended_at < ?");
+  q.bind(1, before);
+  return q.executeStep() ? q.getColumn(0).getInt64() : 0;
+}
+
+std::int64_t JobStore::remove_accounting_before(TimePoint before, int limit) {
+  SQLite::Statement q(*m_db, "DELETE FROM job_accounting WHERE job_id IN (SELECT job_id FROM job_accounting WHERE ended_at < ? LIMIT ?)");
+  q.bind(1, before);
+  q.bind(2, limit);
+  return q.exec();
+}
+
 void JobStore::vacuum() {
   m_db->exec("PRAGMA wal_checkpoint(TRUNCATE)");
   m_db->exec("VACUUM");

@@ -127,6 +127,10 @@ public:
   std::vector<JobId> finished_before(TimePoint before, int limit) const;
   // Deletes the rows (and events and dependency links) of `ids`, in one transaction.
   void remove_jobs(const std::vector<JobId>& ids);
+  // Accounting rows (migration 10) of jobs that ended before `before` (ms): how many, and
+  // removing at most `limit` of them in one transaction (how many were).
+  std::int64_t count_accounting_before(TimePoint before) const;
+  std::int64_t remove_accounting_before(TimePoint before, int limit);
   // Gives the space of deleted rows back to the file system.
   void vacuum();
 

@@ -128,6 +128,44 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
     ALTER TABLE jobs ADD COLUMN cpu_system_ms INTEGER;
     ALTER TABLE jobs ADD COLUMN usage_source  TEXT NOT NULL DEFAULT '';
   )sql",
+  // 10: the accounting of ended jobs that usage reports (`jobman stats`) read: one narrow
+  // row per job (no args, env or argv), kept by triggers, so every writer (and the
+  // benchmarks' loader) keeps it right; it outlives its job's row (cleanup purges those
+  // after retention.days, accounting after retention.accounting_days). A job's end and its
+  // usage are two updates of one transaction: the second replaces the first's row.
+  R"sql(
+    CREATE TABLE job_accounting (
+      job_id     INTEGER PRIMARY KEY,
+      uid        INTEGER NOT NULL,
+      user       TEXT    NOT NULL,
+      flavor     TEXT    NOT NULL,
+      image      TEXT    NOT NULL,
+      state      TEXT    NOT NULL,
+      started_at INTEGER,
+      ended_at   INTEGER NOT NULL,
+      cpus       REAL    NOT NULL,
+      gpus       INTEGER NOT NULL,
+      cpu_ms     INTEGER,
+      peak       INTEGER
+    );
+    CREATE INDEX job_accounting_ended ON job_accounting(ended_at);
+    CREATE INDEX job_accounting_uid_ended ON job_accounting(uid, ended_at);
+    CREATE TRIGGER jobs_accounting_update AFTER UPDATE OF ended_at, peak_memory, peak_resident, cpu_ms ON jobs
+      WHEN NEW.ended_at IS NOT NULL BEGIN
+      INSERT OR REPLACE INTO job_accounting VALUES (NEW.id, NEW.uid, NEW.user, NEW.flavor, NEW.image, NEW.state, NEW.started_at,
+        NEW.ended_at, COALESCE(json_extract(NEW.resources, '$.cpus'), 0), COALESCE(json_array_length(NEW.gpu_devices), 0), NEW.cpu_ms,
+        COALESCE(NEW.peak_resident, NEW.peak_memory));
+    END;
+    CREATE TRIGGER jobs_accounting_insert AFTER INSERT ON jobs WHEN NEW.ended_at IS NOT NULL BEGIN
+      INSERT OR REPLACE INTO job_accounting VALUES (NEW.id, NEW.uid, NEW.user, NEW.flavor, NEW.image, NEW.state, NEW.started_at,
+        NEW.ended_at, COALESCE(json_extract(NEW.resources, '$.cpus'), 0), COALESCE(json_array_length(NEW.gpu_devices), 0), NEW.cpu_ms,
+        COALESCE(NEW.peak_resident, NEW.peak_memory));
+    END;
+    INSERT INTO job_accounting SELECT id, uid, user, flavor, image, state, started_at, ended_at,
+        COALESCE(json_extract(resources, '$.cpus'), 0), COALESCE(json_array_length(gpu_devices), 0), cpu_ms,
+        COALESCE(peak_resident, peak_memory)
+      FROM jobs WHERE ended_at IS NOT NULL;
+  )sql",
 };
 } // namespace
 

@@ -101,6 +101,15 @@ PROTOCOL = [
     ("delete with both a job and all", frame("delete", {"job": "1", "all": True}), "INVALID_ARGUMENT", "either"),
     ("cleanup by a user", frame("cleanup", {}), "PERMISSION_DENIED", "admin"),
     ("image_details of an empty image", frame("image_details", {"image": ""}), "INVALID_ARGUMENT", "image"),
+    ("stats of another user", frame("stats", {"user": OTHER}), "PERMISSION_DENIED", "admin"),
+    ("stats of another uid", frame("stats", {"user": "0"}), "PERMISSION_DENIED", "admin"),
+    ("stats of an unknown user", frame("stats", {"user": "nosuchuser\u001b[2J" + "x" * 5000}), "INVALID_ARGUMENT", "no user named"),
+    ("stats grouped by a column name", frame("stats", {"by": "uid; DROP TABLE jobs"}), "INVALID_ARGUMENT", "--by takes"),
+    ("stats since after until", frame("stats", {"since": 2000, "until": 1000}), "INVALID_ARGUMENT", "--since is after --until"),
+    ("stats since negative", frame("stats", {"since": -1}), "INVALID_ARGUMENT", "since"),
+    ("stats until past year 9999", frame("stats", {"until": 2 ** 62}), "INVALID_ARGUMENT", "until"),
+    ("stats since a string", frame("stats", {"since": "yesterday"}), "BAD_REQUEST", "since"),
+    ("stats with an unknown argument", frame("stats", {"sql": "SELECT 1"}), "BAD_REQUEST", "sql"),
 ]
 
 
@@ -135,6 +144,10 @@ CLI = [
     ("time with garbage", ["submit", "-i", "jt", "-t", "2h; reboot", "--", "true"], "2h; reboot"),
     ("a socket path that is a directory", ["--socket", "/tmp", "list"], "/tmp"),
     ("a mistyped command", ["log", "-j", "1"], "unknown command 'log'; did you mean 'logs'?"),
+    ("stats since no time", ["stats", "--since", "last tuesday"], "--since 'last tuesday' is not a time"),
+    ("stats until an impossible date", ["stats", "--until", "2026-02-30"], "'2026-02-30' is not a time"),
+    ("stats by something else", ["stats", "--by", "name"], "--by"),
+    ("stats of another user", ["stats", "--user", "root"], "admin group"),
     ("an unknown command with escapes", ["\x1b[2Jwipe"], "unknown command '\\e[2Jwipe'; the commands are: images,"),
 ]
 

@@ -99,3 +99,60 @@ def test_usage_figures_reach_the_database_as_numbers(usage_daemon):
         row = db.execute("SELECT peak_memory, cpu_ms, usage_source FROM jobs WHERE id = ?", (details["job"]["id"],)).fetchone()
     assert isinstance(row[0], int) and isinstance(row[1], int) and row[2] in ("cgroup v1", "cgroup v2"), row
     assert json.dumps(details["job"]["usage"])  # and the wire form is plain JSON
+
+
+def test_stats_reports_each_user_their_own_jobs_and_admins_everyone_s(usage_daemon, users):
+    """Issue 12, item 2: `jobman stats` over real jobs: end states, hours, peak memory;
+    users see their own, admins everyone's, grouped as asked."""
+    alice, bob = users["jmtest1"], users["jmtest2"]
+    busy = "end=$(($(date +%s) + 2)); while [ $(date +%s) -lt $end ]; do :; done; sleep 2"
+    ok = ended(usage_daemon, busy, flavor="two", user=alice)["job"]
+    failed = ended(usage_daemon, "exit 3", user=alice)["job"]
+    gone = ended(usage_daemon, "true", user=alice)["job"]
+    assert usage_daemon.cli("delete", "-j", str(gone["id"]), user=alice).returncode == 0
+    ended(usage_daemon, "true", user=bob)
+    assert (ok["state"], failed["state"]) == ("SUCCEEDED", "FAILED")
+
+    mine = usage_daemon.cli_json("stats", user=alice)
+    assert mine["uid"] == alice.pw_uid and mine["by"] == "" and len(mine["groups"]) == 1
+    total = mine["total"]
+    assert total["jobs"] == 3, total  # the deleted job ran: it counts
+    assert total["states"] == {"SUCCEEDED": 2, "FAILED": 1, "CANCELLED": 0, "TIMEOUT": 0, "OOM_KILLED": 0, "LOST": 0}
+    wall_ms = sum(j["ended_at"] - j["started_at"] for j in (ok, failed, gone))
+    assert total["wall_hours"] == pytest.approx(wall_ms / 3.6e6)
+    # The busy job was sampled: its CPU time and peak are in the report.
+    assert total["cpu_measured_jobs"] >= 1 and total["cpu_hours"] * 3.6e6 >= ok["usage"]["cpu_ms"] - 1, (total, ok["usage"])
+    assert total["peak_memory"]["measured_jobs"] >= 1 and total["peak_memory"]["max"] >= ok["usage"]["peak_resident"]
+    # Two CPUs of flavor "two" for the busy job's wall time at least.
+    assert total["cpu_hours_allocated"] * 3.6e6 >= 2 * (ok["ended_at"] - ok["started_at"]) - 1
+    assert total["gpu_hours"] == 0
+
+    by_state = usage_daemon.cli_json("stats", "--by", "state", user=alice)
+    assert [(g["key"], g["jobs"]) for g in by_state["groups"]] == [("FAILED", 1), ("SUCCEEDED", 2)]
+    by_flavor = usage_daemon.cli_json("stats", "--by", "flavor", user=alice)
+    assert [(g["key"], g["jobs"]) for g in by_flavor["groups"]] == [("one", 2), ("two", 1)]
+
+    # Another user's figures are for admins; an admin sees everyone's, or one user's.
+    refused = usage_daemon.cli("stats", "--user", "jmtest2", user=alice)
+    assert refused.returncode == 4 and "admin group" in refused.stderr, refused.stderr
+    everyone = usage_daemon.cli_json("stats", "--by", "user", user=users["jmadmin"])
+    assert everyone["uid"] is None
+    assert {g["key"]: g["jobs"] for g in everyone["groups"]} == {"jmtest1": 3, "jmtest2": 1}
+    assert everyone["total"]["jobs"] == 4
+    just_bob = usage_daemon.cli_json("stats", "--user", "jmtest2", user=users["jmadmin"])
+    assert just_bob["uid"] == bob.pw_uid and just_bob["total"]["jobs"] == 1
+
+    # The window: nothing ended after now, nor in the 30 days before 2000.
+    assert usage_daemon.cli_json("stats", "--since", "now", user=alice)["total"]["jobs"] == 0
+    old = usage_daemon.cli_json("stats", "--until", "2000-01-01", user=alice)
+    assert old["total"]["jobs"] == 0 and old["until"] - old["since"] == 30 * 86400 * 1000
+    assert usage_daemon.cli_json("stats", "--since", "all", "--until", "now", user=alice)["total"]["jobs"] == 3
+
+    # The table: a row per group and a total, the hours and the memory columns.
+    text = usage_daemon.cli("stats", "--by", "flavor", user=alice).stdout
+    lines = text.splitlines()
+    assert lines[0].startswith("Jobs that ended from ") and lines[0].endswith(", user jmtest1, by flavor"), text
+    assert lines[1].split()[:3] == ["FLAVOR", "JOBS", "SUCCEEDED"] and "MEM P90" in lines[1], text
+    assert [line.split()[:2] for line in lines[2:5]] == [["one", "2"], ["two", "1"], ["TOTAL", "3"]], text
+    empty = usage_daemon.cli("stats", "--since", "now", user=alice).stdout
+    assert "No jobs ended in that time." in empty

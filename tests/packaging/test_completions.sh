@@ -124,7 +124,7 @@ expect() {
 }
 
 S=$socket
-commands=(images image-details resources-flavors submit list details logs delete wait)
+commands=(images image-details resources-flavors queue submit list details logs delete wait stats cleanup)
 states=(QUEUED STARTING RUNNING SUCCEEDED FAILED CANCELLED TIMEOUT OOM_KILLED LOST)
 
 # Commands and flags.
@@ -136,6 +136,13 @@ expect "jobman --socket $S logs -" -h --help -j --job --job-name -f --follow --t
 expect "jobman --socket $S delete -" -h --help -j --job --job-name --all
 expect "jobman --socket $S list --" --help --all-users --state --limit --before
 expect "jobman --socket $S submit --d" --dry-run
+expect "jobman --socket $S submit --p" --priority
+expect "jobman --socket $S stats --" --help --since --until --user --by
+expect "jobman --socket $S stats --by " user flavor image state
+expect "jobman --socket $S stats --by f" flavor
+expect "jobman --socket $S stats --since " # a time: nothing to offer
+expect "jobman --socket $S cleanup --" --help --older-than --dry-run
+expect "jobman --socket $S queue --" --help
 expect "jobman --socket $S submit -j " # a new name: nothing to offer
 # Live values: images and versions, flavors, your jobs, states.
 expect "jobman --socket $S submit -i " other other:0.3 tool tool:1.0 tool:2.0
@@ -147,6 +154,7 @@ expect "jobman --socket $S wait -j a" alpha
 expect "jobman --socket $S details --job b" beta
 expect "jobman --socket $S logs --job-name a" alpha
 expect "jobman --socket $S delete -j " alpha beta
+expect "jobman --socket $S submit -i tool --after " alpha beta
 expect "jobman --socket $S list --state " "${states[@]}"
 # The socket: --socket=PATH, a settings file, JOBMAN_SOCKET, the command typed as a path.
 expect "jobman --socket=$S submit --resources-flavor s" small

@@ -171,6 +171,19 @@ TEST_CASE("a schema 1 database is migrated and its jobs read back with empty new
     REQUIRE(q.executeStep());
     CHECK(q.getColumn(0).getInt() == 1);
   }
+  // Migration 10 filled the accounting with the job that had ended (and only it).
+  {
+    SQLite::Statement q(db, "SELECT job_id, uid, user, image, state, started_at, ended_at, cpus, gpus, cpu_ms, peak FROM job_accounting");
+    REQUIRE(q.executeStep());
+    CHECK(q.getColumn(0).getInt64() == 1);
+    CHECK(q.getColumn(2).getString() == "alice");
+    CHECK(q.getColumn(3).getString() == "app:1.0");
+    CHECK(q.getColumn(4).getString() == "SUCCEEDED");
+    CHECK(q.getColumn(6).getInt64() == 1700000002000);
+    CHECK(q.getColumn(7).getDouble() == 0);
+    CHECK(q.getColumn(9).isNull());
+    CHECK_FALSE(q.executeStep());
+  }
   // Reopening a migrated database does not migrate again.
   CHECK(JobStore(path).get(1)->spec.name == "old-run");
   CHECK(SQLite::Database(path).execAndGet("PRAGMA user_version").getInt() == k_current_schema_version);
