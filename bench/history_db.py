@@ -229,7 +229,7 @@ def load(db_path, n, events_per_job, target_uid, target_gid, target_user):
 
 K_COLUMNS = ("id, name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, exit_code, reason, "
              "argv, container, submitted_at, started_at, ended_at, flavor, resources, mounts, groups, gpu_devices, priority, "
-             "(SELECT json_group_array(depends_on) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL")
+             "(SELECT json_group_array(json_array(depends_on, kind)) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL")
 
 
 def list_sql(uid, state):

@@ -192,8 +192,11 @@ int cli_main(int argc, char** argv) {
   submit->add_option("-r,--resources-flavor", submit_options.flavor, "Resource flavor (see `jobman resources-flavors`; default: the admin's)");
   submit->add_option("-t,--time", submit_options.time, "Wall-time limit: 90s, 10m, 2h, 1d or HH:MM:SS (default and maximum set by the flavor)");
   submit->add_option("--gpus", submit_options.gpus, "Number of GPUs, up to the flavor's (default: the flavor's)")->check(CLI::Range(0, 64));
-  submit->add_option("--after", submit_options.after, "Start only after these jobs (names or ids, comma-separated) succeeded");
+  submit->add_option("--after", submit_options.after, "Start only after these jobs (names or ids, comma-separated) succeeded; "
+                                                      "any:JOB once it ended, notok:JOB once it ended otherwise");
   submit->add_option("--priority", submit_options.priority, "Order among your own queued jobs (-100 to 100, higher first; default 0)");
+  submit->add_option("--retries", submit_options.retries, "Queue the job again up to N times if it is lost or the engine fails to run it "
+                                                          "(not after its own failure; the platform sets the most)")->check(CLI::Range(0, 100));
   submit->add_option("--from", submit_options.from, "Submit every job in FILE (JSON array or JSON lines), all or none")->excludes(image_option);
   submit->add_flag("--dry-run", submit_options.dry_run, "Validate and print the exact engine command; run nothing");
   submit->add_flag("--wait", submit_options.wait, "Wait for the job to end; exit status 0 only if it succeeded");
@@ -222,6 +225,16 @@ int cli_main(int argc, char** argv) {
 
   auto* wait = app.add_subcommand("wait", "Wait until a job ends; exit status 0 only if it succeeded");
   wait->add_option("-j,--job,--job-name", job_ref, "Job name or id")->required();
+
+  auto* resubmit = app.add_subcommand("resubmit", "Queue a new job with the spec of an earlier one (its image id, args, env, flavor)");
+  commands::ResubmitOptions resubmit_options;
+  resubmit->add_option("-j,--job,--job-name", resubmit_options.job, "The job to repeat: name or id")->required();
+  resubmit->add_option("-r,--resources-flavor", resubmit_options.flavor, "Another resource flavor (default: the job's)");
+  resubmit->add_option("-t,--time", resubmit_options.time, "Another wall-time limit (default: the job's)");
+  resubmit->add_option("--name", resubmit_options.name, "Name for the new job (default: the job's name with -r2, -r3...)");
+  resubmit->add_flag("--latest-image", resubmit_options.latest_image, "Run what the job's image name means now, not the image id it ran");
+  resubmit->add_flag("--dry-run", resubmit_options.dry_run, "Validate and show what would be queued; queue nothing");
+  resubmit->add_flag("--wait", resubmit_options.wait, "Wait for the new job to end; exit status 0 only if it succeeded");
 
   auto* stats = app.add_subcommand("stats", "Usage report: your jobs that ended in a window (admins: everyone's), with CPU, GPU and memory");
   commands::StatsOptions stats_options;
@@ -273,7 +286,7 @@ int cli_main(int argc, char** argv) {
   if (is_submit && !submit_options.from.empty()) {
     const auto& o = submit_options;
     if (split.had_separator || !o.name.empty() || o.replace_entrypoint || !o.env.empty() || !o.flavor.empty() || !o.time.empty() ||
-        o.gpus >= 0 || !o.after.empty() || o.priority != 0 || o.wait) {
+        o.gpus >= 0 || !o.after.empty() || o.priority != 0 || o.retries != 0 || o.wait) {
       print_error("--from takes every job's settings from the file; only --dry-run may go with it");
       return exit_code::usage;
     }
@@ -311,6 +324,7 @@ int cli_main(int argc, char** argv) {
     if (remove->parsed()) return commands::remove(client, global, job_ref, delete_all);
     if (wait->parsed()) return commands::wait(client, global, job_ref);
     if (stats->parsed()) return commands::stats(client, global, stats_options);
+    if (resubmit->parsed()) return commands::resubmit(client, global, resubmit_options);
   } catch (const ClientError& e) {
     print_error(e.what());
     return exit_code_for(e.code());

@@ -309,6 +309,8 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.size("max_log_bytes_per_user", config.limits.max_log_bytes_per_user, 1LL << 20);
     s.integer("max_active_per_user", config.limits.max_active_per_user, 0, 10000000);
     s.size("home_size", config.limits.home_size, 1LL << 20);
+    s.integer("max_retries", config.limits.max_retries, 0, 100);
+    s.duration("retry_delay", config.limits.retry_delay, std::chrono::seconds(1));
     s.finish();
   }
   for_each_item(top, "flavors", "flavors", source, [&](Section& s) {
@@ -430,6 +432,8 @@ std::string config_to_json(const Config& c) {
   out["limits"]["max_log_bytes_per_user"] = format_size(c.limits.max_log_bytes_per_user);
   out["limits"]["max_active_per_user"] = c.limits.max_active_per_user;
   out["limits"]["home_size"] = format_size(c.limits.home_size);
+  out["limits"]["max_retries"] = c.limits.max_retries;
+  out["limits"]["retry_delay"] = c.limits.retry_delay.count();
   if (c.backend.kind == BackendKind::Slurm) {
     const SlurmConfig& sl = c.backend.slurm;
     out["backend"].update({{"partition", sl.partition}, {"account", sl.account}, {"qos", sl.qos}, {"sbatch", sl.sbatch}, {"squeue", sl.squeue},

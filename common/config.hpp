@@ -76,6 +76,8 @@ struct LimitsConfig {
   std::int64_t max_log_bytes_per_user = 10LL << 30;   // all of a user's job logs on state_dir
   int max_active_per_user = 0;                        // queued + running jobs of one user; 0: no limit
   std::int64_t home_size = 1LL << 30;                 // each writable copy of an image's home / WORKDIR (a tmpfs)
+  int max_retries = 3;                                // the most `submit --retries` may ask for; 0: no retries
+  std::chrono::seconds retry_delay{30};               // a retried job waits this long in the queue
 };
 
 // A resource flavor users pick with `submit -r NAME`.

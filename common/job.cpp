@@ -43,6 +43,32 @@ bool is_terminal(JobState state) {
   return state != JobState::Queued && state != JobState::Starting && state != JobState::Running;
 }
 
+std::string_view to_string(AfterKind kind) {
+  switch (kind) {
+  case AfterKind::Ok: return "ok";
+  case AfterKind::Any: return "any";
+  case AfterKind::NotOk: return "notok";
+  }
+  return "ok";
+}
+
+std::optional<AfterKind> after_kind_from_string(std::string_view text) {
+  if (text == "ok" || text == "afterok") return AfterKind::Ok;
+  if (text == "any" || text == "afterany") return AfterKind::Any;
+  if (text == "notok" || text == "afternotok") return AfterKind::NotOk;
+  return std::nullopt;
+}
+
+std::optional<bool> dependency_met(AfterKind kind, JobState state) {
+  if (!is_terminal(state)) return std::nullopt;
+  switch (kind) {
+  case AfterKind::Ok: return state == JobState::Succeeded;
+  case AfterKind::Any: return true;
+  case AfterKind::NotOk: return state != JobState::Succeeded;
+  }
+  return false;
+}
+
 bool is_allowed_transition(JobState from, JobState to) {
   switch (from) {
   case JobState::Queued:

@@ -62,6 +62,20 @@ struct Mount {
   std::int64_t copy_size = 0; // an image copy: the size of its tmpfs, in bytes
 };
 
+// What a job waits for of another (`submit --after [KIND:]JOB`; Slurm's afterok, afterany,
+// afternotok): that it SUCCEEDED, that it ended in whatever state, that it ended otherwise.
+enum class AfterKind { Ok, Any, NotOk };
+std::string_view to_string(AfterKind kind); // "ok", "any", "notok"
+std::optional<AfterKind> after_kind_from_string(std::string_view text);
+// Whether a job that waits `kind` for one that ended `state` may run (nothing: not yet, it has not ended).
+std::optional<bool> dependency_met(AfterKind kind, JobState state);
+
+struct Dependency {
+  JobId id = 0;
+  AfterKind kind = AfterKind::Ok;
+  bool operator==(const Dependency&) const = default;
+};
+
 // What a user asked for, after policy validated and resolved it.
 struct JobSpec {
   std::string name;
@@ -75,8 +89,9 @@ struct JobSpec {
   std::vector<Mount> mounts;
   std::vector<std::uint32_t> groups; // submitter's supplementary groups, kept inside the job
   int priority = 0;                   // higher first among the owner's jobs; > 100 (admins) before others'
-  std::vector<JobId> after;           // start only when all of these SUCCEEDED
+  std::vector<Dependency> after;      // start only when each of these ended as its kind asks
   std::string image_home;             // the image user's home: HOME, {image_home} in mount targets ("" : none)
+  int retries = 0;                    // queued again this many times at most after LOST or an engine failure
 };
 
 // What a job used, measured while it ran (daemon/backend/cgroup_usage.hpp): each figure
@@ -117,6 +132,9 @@ struct Job {
   std::vector<std::string> gpu_devices; // allocated when the job starts, held until it ends
   std::optional<Usage> usage;           // recorded when it ends (nothing: not measured)
   bool deleted = false;                 // removed from its owner's list (cancelled if it was active)
+  int attempt = 1;                      // 1, then 2 once retried (spec.retries) ...
+  std::optional<TimePoint> not_before;  // a retried job waits in the queue until then
+  std::optional<JobId> resubmit_of;     // `jobman resubmit`: the job this one repeats
   TimePoint submitted_at = 0;
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> ended_at;

@@ -192,8 +192,18 @@ json job_to_json(const Job& job) {
     {"gpu_devices", job.gpu_devices},
     {"mounts", job.spec.mounts},
     {"priority", job.spec.priority},
-    {"after", job.spec.after},
+    {"retries", job.spec.retries},
+    {"attempt", job.attempt},
   };
+  // Each kind of dependency apart: `after` (must succeed) as in every version 1 reply.
+  json after = json::array(), after_any = json::array(), after_notok = json::array();
+  for (const auto& dep : job.spec.after)
+    (dep.kind == AfterKind::Ok ? after : dep.kind == AfterKind::Any ? after_any : after_notok).push_back(dep.id);
+  out["after"] = std::move(after);
+  out["after_any"] = std::move(after_any);
+  out["after_notok"] = std::move(after_notok);
+  out["not_before"] = job.not_before ? json(*job.not_before) : json(nullptr);
+  out["resubmit_of"] = job.resubmit_of ? json(*job.resubmit_of) : json(nullptr);
   out["exit_code"] = job.exit_code ? json(*job.exit_code) : json(nullptr);
   out["started_at"] = job.started_at ? json(*job.started_at) : json(nullptr);
   out["ended_at"] = job.ended_at ? json(*job.ended_at) : json(nullptr);
@@ -230,7 +240,12 @@ Job job_from_json(const json& value) {
     job.gpu_devices = value.value("gpu_devices", std::vector<std::string>{});
     job.spec.mounts = value.value("mounts", json::array()).get<std::vector<Mount>>();
     job.spec.priority = value.value("priority", 0);
-    job.spec.after = value.value("after", std::vector<JobId>{});
+    for (const auto& [key, kind] : {std::pair{"after", AfterKind::Ok}, {"after_any", AfterKind::Any}, {"after_notok", AfterKind::NotOk}})
+      for (JobId id : value.value(key, std::vector<JobId>{})) job.spec.after.push_back({id, kind});
+    job.spec.retries = value.value("retries", 0);
+    job.attempt = value.value("attempt", 1);
+    if (value.contains("not_before") && !value["not_before"].is_null()) job.not_before = value["not_before"].get<TimePoint>();
+    if (value.contains("resubmit_of") && !value["resubmit_of"].is_null()) job.resubmit_of = value["resubmit_of"].get<JobId>();
     if (value.contains("exit_code") && !value["exit_code"].is_null()) job.exit_code = value["exit_code"].get<int>();
     if (value.contains("started_at") && !value["started_at"].is_null()) job.started_at = value["started_at"].get<TimePoint>();
     if (value.contains("ended_at") && !value["ended_at"].is_null()) job.ended_at = value["ended_at"].get<TimePoint>();

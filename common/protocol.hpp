@@ -44,6 +44,7 @@ constexpr std::string_view submit_batch = "submit_batch";
 constexpr std::string_view queue = "queue";
 constexpr std::string_view cleanup = "cleanup";
 constexpr std::string_view stats = "stats";
+constexpr std::string_view resubmit = "resubmit";
 } // namespace op
 
 struct Request {

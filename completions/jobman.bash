@@ -81,7 +81,7 @@ _jobman()
     _jobman_bin=$(_jobman_path "$_jobman_bin")
     [[ $_jobman_bin == */* && -x $_jobman_bin ]] || _jobman_bin=jobman
 
-    local commands="images image-details resources-flavors queue submit list details logs delete wait stats cleanup"
+    local commands="images image-details resources-flavors queue submit list details logs delete wait resubmit stats cleanup"
     local global_opts="-h --help -s --settings --socket --json -v --version"
 
     # Global options come before the command; find the command and the --socket / -s typed.
@@ -136,7 +136,7 @@ _jobman()
                 case $option in -i | --image) live=images ;; esac
                 ;;
             submit)
-                opts="-i --image -j --job-name --name -r --resources-flavor -t --time -e --env --gpus -c --command --after --priority --from --dry-run --wait"
+                opts="-i --image -j --job-name --name -r --resources-flavor -t --time -e --env --gpus -c --command --after --priority --retries --from --dry-run --wait"
                 case $option in
                     -i | --image) live=images ;;
                     -r | --resources-flavor) live=flavors ;;
@@ -147,7 +147,7 @@ _jobman()
                         while IFS= read -r f; do COMPREPLY+=("$value_prefix$f"); done < <(compgen -f -- "$value")
                         return 0
                         ;;
-                    -j | --job-name | --name | -t | --time | -e | --env | --gpus | --priority) live=none ;;
+                    -j | --job-name | --name | -t | --time | -e | --env | --gpus | --priority | --retries) live=none ;;
                 esac
                 ;;
             list)
@@ -171,6 +171,14 @@ _jobman()
             delete)
                 opts="-j --job --job-name --all"
                 case $option in -j | --job | --job-name) live="jobs" ;; esac
+                ;;
+            resubmit)
+                opts="-j --job --job-name -r --resources-flavor -t --time --name --latest-image --dry-run --wait"
+                case $option in
+                    -j | --job | --job-name) live=jobs ;;
+                    -r | --resources-flavor) live=flavors ;;
+                    -t | --time | --name) live=none ;;
+                esac
                 ;;
             stats)
                 opts="--since --until -u --user --by"

@@ -93,6 +93,7 @@ complete -c jobman -n __jobman_needs_command -a details -d 'Everything known abo
 complete -c jobman -n __jobman_needs_command -a logs -d "Print a job's output"
 complete -c jobman -n __jobman_needs_command -a delete -d 'Cancel a job if active, and remove it from your list'
 complete -c jobman -n __jobman_needs_command -a wait -d 'Wait until a job ends'
+complete -c jobman -n __jobman_needs_command -a resubmit -d 'Queue a new job with the spec of an earlier one'
 complete -c jobman -n __jobman_needs_command -a stats -d 'Usage report of jobs that ended'
 complete -c jobman -n __jobman_needs_command -a cleanup -d 'Admin: remove leftover containers and old jobs'
 
@@ -113,6 +114,7 @@ complete -c jobman -n $submit -s t -l time -x -d 'Wall-time limit: 90s, 10m, 2h,
 complete -c jobman -n $submit -l gpus -x -d 'Number of GPUs'
 complete -c jobman -n $submit -l after -x -a '(__jobman_live jobs)' -d 'Start only after these jobs succeeded'
 complete -c jobman -n $submit -l priority -x -d 'Order among your own queued jobs'
+complete -c jobman -n $submit -l retries -x -d 'Queue it again after LOST or an engine failure'
 complete -c jobman -n $submit -l from -r -F -d 'Submit every job in FILE, all or none'
 complete -c jobman -n $submit -l dry-run -d 'Validate and print the engine command; run nothing'
 complete -c jobman -n $submit -l wait -d 'Wait for the job to end'
@@ -124,6 +126,15 @@ complete -c jobman -n '__jobman_in list' -l all-users -d "Everyone's jobs (root 
 complete -c jobman -n '__jobman_in list' -l state -x -a '(__jobman_live states)' -d 'Only jobs in this state'
 complete -c jobman -n '__jobman_in list' -l limit -x -d 'At most this many jobs'
 complete -c jobman -n '__jobman_in list' -l before -x -d 'Only jobs older than this id (the next page)'
+
+# resubmit
+complete -c jobman -n '__jobman_in resubmit' -s j -l job -l job-name -x -a '(__jobman_live jobs)' -d 'The job to repeat'
+complete -c jobman -n '__jobman_in resubmit' -s r -l resources-flavor -x -a '(__jobman_live flavors)' -d 'Another resource flavor'
+complete -c jobman -n '__jobman_in resubmit' -s t -l time -x -d 'Another wall-time limit'
+complete -c jobman -n '__jobman_in resubmit' -l name -x -d 'Name for the new job'
+complete -c jobman -n '__jobman_in resubmit' -l latest-image -d 'Run what the image name means now'
+complete -c jobman -n '__jobman_in resubmit' -l dry-run -d 'Validate; queue nothing'
+complete -c jobman -n '__jobman_in resubmit' -l wait -d 'Wait for the new job to end'
 
 # stats
 complete -c jobman -n '__jobman_in stats' -l since -x -d 'From this time (2026-11-01, 30d, all)'

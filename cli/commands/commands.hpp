@@ -35,9 +35,23 @@ struct SubmitOptions {
   int gpus = -1; // -1: the flavor's
   std::vector<std::string> after; // job names or ids; each may be a comma-separated list
   int priority = 0;
+  int retries = 0;  // queued again this many times after LOST or an engine failure
   std::string from; // a file of job specs: submit them all, or none
 };
 int submit(Client& client, const Global& global, const SubmitOptions& options);
+// What jobmand wants the submitter to know (the default image used, what stays read-only), on stderr.
+void print_notes(const Global& global, const json& result);
+
+struct ResubmitOptions {
+  std::string job;
+  std::string flavor; // empty: the job's
+  std::string time;   // empty: the job's time limit
+  std::string name;   // empty: "<name>-r2"...
+  bool latest_image = false;
+  bool dry_run = false;
+  bool wait = false;
+};
+int resubmit(Client& client, const Global& global, const ResubmitOptions& options);
 
 struct ListOptions {
   bool all_users = false;

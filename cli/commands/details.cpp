@@ -69,6 +69,18 @@ int details(Client& client, const Global& global, const std::string& reference) 
   std::cout << fmt::format("Flavor:      {} ({:g} CPUs, {} memory, {} shm, {} GPU(s))\nTime limit:  {}\n", job.spec.flavor, r.cpus,
                            format_size(r.memory), format_size(r.shm), r.gpus, format_duration(std::chrono::seconds(r.time_limit)));
   if (!job.gpu_devices.empty()) std::cout << fmt::format("GPUs:        {}\n", fmt::join(job.gpu_devices, ", "));
+  if (!job.spec.after.empty()) {
+    std::string after;
+    for (const auto& dep : job.spec.after)
+      after += fmt::format("{}job {} to {}", after.empty() ? "" : ", ", dep.id,
+                           dep.kind == AfterKind::Ok ? "succeed" : dep.kind == AfterKind::Any ? "end" : "fail");
+    std::cout << "After:       " << after << "\n";
+  }
+  if (job.spec.retries > 0)
+    std::cout << fmt::format("Attempt:     {} of {} (queued again after LOST or an engine failure)\n", job.attempt, job.spec.retries + 1);
+  if (job.resubmit_of) std::cout << fmt::format("Resubmit of: job {}\n", *job.resubmit_of);
+  if (const auto as = result.value("resubmitted_as", std::vector<JobId>{}); !as.empty())
+    std::cout << fmt::format("Resubmitted: as job {}\n", fmt::join(as, ", "));
   for (const auto& m : job.spec.mounts) {
     // Once started: what was really mounted (`origin`), pinned at a staging path.
     if (m.origin.empty())

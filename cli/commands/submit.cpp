@@ -11,26 +11,24 @@
 namespace jobman::cli::commands {
 
 namespace {
+// "a,b" -> a, b; a kind applies to the jobs after it: "any:a,b" -> any:a, any:b (as
+// Slurm's afterany:1:2), "any:a,notok:b" -> any:a, notok:b.
 std::vector<std::string> split_refs(const std::vector<std::string>& refs) {
   std::vector<std::string> out;
   for (const auto& ref : refs) {
     std::size_t start = 0;
+    std::string kind;
     while (start <= ref.size()) {
       auto comma = ref.find(',', start);
       std::string part = ref.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (auto colon = part.find(':'); colon != std::string::npos) kind = part.substr(0, colon + 1);
+      else if (!part.empty()) part = kind + part;
       if (!part.empty()) out.push_back(part);
       if (comma == std::string::npos) break;
       start = comma + 1;
     }
   }
   return out;
-}
-
-// What jobmand wants the submitter to know (the default image used, what stays read-only).
-void print_notes(const Global& global, const json& result) {
-  if (global.json || !result.contains("notes") || !result.at("notes").is_array()) return;
-  for (const auto& note : result.at("notes"))
-    if (note.is_string()) std::cerr << "jobman: note: " << note.get<std::string>() << "\n";
 }
 
 int submit_from(Client& client, const Global& global, const SubmitOptions& options) {
@@ -52,12 +50,19 @@ int submit_from(Client& client, const Global& global, const SubmitOptions& optio
 }
 } // namespace
 
+void print_notes(const Global& global, const json& result) {
+  if (global.json || !result.contains("notes") || !result.at("notes").is_array()) return;
+  for (const auto& note : result.at("notes"))
+    if (note.is_string()) std::cerr << "jobman: note: " << note.get<std::string>() << "\n";
+}
+
 int submit(Client& client, const Global& global, const SubmitOptions& options) {
   if (!options.from.empty()) return submit_from(client, global, options);
   json args = {{"args", options.args}, {"env", options.env}};
   if (!options.image.empty()) args["image"] = options.image; // none: the platform's default
   if (!options.after.empty()) args["after"] = split_refs(options.after);
   if (options.priority != 0) args["priority"] = options.priority;
+  if (options.retries > 0) args["retries"] = options.retries;
   if (!options.name.empty()) args["name"] = options.name;
   if (options.replace_entrypoint) args["replace_entrypoint"] = true;
   if (options.dry_run) args["dry_run"] = true;

@@ -56,5 +56,6 @@ asio::awaitable<json> submit_batch(CommandContext& ctx);
 asio::awaitable<json> queue(CommandContext& ctx);
 asio::awaitable<json> cleanup(CommandContext& ctx);
 asio::awaitable<json> stats(CommandContext& ctx);
+asio::awaitable<json> resubmit(CommandContext& ctx);
 
 } // namespace jobman::daemon::commands

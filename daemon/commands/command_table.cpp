@@ -20,6 +20,7 @@ constexpr std::array k_commands{
   Command{op::queue, Access::AnyUser, &queue},
   Command{op::cleanup, Access::Admin, &cleanup},
   Command{op::stats, Access::AnyUser, &stats},
+  Command{op::resubmit, Access::AnyUser, &resubmit},
 };
 } // namespace
 

@@ -21,6 +21,7 @@ asio::awaitable<json> details(CommandContext& ctx) {
   json reply{{"job", protocol::job_to_json(job)}, {"events", events}, {"log_bytes", log_bytes}};
   if (json described = ctx.daemon.backend->describe(job); !described.is_null()) reply["backend"] = std::move(described);
   reply["usage"] = policy::usage_report(job, ctx.daemon.config);
+  reply["resubmitted_as"] = ctx.daemon.store.resubmits_of(job.id);
   co_return reply;
 }
 

@@ -1,8 +1,10 @@
 #include "common/names.hpp"
+#include "common/printable.hpp"
 #include "common/size.hpp"
 #include "daemon/backend/container_args.hpp"
 #include "daemon/commands/command.hpp"
 #include "daemon/commands/job_ref.hpp"
+#include "daemon/commands/submit.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/policy/submit_args.hpp"
 #include "daemon/policy/submit_policy.hpp"
@@ -104,18 +106,37 @@ Job build(CommandContext& ctx, const policy::Catalogue& catalogue, const SubmitA
     throw Error(ErrorCode::InvalidArgument, fmt::format("--priority must be between {} and {}{}", -scheduler::k_max_user_priority, max_priority,
                                                         ctx.peer.admin ? "" : " (admins may go higher, ahead of other users)"));
   job.spec.priority = s.priority;
+  if (s.retries > config.limits.max_retries)
+    throw Error(ErrorCode::LimitExceeded, fmt::format("--retries {}: at most {} on this platform (limits.max_retries)", s.retries,
+                                                      config.limits.max_retries));
+  job.spec.retries = s.retries;
 
-  for (const auto& ref : s.after) {
+  for (const auto& typed : s.after) {
+    // [KIND:]JOB: a job name never holds ':'.
+    AfterKind kind = AfterKind::Ok;
+    std::string ref = typed;
+    if (auto colon = typed.find(':'); colon != std::string::npos) {
+      auto parsed = after_kind_from_string(std::string_view(typed).substr(0, colon));
+      if (!parsed)
+        throw Error(ErrorCode::InvalidArgument,
+                    fmt::format("--after {}: '{}' is not a kind of dependency; use ok:JOB (it succeeded, the default), any:JOB "
+                                "(it ended) or notok:JOB (it ended otherwise)",
+                                escape_controls(std::string_view(typed).substr(0, 80)), escape_controls(std::string_view(typed).substr(0, std::min<std::size_t>(colon, 40)))));
+      kind = *parsed;
+      ref = typed.substr(colon + 1);
+    }
     if (auto earlier = batch_names.find(ref); earlier != batch_names.end()) {
-      job.spec.after.push_back(-static_cast<JobId>(earlier->second));
+      job.spec.after.push_back({-static_cast<JobId>(earlier->second), kind});
       continue;
     }
     Job dep = find_job(ctx.daemon.store, ctx.peer, ref);
     if (dep.uid != ctx.peer.uid)
       throw Error(ErrorCode::InvalidArgument, fmt::format("--after {}: job {} is {}'s; a job may only wait for your own jobs", ref, dep.id, dep.user));
-    if (is_terminal(dep.state) && dep.state != JobState::Succeeded)
-      throw Error(ErrorCode::InvalidArgument, fmt::format("--after {}: job {} already ended {}", ref, dep.id, to_string(dep.state)));
-    job.spec.after.push_back(dep.id);
+    if (dependency_met(kind, dep.state) == false)
+      throw Error(ErrorCode::InvalidArgument,
+                  fmt::format("--after {}: job {} already ended {}{}", typed, dep.id, to_string(dep.state),
+                              kind == AfterKind::NotOk ? " (notok: waits for it to end otherwise)" : ""));
+    job.spec.after.push_back({dep.id, kind});
   }
   return job;
 }
@@ -200,9 +221,14 @@ void check_not_shutting_down(CommandContext& ctx) {
 } // namespace
 
 asio::awaitable<json> submit(CommandContext& ctx) {
-  std::vector<SubmitArgs> one{read_submit_args(ctx.args)};
+  SubmitArgs asked = read_submit_args(ctx.args);
   const bool dry_run = ctx.args.optional_bool("dry_run");
   ctx.args.finish();
+  co_return co_await submit_one(ctx, std::move(asked), dry_run, {});
+}
+
+asio::awaitable<json> submit_one(CommandContext& ctx, policy::SubmitArgs asked, bool dry_run, const std::function<void(Job&)>& adjust) {
+  std::vector<SubmitArgs> one{std::move(asked)};
   check_not_shutting_down(ctx);
   apply_default_image(ctx, one);
   auto catalogue = co_await catalogue_with(ctx, one);
@@ -210,6 +236,7 @@ asio::awaitable<json> submit(CommandContext& ctx) {
   const MountCheck checked = co_await check_mounts(ctx);
   check_not_shutting_down(ctx);
   Job job = build(ctx, *catalogue, one.front(), {}, checked, homes);
+  if (adjust) adjust(job);
   const json notes = notes_for(one, {job}, homes);
   const Config& config = ctx.daemon.config;
   const backend::Backend& backend = *ctx.daemon.backend;

@@ -15,9 +15,27 @@ std::string_view to_string(WaitReason reason) {
   case WaitReason::Gpu: return "gpu";
   case WaitReason::Dependency: return "dependency";
   case WaitReason::FlavorFull: return "flavor_full";
+  case WaitReason::Retry: return "retry";
   }
   return "slot";
 }
+
+namespace {
+// "waits for job 12 to succeed", "waits for jobs 12, 13 to succeed, job 14 to end".
+std::string describe_wait(const std::vector<const store::QueueEntry::Dependency*>& deps) {
+  std::string text;
+  for (auto [kind, what] : {std::pair{AfterKind::Ok, "succeed"}, {AfterKind::Any, "end"}, {AfterKind::NotOk, "fail"}}) {
+    std::vector<JobId> ids;
+    for (const auto* dep : deps)
+      if (dep->kind == kind) ids.push_back(dep->id);
+    if (ids.empty()) continue;
+    std::string list;
+    for (JobId id : ids) list += fmt::format("{}{}", list.empty() ? "" : ", ", id);
+    text += fmt::format("{}job{} {} to {}", text.empty() ? "waits for " : ", ", ids.size() > 1 ? "s" : "", list, what);
+  }
+  return text;
+}
+} // namespace
 
 QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLimits& limits, const LastStarts& last_starts) {
   QueuePlan plan;
@@ -25,7 +43,7 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
   std::map<std::uint32_t, int> running_of;
   std::map<std::string, int> running_in; // by flavor
   std::map<std::uint32_t, std::vector<const store::QueueEntry*>> queued_of;
-  std::map<JobId, std::vector<JobId>> unmet;
+  std::map<JobId, std::vector<const store::QueueEntry::Dependency*>> unmet;
   for (const auto& e : active) {
     if (e.state == JobState::Starting || e.state == JobState::Running) {
       ++running;
@@ -36,9 +54,11 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
     if (e.state != JobState::Queued) continue;
     std::optional<std::string> doomed;
     for (const auto& dep : e.dependencies) {
-      if (!is_terminal(dep.state)) unmet[e.id].push_back(dep.id);
-      else if (dep.state != JobState::Succeeded && !doomed)
-        doomed = fmt::format("dependency {} ended {}", dep.id, to_string(dep.state));
+      const std::optional<bool> met = dependency_met(dep.kind, dep.state);
+      if (!met) unmet[e.id].push_back(&dep);
+      else if (!*met && !doomed)
+        doomed = dep.kind == AfterKind::NotOk ? fmt::format("dependency {} succeeded (it was to run only if that one did not)", dep.id)
+                                              : fmt::format("dependency {} ended {}", dep.id, to_string(dep.state));
     }
     if (doomed) {
       plan.cancel.emplace_back(e.id, *doomed);
@@ -82,10 +102,12 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
     const auto& e = *order[i];
     PlannedJob p{e.id, e.uid, static_cast<int>(i + 1), std::nullopt, {}};
     if (auto deps = unmet.find(e.id); deps != unmet.end()) {
-      std::string ids;
-      for (JobId id : deps->second) ids += fmt::format("{}{}", ids.empty() ? "" : ", ", id);
       p.waits_for = WaitReason::Dependency;
-      p.detail = fmt::format("waits for job{} {} to succeed", deps->second.size() > 1 ? "s" : "", ids);
+      p.detail = describe_wait(deps->second);
+    } else if (e.not_before && *e.not_before > limits.now) {
+      p.waits_for = WaitReason::Retry;
+      p.detail = fmt::format("retries in {} s", (*e.not_before - limits.now + 999) / 1000);
+      plan.wake_at = std::min(plan.wake_at.value_or(*e.not_before), *e.not_before);
     } else if (limits.max_running_per_user > 0 && running_of[e.uid] >= limits.max_running_per_user) {
       p.waits_for = WaitReason::UserLimit;
       p.detail = fmt::format("{} of this user's jobs are running; the per-user limit is {}", running_of[e.uid], limits.max_running_per_user);

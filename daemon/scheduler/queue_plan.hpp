@@ -21,7 +21,7 @@ namespace jobman::daemon::scheduler {
 constexpr int k_max_user_priority = 100;
 constexpr int k_global_priority = 100;
 
-enum class WaitReason { Slot, UserLimit, Gpu, Dependency, FlavorFull };
+enum class WaitReason { Slot, UserLimit, Gpu, Dependency, FlavorFull, Retry };
 std::string_view to_string(WaitReason reason);
 
 struct QueueLimits {
@@ -29,6 +29,7 @@ struct QueueLimits {
   int max_running_per_user = 0; // 0: none
   int free_gpus = 0;
   std::map<std::string, int> flavor_slots; // flavors[].slots: jobs of that flavor running at once (absent or 0: no cap)
+  TimePoint now = 0;                       // a retried job waits until its not_before
 };
 
 // When each user's latest job started (users not in it: never, so first).
@@ -46,6 +47,7 @@ struct QueuePlan {
   std::vector<JobId> start;                              // start now, in this order
   std::vector<PlannedJob> queued;                        // every QUEUED job, in start order
   std::vector<std::pair<JobId, std::string>> cancel;     // a dependency ended other than SUCCEEDED
+  std::optional<TimePoint> wake_at;                      // the soonest not_before still to come: plan again then
 };
 
 QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLimits& limits, const LastStarts& last_starts = {});

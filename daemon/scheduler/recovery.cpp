@@ -89,9 +89,9 @@ asio::awaitable<void> Scheduler::adopt(Job job) {
   if (unsure(presence)) {
     m_gpus.release(job.gpu_devices);
     mounts::unstage(m_config.state_dir, job.id);
-    transition(job.id, JobState::Lost, presence == ContainerPresence::Missing
-                                         ? "its container disappeared while jobmand was not running"
-                                         : "the engine could not tell what became of its container");
+    const Outcome lost{JobState::Lost, presence == ContainerPresence::Missing ? "its container disappeared while jobmand was not running"
+                                                                              : "the engine could not tell what became of its container"};
+    co_await record_end(job.id, lost, std::nullopt, false, true);
     schedule();
     co_return;
   }

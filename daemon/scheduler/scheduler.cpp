@@ -47,7 +47,7 @@ Job Scheduler::transition(JobId id, JobState to, const std::string& reason, cons
 QueuePlan Scheduler::plan(const std::vector<store::QueueEntry>& entries) const {
   // On a batch system the GPUs are its own to count (Slurm holds a job PENDING until it has them).
   const int free_gpus = m_backend.queues_jobs() ? 1 << 30 : m_gpus.free_count();
-  QueueLimits limits{m_config.limits.max_running, m_config.limits.max_running_per_user, free_gpus, {}};
+  QueueLimits limits{m_config.limits.max_running, m_config.limits.max_running_per_user, free_gpus, {}, now_ms()};
   for (const auto& flavor : m_config.flavors)
     if (flavor.slots > 0) limits.flavor_slots[flavor.name] = flavor.slots;
   return plan_queue(entries, limits, m_last_starts);
@@ -60,6 +60,7 @@ void Scheduler::schedule() {
     for (const auto& [id, reason] : queue.cancel) transition(id, JobState::Cancelled, reason);
     queue = plan(m_store.queue_entries());
   }
+  if (queue.wake_at) wake_at(*queue.wake_at); // a retried job waits for its time
   bool failed = false;
   for (JobId id : queue.start) {
     // A few launches at a time: each checks its mounts in a child of the submitter (8 at
@@ -267,7 +268,7 @@ asio::awaitable<void> Scheduler::run(Job job) {
   if (!started) {
     m_gpus.release(job.gpu_devices);
     mounts::unstage(m_config.state_dir, job.id);
-    co_await record_end(job.id, Outcome{JobState::Failed, started.error().message}, std::nullopt, false);
+    co_await record_end(job.id, Outcome{JobState::Failed, started.error().message}, std::nullopt, false, true);
     schedule_logged();
     co_return;
   }
@@ -299,9 +300,9 @@ Job Scheduler::mark_running(JobId id, const std::string& node) {
 }
 
 asio::awaitable<void> Scheduler::confirm_started(Job job) {
-  auto still_starting = [&] {
+  auto still_starting = [&] { // this attempt: a retried job starting again has a poller of its own
     auto current = m_store.get(job.id);
-    return !m_shutting_down && current && current->state == JobState::Starting;
+    return !m_shutting_down && current && current->state == JobState::Starting && current->attempt == job.attempt;
   };
   std::chrono::milliseconds delay = k_start_poll_first;
   const auto back_off_from = std::chrono::steady_clock::now() + k_start_poll_steady_for;
@@ -402,10 +403,13 @@ asio::awaitable<void> Scheduler::finish(Job job, backend::ContainerExit exit) {
   co_await close_log(job.id); // before the end is recorded: a daemon dying meanwhile redoes it
   mounts::unstage(m_config.state_dir, job.id);
   m_gpus.release(job.gpu_devices);
-  co_await record_end(job.id, outcome, exit.status.code, !exit.engine_failed);
+  // Lost, or the engine failed to run it: not the job's own doing, so it may be retried.
+  const bool retryable = cause == StopCause::None && (outcome.state == JobState::Lost || exit.engine_failed);
+  const bool again = co_await record_end(job.id, outcome, exit.status.code, !exit.engine_failed, retryable);
   m_launched_at.erase(job.id);
+  if (again) co_await m_backend.remove(job); // its container's name is the next attempt's
   schedule_logged();
-  co_await m_backend.remove(job);
+  if (!again) co_await m_backend.remove(job);
 }
 
 void Scheduler::schedule_logged() {
@@ -416,7 +420,7 @@ void Scheduler::schedule_logged() {
   }
 }
 
-asio::awaitable<void> Scheduler::record_end(JobId id, Outcome outcome, std::optional<int> exit_code, bool ran) {
+asio::awaitable<bool> Scheduler::record_end(JobId id, Outcome outcome, std::optional<int> exit_code, bool ran, bool retryable) {
   // The database may be locked by another process or its disk full: the end is tried again
   // until it is recorded (a daemon that dies meanwhile finds the container exited and
   // records it then). A job still STARTING whose container ran goes through RUNNING first
@@ -426,24 +430,29 @@ asio::awaitable<void> Scheduler::record_end(JobId id, Outcome outcome, std::opti
   std::chrono::milliseconds delay{250};
   for (int attempt = 1;; ++attempt) {
     try {
-      if (ran)
-        if (auto current = m_store.get(id); current && current->state == JobState::Starting) mark_running(id);
-      transition(id, outcome.state, outcome.reason, store::TransitionFields{exit_code, std::nullopt, outcome.usage});
+      std::optional<Job> current = m_store.get(id);
+      if (current && retryable && retry(*current, outcome)) co_return true;
+      if (ran && current && current->state == JobState::Starting) mark_running(id);
+      // A job that had retries says which attempt its end was.
+      const std::string reason = current && current->spec.retries > 0
+                                   ? fmt::format("{} (attempt {} of {})", outcome.reason, current->attempt, current->spec.retries + 1)
+                                   : outcome.reason;
+      transition(id, outcome.state, reason, store::TransitionFields{exit_code, std::nullopt, outcome.usage});
       if (attempt > 1) log_info("job {}: its end recorded at attempt {}", id, attempt);
-      co_return;
+      co_return false;
     } catch (const Error& e) {
       log_warn("job {}: {}", id, e.what());
-      co_return;
+      co_return false;
     } catch (const std::exception& e) {
       if (!store::database_problem(e)) { // not the database refusing for now: trying again would not help
         log_error("job {}: cannot record its end ({}: {}): {}", id, to_string(outcome.state), outcome.reason, e.what());
-        co_return;
+        co_return false;
       }
       if (attempt == 1 || attempt % 20 == 0)
         log_warn("job {}: cannot record its end ({}: {}): {}; trying again (attempt {})", id, to_string(outcome.state), outcome.reason,
                  e.what(), attempt);
     }
-    if (m_shutting_down) co_return;
+    if (m_shutting_down) co_return false;
     asio::steady_timer timer(m_executor, delay);
     co_await timer.async_wait(asio::use_awaitable);
     delay = std::min(delay * 2, std::chrono::milliseconds(5000));
@@ -463,6 +472,7 @@ void Scheduler::cancel(const Job& job, const std::string& reason) {
 void Scheduler::shutdown() {
   m_shutting_down = true;
   for (auto& [id, timer] : m_deadlines) timer->cancel();
+  if (m_wake) m_wake->cancel();
   m_backend.detach_all();
   m_watch.notify_all();
 }

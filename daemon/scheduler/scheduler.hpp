@@ -81,7 +81,13 @@ private:
   asio::awaitable<void> finish(Job job, backend::ContainerExit exit);
   // Records the end of job `id`, again and again while the database refuses (locked, full).
   // `ran`: the container ran (a job still STARTING goes through RUNNING first).
-  asio::awaitable<void> record_end(JobId id, Outcome outcome, std::optional<int> exit_code, bool ran);
+  // `retryable`: the attempt was lost or the engine failed to run it, so a job with retries
+  // left is queued again instead (retry()): true then.
+  asio::awaitable<bool> record_end(JobId id, Outcome outcome, std::optional<int> exit_code, bool ran, bool retryable = false);
+  // Queues `job` again as its next attempt if it has one left (retry.cpp); false if not.
+  bool retry(const Job& job, const Outcome& outcome);
+  // Plans the queue again at `at` (ms), when a retried job may start; the soonest wins.
+  void wake_at(TimePoint at);
   // schedule(), with a database that refuses logged instead of thrown.
   void schedule_logged();
   // Stops `job` when its wall time is up (counted from started_at).
@@ -124,6 +130,8 @@ private:
   bool m_shutting_down = false;
   std::map<JobId, WatchedLog> m_logs; // running jobs' logs
   bool m_capping_logs = false;
+  std::shared_ptr<asio::steady_timer> m_wake; // wake_at()
+  std::optional<TimePoint> m_wake_at;
 };
 
 } // namespace jobman::daemon::scheduler

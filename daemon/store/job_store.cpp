@@ -42,8 +42,8 @@ namespace {
 constexpr const char* k_columns =
   "id, name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, exit_code, reason, "
   "argv, container, submitted_at, started_at, ended_at, flavor, resources, mounts, groups, gpu_devices, priority, "
-  "(SELECT json_group_array(depends_on) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL, image_home, backend_id, node, "
-  "peak_memory, cpu_ms, cpu_user_ms, cpu_system_ms, usage_source, peak_resident";
+  "(SELECT json_group_array(json_array(depends_on, kind)) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL, image_home, backend_id, node, "
+  "peak_memory, cpu_ms, cpu_user_ms, cpu_system_ms, usage_source, peak_resident, retries, attempt, not_before, resubmit_of";
 
 std::optional<std::int64_t> nullable(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
@@ -77,7 +77,8 @@ Job read_job(SQLite::Statement& q, const std::string& instance) {
   job.spec.groups = json::parse(q.getColumn(21).getString()).get<std::vector<std::uint32_t>>();
   job.gpu_devices = json::parse(q.getColumn(22).getString()).get<std::vector<std::string>>();
   job.spec.priority = q.getColumn(23).getInt();
-  job.spec.after = json::parse(q.getColumn(24).getString()).get<std::vector<JobId>>();
+  for (const auto& dep : json::parse(q.getColumn(24).getString()))
+    job.spec.after.push_back({dep.at(0).get<JobId>(), after_kind_from_string(dep.at(1).get<std::string>()).value_or(AfterKind::Ok)});
   job.deleted = q.getColumn(25).getInt() != 0;
   job.spec.image_home = q.getColumn(26).getString();
   job.backend_id = q.getColumn(27).getString();
@@ -92,6 +93,10 @@ Job read_job(SQLite::Statement& q, const std::string& instance) {
     usage.peak_resident = nullable(q.getColumn(34));
     job.usage = std::move(usage);
   }
+  job.spec.retries = q.getColumn(35).getInt();
+  job.attempt = q.getColumn(36).getInt();
+  job.not_before = nullable(q.getColumn(37));
+  job.resubmit_of = nullable(q.getColumn(38));
   return job;
 }
 
@@ -180,10 +185,10 @@ std::vector<Job> JobStore::insert_batch(std::vector<Job> jobs, const ArgvFor& ar
   for (auto& job : jobs) {
     // Negative ids in `after` name earlier jobs of this batch: -1 is the first.
     for (auto& dep : job.spec.after)
-      if (dep < 0) {
-        auto index = static_cast<std::size_t>(-dep - 1);
+      if (dep.id < 0) {
+        auto index = static_cast<std::size_t>(-dep.id - 1);
         if (index >= inserted.size()) throw Error(ErrorCode::InvalidArgument, "--after names a later job of the same batch");
-        dep = inserted[index].id;
+        dep.id = inserted[index].id;
       }
     inserted.push_back(insert_in_transaction(std::move(job), argv_for));
   }
@@ -201,7 +206,8 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   job.submitted_at = now_ms();
   SQLite::Statement q(*m_db,
                       "INSERT INTO jobs (name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, submitted_at, "
-                      "flavor, resources, mounts, groups, priority, image_home) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                      "flavor, resources, mounts, groups, priority, image_home, retries, resubmit_of) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   // A placeholder name keeps the unique index happy until the id is known.
   q.bind(1, job.spec.name.empty() ? fmt::format("\x01pending-{}-{}", job.submitted_at, ++m_placeholders) : job.spec.name);
   q.bind(2, static_cast<std::int64_t>(job.uid));
@@ -220,6 +226,9 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   q.bind(15, json(job.spec.groups).dump());
   q.bind(16, job.spec.priority);
   q.bind(17, job.spec.image_home);
+  q.bind(18, job.spec.retries);
+  if (job.resubmit_of) q.bind(19, *job.resubmit_of);
+  else q.bind(19);
   q.exec();
   job.id = m_db->getLastInsertRowid();
   if (job.spec.name.empty()) {
@@ -238,10 +247,11 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   update.bind(3, job.container);
   update.bind(4, job.id);
   update.exec();
-  for (JobId dep : job.spec.after) {
-    SQLite::Statement d(*m_db, "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on) VALUES (?, ?)");
+  for (const Dependency& dep : job.spec.after) { // the same job twice: its first kind
+    SQLite::Statement d(*m_db, "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on, kind) VALUES (?, ?, ?)");
     d.bind(1, job.id);
-    d.bind(2, dep);
+    d.bind(2, dep.id);
+    d.bind(3, std::string(to_string(dep.kind)));
     d.exec();
   }
   add_event(*m_db, job.id, std::nullopt, JobState::Queued, "submitted", job.submitted_at);
@@ -252,7 +262,7 @@ std::vector<QueueEntry> JobStore::queue_entries() const {
   std::vector<QueueEntry> entries;
   std::map<JobId, std::size_t> index;
   SQLite::Statement q(*m_db,
-                      "SELECT id, uid, state, priority, COALESCE(json_extract(resources, '$.gpus'), 0), flavor, name FROM jobs "
+                      "SELECT id, uid, state, priority, COALESCE(json_extract(resources, '$.gpus'), 0), flavor, name, not_before FROM jobs "
                       "WHERE state IN ('QUEUED', 'STARTING', 'RUNNING') ORDER BY id");
   while (q.executeStep()) {
     QueueEntry e;
@@ -263,18 +273,20 @@ std::vector<QueueEntry> JobStore::queue_entries() const {
     e.gpus = q.getColumn(4).getInt();
     e.flavor = q.getColumn(5).getString();
     e.name = q.getColumn(6).getString();
+    e.not_before = nullable(q.getColumn(7));
     index[e.id] = entries.size();
     entries.push_back(std::move(e));
   }
   SQLite::Statement d(*m_db,
-                      "SELECT d.job_id, d.depends_on, dep.state FROM job_dependencies d "
+                      "SELECT d.job_id, d.depends_on, dep.state, d.kind FROM job_dependencies d "
                       "JOIN jobs waiting ON waiting.id = d.job_id JOIN jobs dep ON dep.id = d.depends_on "
                       "WHERE waiting.state = 'QUEUED'");
   while (d.executeStep()) {
     auto it = index.find(d.getColumn(0).getInt64());
     if (it == index.end()) continue;
-    entries[it->second].dependencies.push_back(
-      {d.getColumn(1).getInt64(), job_state_from_string(d.getColumn(2).getString()).value_or(JobState::Lost)});
+    entries[it->second].dependencies.push_back({d.getColumn(1).getInt64(),
+                                                job_state_from_string(d.getColumn(2).getString()).value_or(JobState::Lost),
+                                                after_kind_from_string(d.getColumn(3).getString()).value_or(AfterKind::Ok)});
   }
   return entries;
 }
@@ -420,6 +432,34 @@ Job JobStore::transition(JobId id, JobState to, const std::string& reason, const
   add_event(*m_db, id, from, to, reason, at);
   tx.commit();
   return *job;
+}
+
+Job JobStore::requeue(JobId id, const std::string& reason, TimePoint not_before) {
+  SQLite::Transaction tx(*m_db);
+  auto job = get(id);
+  if (!job) throw Error(ErrorCode::JobNotFound, fmt::format("job {} does not exist", id));
+  if (job->state != JobState::Starting && job->state != JobState::Running)
+    throw Error(ErrorCode::Conflict, fmt::format("job {} cannot be queued again from {}", id, to_string(job->state)));
+  const JobState from = job->state;
+  // What the attempt had is in its events; the next one starts afresh.
+  SQLite::Statement q(*m_db, "UPDATE jobs SET state = 'QUEUED', reason = ?, attempt = attempt + 1, not_before = ?, exit_code = NULL, "
+                             "started_at = NULL, ended_at = NULL, backend_id = '', node = '', gpu_devices = '[]', peak_memory = NULL, "
+                             "peak_resident = NULL, cpu_ms = NULL, cpu_user_ms = NULL, cpu_system_ms = NULL, usage_source = '' WHERE id = ?");
+  q.bind(1, reason);
+  q.bind(2, not_before);
+  q.bind(3, id);
+  q.exec();
+  add_event(*m_db, id, from, JobState::Queued, reason, now_ms());
+  tx.commit();
+  return get(id).value();
+}
+
+std::vector<JobId> JobStore::resubmits_of(JobId id) const {
+  SQLite::Statement q(*m_db, "SELECT id FROM jobs WHERE resubmit_of = ? ORDER BY id LIMIT 100");
+  q.bind(1, id);
+  std::vector<JobId> ids;
+  while (q.executeStep()) ids.push_back(q.getColumn(0).getInt64());
+  return ids;
 }
 
 Job JobStore::set_launch(JobId id, const std::vector<Mount>& mounts, const std::vector<std::string>& gpu_devices,

@@ -49,8 +49,10 @@ struct QueueEntry {
   struct Dependency {
     JobId id = 0;
     JobState state = JobState::Queued;
+    AfterKind kind = AfterKind::Ok;
   };
   std::vector<Dependency> dependencies; // filled for QUEUED jobs
+  std::optional<TimePoint> not_before;  // a retried job: not to start before then
 };
 
 struct ListFilter {
@@ -118,6 +120,13 @@ public:
   // Replaces the reason of job `id` without a state change: what a job handed to Slurm
   // waits for ("PENDING (Resources)"), shown by queue and details.
   void set_reason(JobId id, const std::string& reason);
+  // Queues job `id` (STARTING or RUNNING, whose attempt failed) again as its next attempt,
+  // not to start before `not_before` (ms): what the attempt recorded (times, exit code,
+  // backend id, node, GPUs, usage) is cleared, `reason` is the event. Throws
+  // Error(Conflict) from any other state.
+  Job requeue(JobId id, const std::string& reason, TimePoint not_before);
+  // The jobs resubmitted from job `id` (`jobman resubmit`), oldest first, at most 100.
+  std::vector<JobId> resubmits_of(JobId id) const;
   Job set_launch(JobId id, const std::vector<Mount>& mounts, const std::vector<std::string>& gpu_devices,
                  const std::vector<std::string>& argv);
   // Hides a job from listings; its row and events stay for the record.

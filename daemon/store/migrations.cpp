@@ -166,6 +166,20 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
         COALESCE(peak_resident, peak_memory)
       FROM jobs WHERE ended_at IS NOT NULL;
   )sql",
+  // 11: resubmits and retries (issue 12): how many automatic retries a job asked for, which
+  // attempt it is on, until when a retried job waits, and the job a resubmit repeats.
+  R"sql(
+    ALTER TABLE jobs ADD COLUMN retries     INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN attempt     INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE jobs ADD COLUMN not_before  INTEGER;
+    ALTER TABLE jobs ADD COLUMN resubmit_of INTEGER;
+    CREATE INDEX jobs_resubmit_of ON jobs(resubmit_of) WHERE resubmit_of IS NOT NULL;
+  )sql",
+  // 12: kinds of dependency (issue 12): a job may wait for another to succeed ('ok', all
+  // dependencies before), to end whatever its state ('any'), or to end otherwise ('notok').
+  R"sql(
+    ALTER TABLE job_dependencies ADD COLUMN kind TEXT NOT NULL DEFAULT 'ok';
+  )sql",
 };
 } // namespace
 

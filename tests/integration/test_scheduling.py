@@ -110,6 +110,39 @@ def test_dependencies_success_and_failure(make_daemon):
     assert late.returncode == 2 and "already ended FAILED" in late.stderr
 
 
+def test_dependency_kinds_let_a_cohort_summary_run_when_one_patient_fails(make_daemon):
+    """Issue 12, item 4: --after any:JOB (afterany) and notok:JOB (afternotok) beside the
+    default ok; queue says which kind a job waits for."""
+    d = make_daemon(max_running=4)
+    p1 = submit(d, "-j", "patient-1", "--", "sleep 3; exit 1")["id"]  # this one fails
+    p2 = submit(d, "-j", "patient-2", "--", "sleep 2; echo ok")["id"]
+    summary = submit(d, "-j", "summary", "--after", "any:patient-1,patient-2", "--", "echo summary")
+    assert summary["after_any"] == [p1, p2] and summary["after"] == []
+    alert = submit(d, "-j", "alert", "--after", "notok:patient-1", "--", "echo alert")["id"]
+    spared = submit(d, "-j", "spared", "--after", "afternotok:patient-2", "--", "echo never")["id"]
+    strict = submit(d, "-j", "strict", "--after", "patient-1,any:patient-2", "--", "echo never")["id"]
+    waits = {j["name"]: j["detail"] for j in d.cli_json("queue")["yours"]}
+    assert waits["summary"] == f"waits for jobs {p1}, {p2} to end", waits
+    assert waits["alert"] == f"waits for job {p1} to fail", waits
+    assert waits["strict"] == f"waits for job {p1} to succeed, job {p2} to end", waits
+    wait_all(d, [p1, p2, summary["id"], alert, spared, strict])
+    assert job_row(d, summary["id"])["state"] == "SUCCEEDED"
+    assert job_row(d, summary["id"])["started_at"] >= max(job_row(d, p1)["ended_at"], job_row(d, p2)["ended_at"])
+    assert d.cli("logs", "-j", "summary").stdout == "summary\n"
+    assert job_row(d, alert)["state"] == "SUCCEEDED"
+    row = job_row(d, spared)
+    assert (row["state"], row["reason"]) == ("CANCELLED", f"dependency {p2} succeeded (it was to run only if that one did not)")
+    assert (job_row(d, strict)["state"], job_row(d, strict)["reason"]) == ("CANCELLED", f"dependency {p1} ended FAILED")
+    # After they ended: any: is always fine, notok: of a success and ok: of a failure are refused.
+    assert d.cli("submit", "-i", "jt", "--after", "any:patient-1", "--", "true").returncode == 0
+    late = d.cli("submit", "-i", "jt", "--after", "notok:patient-2", "--", "true")
+    assert late.returncode == 2 and "already ended SUCCEEDED" in late.stderr, late.stderr
+    odd = d.cli("submit", "-i", "jt", "--after", "sideways:patient-1", "--", "true")
+    assert odd.returncode == 2 and "'sideways' is not a kind of dependency" in odd.stderr, odd.stderr
+    text = d.cli("details", "-j", "summary").stdout
+    assert f"After:       job {p1} to end, job {p2} to end\n" in text, text
+
+
 def test_dependencies_on_other_users_jobs_are_refused(make_daemon, users):
     d = make_daemon(max_running=2)
     theirs = submit(d, "--", "true", user=users["jmtest2"])["id"]

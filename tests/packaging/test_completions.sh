@@ -124,7 +124,7 @@ expect() {
 }
 
 S=$socket
-commands=(images image-details resources-flavors queue submit list details logs delete wait stats cleanup)
+commands=(images image-details resources-flavors queue submit list details logs delete wait resubmit stats cleanup)
 states=(QUEUED STARTING RUNNING SUCCEEDED FAILED CANCELLED TIMEOUT OOM_KILLED LOST)
 
 # Commands and flags.
@@ -137,6 +137,10 @@ expect "jobman --socket $S delete -" -h --help -j --job --job-name --all
 expect "jobman --socket $S list --" --help --all-users --state --limit --before
 expect "jobman --socket $S submit --d" --dry-run
 expect "jobman --socket $S submit --p" --priority
+expect "jobman --socket $S submit --r" --resources-flavor --retries
+expect "jobman --socket $S resubmit -j " alpha beta
+expect "jobman --socket $S resubmit --l" --latest-image
+expect "jobman --socket $S resubmit -j alpha -r " big small
 expect "jobman --socket $S stats --" --help --since --until --user --by
 expect "jobman --socket $S stats --by " user flavor image state
 expect "jobman --socket $S stats --by f" flavor

@@ -473,3 +473,70 @@ TEST_CASE("an end records the job's usage; a job not measured reads back without
   store.transition(other.id, JobState::Cancelled, "deleted");
   CHECK_FALSE(store.get(other.id)->usage);
 }
+
+TEST_CASE("requeue starts a job's next attempt afresh and records the event", "[job_store][retry]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job job = new_job(1001);
+  job.spec.retries = 2;
+  const JobId id = store.insert(job, fake_argv).id;
+  CHECK_THROWS_MATCHES(store.requeue(id, "x", 1), Error, IsError(ErrorCode::Conflict, {"QUEUED"}));
+  store.transition(id, JobState::Starting, "slot");
+  store.set_launch(id, {}, {"0"}, {"podman", "run"});
+  store.set_backend_info(id, "42", "n1");
+  store.transition(id, JobState::Running, "started");
+  const Job again = store.requeue(id, "attempt 1 of 3 ended LOST: gone", 12345);
+  CHECK(again.state == JobState::Queued);
+  CHECK(again.attempt == 2);
+  CHECK(again.spec.retries == 2);
+  CHECK(again.not_before == 12345);
+  CHECK_FALSE(again.started_at);
+  CHECK(again.backend_id.empty());
+  CHECK(again.node.empty());
+  CHECK(again.gpu_devices.empty());
+  CHECK(again.reason == "attempt 1 of 3 ended LOST: gone");
+  const auto events = store.events(id);
+  REQUIRE(events.size() == 4);
+  CHECK(events.back().from == JobState::Running);
+  CHECK(events.back().to == JobState::Queued);
+  // It is queued like any other job, and goes through the states again.
+  CHECK(store.queue_entries().front().not_before == 12345);
+  store.transition(id, JobState::Starting, "slot");
+  CHECK(store.transition(id, JobState::Running, "started").attempt == 2);
+  store.transition(id, JobState::Succeeded, "done");
+  CHECK_THROWS_MATCHES(store.requeue(id, "x", 1), Error, IsError(ErrorCode::Conflict, {"SUCCEEDED"}));
+}
+
+TEST_CASE("a resubmitted job names the job it repeats, which lists it", "[job_store][resubmit]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  const JobId old = store.insert(new_job(1001, "seg"), fake_argv).id;
+  Job again = new_job(1001, "seg-r2");
+  again.resubmit_of = old;
+  const JobId id = store.insert(again, fake_argv).id;
+  CHECK(store.get(id)->resubmit_of == old);
+  CHECK_FALSE(store.get(old)->resubmit_of);
+  CHECK(store.resubmits_of(old) == std::vector<JobId>{id});
+  CHECK(store.resubmits_of(id).empty());
+}
+
+TEST_CASE("dependencies keep their kind through the store and into the queue", "[job_store][after]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  const JobId a = store.insert(new_job(1001, "a"), fake_argv).id;
+  const JobId b = store.insert(new_job(1001, "b"), fake_argv).id;
+  Job summary = new_job(1001, "summary");
+  summary.spec.after = {{a, AfterKind::Any}, {b, AfterKind::NotOk}, {a, AfterKind::Ok}}; // a twice: its first kind
+  const JobId id = store.insert(summary, fake_argv).id;
+  CHECK(store.get(id)->spec.after == std::vector<Dependency>{{a, AfterKind::Any}, {b, AfterKind::NotOk}});
+  auto entries = store.queue_entries();
+  REQUIRE(entries.size() == 3);
+  REQUIRE(entries[2].dependencies.size() == 2);
+  CHECK(entries[2].dependencies[0].kind == AfterKind::Any);
+  CHECK(entries[2].dependencies[1].kind == AfterKind::NotOk);
+  // In a batch, -N names its N-th job whatever the kind.
+  Job first = new_job(1001, "first"), second = new_job(1001, "second");
+  second.spec.after = {{-1, AfterKind::NotOk}};
+  auto batch = store.insert_batch({first, second}, fake_argv);
+  CHECK(store.get(batch[1].id)->spec.after == std::vector<Dependency>{{batch[0].id, AfterKind::NotOk}});
+}

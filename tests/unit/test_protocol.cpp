@@ -4,6 +4,7 @@
 
 #include "matchers.hpp"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 using namespace jobman;
@@ -42,6 +43,11 @@ Job full_job() {
   job.started_at = 1700000001000;
   job.ended_at = 1700000002000;
   job.usage = Usage{312LL << 20, 100LL << 20, 80'000, 70'000, std::nullopt, "cgroup v2"};
+  job.spec.after = {{40, AfterKind::Ok}, {38, AfterKind::Any}, {39, AfterKind::NotOk}, {41, AfterKind::Ok}};
+  job.spec.retries = 2;
+  job.attempt = 3;
+  job.not_before = 1700000003000;
+  job.resubmit_of = 17;
   return job;
 }
 
@@ -65,6 +71,16 @@ void require_same_job(const Job& a, const Job& b) {
   CHECK(a.started_at == b.started_at);
   CHECK(a.ended_at == b.ended_at);
   CHECK(a.usage == b.usage);
+  CHECK(a.spec.retries == b.spec.retries);
+  CHECK(a.attempt == b.attempt);
+  CHECK(a.not_before == b.not_before);
+  CHECK(a.resubmit_of == b.resubmit_of);
+  // Kinds apart on the wire; read back grouped by kind, each kind in its order.
+  std::vector<Dependency> sorted_a = a.spec.after, sorted_b = b.spec.after;
+  auto by_kind = [](const Dependency& x, const Dependency& y) { return static_cast<int>(x.kind) < static_cast<int>(y.kind); };
+  std::stable_sort(sorted_a.begin(), sorted_a.end(), by_kind);
+  std::stable_sort(sorted_b.begin(), sorted_b.end(), by_kind);
+  CHECK(sorted_a == sorted_b);
 }
 
 } // namespace
@@ -336,6 +352,10 @@ TEST_CASE("job_to_json and job_from_json round-trip a job with every field set",
   CHECK(wire["env"] == json{{"ALPHA", "1"}, {"BETA", "x=y"}, {"EMPTY", ""}});
   CHECK(wire["argv"] == json(job.argv));
   CHECK(wire["replace_entrypoint"] == true);
+  CHECK(wire["after"] == json{40, 41}); // as version 1 always said: the jobs that must succeed
+  CHECK(wire["after_any"] == json{38});
+  CHECK(wire["after_notok"] == json{39});
+  CHECK(wire["resubmit_of"] == 17);
   CHECK(wire["usage"] == json{{"peak_memory", 312LL << 20}, {"peak_resident", 100LL << 20}, {"cpu_ms", 80'000}, {"cpu_user_ms", 70'000}, {"cpu_system_ms", nullptr},
                               {"source", "cgroup v2"}});
   require_same_job(job_from_json(wire), job);

@@ -101,6 +101,43 @@ TEST_CASE("dependencies: wait until all succeeded, cancel when one ended otherwi
   CHECK(order(plan) == Ids{3, 4});
 }
 
+TEST_CASE("dependency kinds: any waits for an end in whatever state, notok for an end other than success", "[queue_plan][after]") {
+  using K = AfterKind;
+  QueueEntry summary = entry(10, 1000); // after any: one failed, one still running
+  summary.dependencies = {{1, JobState::Failed, K::Any}, {2, JobState::Running, K::Any}};
+  QueueEntry cohort = entry(11, 1000); // after any: all ended, however
+  cohort.dependencies = {{1, JobState::Failed, K::Any}, {3, JobState::Cancelled, K::Any}, {4, JobState::Succeeded, K::Any}};
+  QueueEntry cleanup = entry(12, 1000); // after notok: it failed
+  cleanup.dependencies = {{1, JobState::Failed, K::NotOk}};
+  QueueEntry spared = entry(13, 1000); // after notok: it succeeded, so never
+  spared.dependencies = {{4, JobState::Succeeded, K::NotOk}};
+  QueueEntry mixed = entry(14, 1000);
+  mixed.dependencies = {{2, JobState::Running, K::Ok}, {5, JobState::Queued, K::Any}, {6, JobState::Starting, K::NotOk},
+                        {7, JobState::Running, K::Any}};
+  auto plan = plan_queue({entry(2, 1000, JobState::Running), summary, cohort, cleanup, spared, mixed}, {8, 0, 0});
+  CHECK(plan.start == Ids{11, 12});
+  CHECK(planned(plan, 10).detail == "waits for job 2 to end");
+  CHECK(planned(plan, 14).detail == "waits for job 2 to succeed, jobs 5, 7 to end, job 6 to fail");
+  REQUIRE(plan.cancel.size() == 1);
+  CHECK(plan.cancel[0] == std::pair<JobId, std::string>{13, "dependency 4 succeeded (it was to run only if that one did not)"});
+}
+
+TEST_CASE("dependency_met says, per kind, whether an ended job lets its dependent run", "[queue_plan][after]") {
+  for (JobState active : {JobState::Queued, JobState::Starting, JobState::Running})
+    for (AfterKind kind : {AfterKind::Ok, AfterKind::Any, AfterKind::NotOk}) CHECK_FALSE(dependency_met(kind, active));
+  CHECK(dependency_met(AfterKind::Ok, JobState::Succeeded) == true);
+  CHECK(dependency_met(AfterKind::Ok, JobState::Lost) == false);
+  CHECK(dependency_met(AfterKind::NotOk, JobState::Succeeded) == false);
+  for (JobState bad : {JobState::Failed, JobState::Cancelled, JobState::Timeout, JobState::OomKilled, JobState::Lost}) {
+    CHECK(dependency_met(AfterKind::NotOk, bad) == true);
+    CHECK(dependency_met(AfterKind::Any, bad) == true);
+  }
+  CHECK(after_kind_from_string("afterany") == AfterKind::Any);
+  CHECK(after_kind_from_string("notok") == AfterKind::NotOk);
+  CHECK(after_kind_from_string("ok") == AfterKind::Ok);
+  for (const char* bad : {"", "OK", "after", "any ", "sideways"}) CHECK_FALSE(after_kind_from_string(bad));
+}
+
 TEST_CASE("slots count STARTING and RUNNING jobs of everyone", "[queue_plan]") {
   auto plan = plan_queue({entry(1, 1000, JobState::Starting), entry(2, 2000, JobState::Running), entry(3, 3000)}, {2, 0, 0});
   CHECK(plan.start.empty());
@@ -147,4 +184,27 @@ TEST_CASE("a flavor's slots cap its running jobs; other flavors go on (issue 10)
   plan = plan_queue(two, tight);
   CHECK(plan.start == Ids{5});
   CHECK(planned(plan, 6).waits_for == WaitReason::Slot);
+}
+
+TEST_CASE("a retried job waits for its time without a slot, and the plan says when to look again", "[queue_plan][retry]") {
+  std::vector<QueueEntry> entries(3);
+  for (int i = 0; i < 3; ++i) {
+    entries[i].id = i + 1;
+    entries[i].uid = 1000;
+  }
+  entries[0].not_before = 5000; // in 4 s
+  entries[1].not_before = 900;  // already past
+  QueueLimits limits{1, 0, 0, {}, 1000};
+  auto plan = plan_queue(entries, limits);
+  CHECK(plan.start == std::vector<JobId>{2});
+  REQUIRE(plan.queued.size() == 3);
+  CHECK(plan.queued[0].waits_for == WaitReason::Retry);
+  CHECK(plan.queued[0].detail == "retries in 4 s");
+  CHECK(plan.queued[2].waits_for == WaitReason::Slot);
+  CHECK(plan.wake_at == 5000);
+  CHECK(to_string(WaitReason::Retry) == "retry");
+  limits.now = 5000;
+  plan = plan_queue(entries, limits);
+  CHECK(plan.start == std::vector<JobId>{1});
+  CHECK_FALSE(plan.wake_at);
 }

@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -54,6 +55,7 @@ public:
 
   asio::awaitable<Result<std::string>> start(Job job, std::string log_path) override {
     starts.push_back(job.id);
+    m_exits.erase(job.id); // a retried job's next attempt ends on its own
     ++in_start;
     most_in_start = std::max(most_in_start, in_start);
     while (hold_starts) {
@@ -135,8 +137,9 @@ struct World {
     sched->shutdown();
     io.run_for(std::chrono::milliseconds(50));
   }
-  JobId submit(std::int64_t time_limit = 3600) {
+  JobId submit(std::int64_t time_limit = 3600, int retries = 0) {
     Job job;
+    job.spec.retries = retries;
     job.uid = ::getuid(); // the start-time mount check runs as the submitter (no templates here)
     job.gid = ::getgid();
     job.user = "tester";
@@ -307,4 +310,58 @@ TEST_CASE("scheduler + fake executor: at most 4 launches at a time, however many
   REQUIRE(w.run_until([&] { return w.executor.starts.size() == 10; }));
   for (JobId id : ids) REQUIRE(w.reaches(id, JobState::Running));
   CHECK(w.executor.most_in_start <= 4);
+}
+
+TEST_CASE("scheduler + fake executor: a lost job with retries left is queued again, the same job, after the delay", "[scheduler][executor][retry]") {
+  World w(true, 2);
+  w.config.limits.retry_delay = std::chrono::seconds(1);
+  JobId id = w.submit(3600, 1);
+  REQUIRE(w.run_until([&] { return w.executor.waiting(id); }));
+  ContainerExit lost;
+  lost.lost = true;
+  lost.message = "Slurm job 3 ended NODE_FAIL: node n2 failed";
+  w.executor.end(id, lost);
+  REQUIRE(w.reaches(id, JobState::Queued));
+  const Job queued = w.job(id);
+  CHECK(queued.attempt == 2);
+  CHECK(queued.reason == "attempt 1 of 2 ended LOST: Slurm job 3 ended NODE_FAIL: node n2 failed; queued again to start in 1s");
+  CHECK_FALSE(queued.started_at);
+  CHECK(queued.backend_id.empty());
+  REQUIRE(queued.not_before);
+  // Not before its time, then started again by the wake-up alone (nothing else happens).
+  w.io.restart();
+  w.io.run_for(std::chrono::milliseconds(500));
+  CHECK(w.job(id).state == JobState::Queued);
+  CHECK(w.executor.starts.size() == 1);
+  REQUIRE(w.run_until([&] { return w.executor.starts.size() == 2 && w.executor.waiting(id); }));
+  CHECK(w.job(id).state != JobState::Queued);
+  CHECK(now_ms() >= *queued.not_before);
+  // Its retries spent, the next loss is final, and says which attempt it was.
+  w.executor.end(id, lost);
+  REQUIRE(w.reaches(id, JobState::Lost));
+  CHECK(w.job(id).reason == "Slurm job 3 ended NODE_FAIL: node n2 failed (attempt 2 of 2)");
+}
+
+TEST_CASE("scheduler + fake executor: an engine failure is retried; the job's own exit, a cancel or a timeout never are", "[scheduler][executor][retry]") {
+  World w(false, 4);
+  w.config.limits.retry_delay = std::chrono::seconds(1);
+  w.executor.start_error = ErrorInfo{ErrorCode::EngineError, "the container engine failed: no such runtime"};
+  JobId refused = w.submit(3600, 1);
+  REQUIRE(w.run_until([&] { return w.job(refused).attempt == 2; }));
+  REQUIRE(w.reaches(refused, JobState::Failed));
+  CHECK(w.job(refused).reason == "the container engine failed: no such runtime (attempt 2 of 2)");
+  CHECK(w.executor.starts.size() == 2);
+
+  w.executor.start_error.reset();
+  JobId own = w.submit(3600, 3), gone = w.submit(3600, 3), slow = w.submit(1, 3);
+  REQUIRE(w.run_until([&] { return w.executor.waiting(own) && w.executor.waiting(gone); }));
+  w.executor.end(own, exited(3));
+  REQUIRE(w.reaches(own, JobState::Failed));
+  CHECK(w.job(own).attempt == 1);
+  w.sched->cancel(w.job(gone), "deleted by tester"); // the fake's stop ends it (143)
+  REQUIRE(w.reaches(gone, JobState::Cancelled));
+  CHECK(w.job(gone).attempt == 1);
+  REQUIRE(w.reaches(slow, JobState::Timeout)); // stopped at its 1 s limit
+  CHECK(std::count(w.executor.stops.begin(), w.executor.stops.end(), slow) == 1);
+  CHECK(w.job(slow).attempt == 1);
 }
