@@ -197,6 +197,7 @@ int cli_main(int argc, char** argv) {
   submit->add_option("--priority", submit_options.priority, "Order among your own queued jobs (-100 to 100, higher first; default 0)");
   submit->add_option("--retries", submit_options.retries, "Queue the job again up to N times if it is lost or the engine fails to run it "
                                                           "(not after its own failure; the platform sets the most)")->check(CLI::Range(0, 100));
+  submit->add_flag("--hold", submit_options.hold, "Queue the job held: it does not start until `jobman release`");
   submit->add_option("--from", submit_options.from, "Submit every job in FILE (JSON array or JSON lines), all or none")->excludes(image_option);
   submit->add_flag("--dry-run", submit_options.dry_run, "Validate and print the exact engine command; run nothing");
   submit->add_flag("--wait", submit_options.wait, "Wait for the job to end; exit status 0 only if it succeeded");
@@ -235,6 +236,11 @@ int cli_main(int argc, char** argv) {
   resubmit->add_flag("--latest-image", resubmit_options.latest_image, "Run what the job's image name means now, not the image id it ran");
   resubmit->add_flag("--dry-run", resubmit_options.dry_run, "Validate and show what would be queued; queue nothing");
   resubmit->add_flag("--wait", resubmit_options.wait, "Wait for the new job to end; exit status 0 only if it succeeded");
+
+  auto* hold = app.add_subcommand("hold", "Keep a queued job of yours from starting until `jobman release`");
+  hold->add_option("-j,--job,--job-name", job_ref, "Job name or id")->required();
+  auto* release = app.add_subcommand("release", "Let a held job start in its turn");
+  release->add_option("-j,--job,--job-name", job_ref, "Job name or id")->required();
 
   auto* stats = app.add_subcommand("stats", "Usage report: your jobs that ended in a window (admins: everyone's), with CPU, GPU and memory");
   commands::StatsOptions stats_options;
@@ -286,7 +292,7 @@ int cli_main(int argc, char** argv) {
   if (is_submit && !submit_options.from.empty()) {
     const auto& o = submit_options;
     if (split.had_separator || !o.name.empty() || o.replace_entrypoint || !o.env.empty() || !o.flavor.empty() || !o.time.empty() ||
-        o.gpus >= 0 || !o.after.empty() || o.priority != 0 || o.retries != 0 || o.wait) {
+        o.gpus >= 0 || !o.after.empty() || o.priority != 0 || o.retries != 0 || o.hold || o.wait) {
       print_error("--from takes every job's settings from the file; only --dry-run may go with it");
       return exit_code::usage;
     }
@@ -325,6 +331,8 @@ int cli_main(int argc, char** argv) {
     if (wait->parsed()) return commands::wait(client, global, job_ref);
     if (stats->parsed()) return commands::stats(client, global, stats_options);
     if (resubmit->parsed()) return commands::resubmit(client, global, resubmit_options);
+    if (hold->parsed()) return commands::hold(client, global, job_ref, true);
+    if (release->parsed()) return commands::hold(client, global, job_ref, false);
   } catch (const ClientError& e) {
     print_error(e.what());
     return exit_code_for(e.code());

@@ -135,6 +135,7 @@ struct Job {
   int attempt = 1;                      // 1, then 2 once retried (spec.retries) ...
   std::optional<TimePoint> not_before;  // a retried job waits in the queue until then
   std::optional<JobId> resubmit_of;     // `jobman resubmit`: the job this one repeats
+  bool held = false;                    // QUEUED, and not to start until released (`submit --hold`, `jobman hold`)
   TimePoint submitted_at = 0;
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> ended_at;

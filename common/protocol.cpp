@@ -194,6 +194,7 @@ json job_to_json(const Job& job) {
     {"priority", job.spec.priority},
     {"retries", job.spec.retries},
     {"attempt", job.attempt},
+    {"held", job.held},
   };
   // Each kind of dependency apart: `after` (must succeed) as in every version 1 reply.
   json after = json::array(), after_any = json::array(), after_notok = json::array();
@@ -244,6 +245,7 @@ Job job_from_json(const json& value) {
       for (JobId id : value.value(key, std::vector<JobId>{})) job.spec.after.push_back({id, kind});
     job.spec.retries = value.value("retries", 0);
     job.attempt = value.value("attempt", 1);
+    job.held = value.value("held", false);
     if (value.contains("not_before") && !value["not_before"].is_null()) job.not_before = value["not_before"].get<TimePoint>();
     if (value.contains("resubmit_of") && !value["resubmit_of"].is_null()) job.resubmit_of = value["resubmit_of"].get<JobId>();
     if (value.contains("exit_code") && !value["exit_code"].is_null()) job.exit_code = value["exit_code"].get<int>();

@@ -45,6 +45,8 @@ constexpr std::string_view queue = "queue";
 constexpr std::string_view cleanup = "cleanup";
 constexpr std::string_view stats = "stats";
 constexpr std::string_view resubmit = "resubmit";
+constexpr std::string_view hold = "hold";
+constexpr std::string_view release = "release";
 } // namespace op
 
 struct Request {

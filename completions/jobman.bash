@@ -81,7 +81,7 @@ _jobman()
     _jobman_bin=$(_jobman_path "$_jobman_bin")
     [[ $_jobman_bin == */* && -x $_jobman_bin ]] || _jobman_bin=jobman
 
-    local commands="images image-details resources-flavors queue submit list details logs delete wait resubmit stats cleanup"
+    local commands="images image-details resources-flavors queue submit list details logs delete wait resubmit hold release stats cleanup"
     local global_opts="-h --help -s --settings --socket --json -v --version"
 
     # Global options come before the command; find the command and the --socket / -s typed.
@@ -136,7 +136,7 @@ _jobman()
                 case $option in -i | --image) live=images ;; esac
                 ;;
             submit)
-                opts="-i --image -j --job-name --name -r --resources-flavor -t --time -e --env --gpus -c --command --after --priority --retries --from --dry-run --wait"
+                opts="-i --image -j --job-name --name -r --resources-flavor -t --time -e --env --gpus -c --command --after --priority --retries --hold --from --dry-run --wait"
                 case $option in
                     -i | --image) live=images ;;
                     -r | --resources-flavor) live=flavors ;;
@@ -157,7 +157,7 @@ _jobman()
                     --limit|--before) live=none ;;
                 esac
                 ;;
-            details | wait)
+            details | wait | hold | release)
                 opts="-j --job --job-name"
                 case $option in -j | --job | --job-name) live="jobs" ;; esac
                 ;;

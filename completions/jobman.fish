@@ -94,6 +94,8 @@ complete -c jobman -n __jobman_needs_command -a logs -d "Print a job's output"
 complete -c jobman -n __jobman_needs_command -a delete -d 'Cancel a job if active, and remove it from your list'
 complete -c jobman -n __jobman_needs_command -a wait -d 'Wait until a job ends'
 complete -c jobman -n __jobman_needs_command -a resubmit -d 'Queue a new job with the spec of an earlier one'
+complete -c jobman -n __jobman_needs_command -a hold -d 'Keep a queued job from starting'
+complete -c jobman -n __jobman_needs_command -a release -d 'Let a held job start'
 complete -c jobman -n __jobman_needs_command -a stats -d 'Usage report of jobs that ended'
 complete -c jobman -n __jobman_needs_command -a cleanup -d 'Admin: remove leftover containers and old jobs'
 
@@ -114,6 +116,7 @@ complete -c jobman -n $submit -s t -l time -x -d 'Wall-time limit: 90s, 10m, 2h,
 complete -c jobman -n $submit -l gpus -x -d 'Number of GPUs'
 complete -c jobman -n $submit -l after -x -a '(__jobman_live jobs)' -d 'Start only after these jobs succeeded'
 complete -c jobman -n $submit -l priority -x -d 'Order among your own queued jobs'
+complete -c jobman -n $submit -l hold -d 'Queue it held, until jobman release'
 complete -c jobman -n $submit -l retries -x -d 'Queue it again after LOST or an engine failure'
 complete -c jobman -n $submit -l from -r -F -d 'Submit every job in FILE, all or none'
 complete -c jobman -n $submit -l dry-run -d 'Validate and print the engine command; run nothing'
@@ -147,7 +150,7 @@ complete -c jobman -n '__jobman_in cleanup' -l older-than -x -d 'Finished longer
 complete -c jobman -n '__jobman_in cleanup' -l dry-run -d 'Report what would be removed'
 
 # details, logs, delete, wait
-complete -c jobman -n '__jobman_in details logs delete wait' -s j -l job -l job-name -x -a '(__jobman_live jobs)' -d 'Job name or id'
+complete -c jobman -n '__jobman_in details logs delete wait hold release' -s j -l job -l job-name -x -a '(__jobman_live jobs)' -d 'Job name or id'
 complete -c jobman -n '__jobman_in logs' -s f -l follow -d 'Keep printing until the job ends'
 complete -c jobman -n '__jobman_in logs' -l tail -x -d 'Only the last N lines'
 complete -c jobman -n '__jobman_in delete' -l all -d 'All your jobs'

@@ -36,6 +36,7 @@ struct SubmitOptions {
   std::vector<std::string> after; // job names or ids; each may be a comma-separated list
   int priority = 0;
   int retries = 0;  // queued again this many times after LOST or an engine failure
+  bool hold = false; // queued held, until `jobman release`
   std::string from; // a file of job specs: submit them all, or none
 };
 int submit(Client& client, const Global& global, const SubmitOptions& options);
@@ -52,6 +53,8 @@ struct ResubmitOptions {
   bool wait = false;
 };
 int resubmit(Client& client, const Global& global, const ResubmitOptions& options);
+// `jobman hold` (`held`) and `jobman release`: a queued job of yours.
+int hold(Client& client, const Global& global, const std::string& job, bool held);
 
 struct ListOptions {
   bool all_users = false;

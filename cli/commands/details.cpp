@@ -76,6 +76,7 @@ int details(Client& client, const Global& global, const std::string& reference) 
                            dep.kind == AfterKind::Ok ? "succeed" : dep.kind == AfterKind::Any ? "end" : "fail");
     std::cout << "After:       " << after << "\n";
   }
+  if (job.held && job.state == JobState::Queued) std::cout << "Held:        yes: it starts once released (jobman release)\n";
   if (job.spec.retries > 0)
     std::cout << fmt::format("Attempt:     {} of {} (queued again after LOST or an engine failure)\n", job.attempt, job.spec.retries + 1);
   if (job.resubmit_of) std::cout << fmt::format("Resubmit of: job {}\n", *job.resubmit_of);

@@ -21,11 +21,11 @@ namespace {
 json to_submit_args(const json& spec, const std::string& where) {
   auto fail = [&](const std::string& problem) { return ClientError(ErrorCode::InvalidArgument, fmt::format("{}: {}", where, problem)); };
   if (!spec.is_object()) throw fail("each job must be a JSON object");
-  static const std::set<std::string> k_keys{"image", "name", "args", "env", "flavor", "time", "gpus", "after", "command", "priority", "retries"};
+  static const std::set<std::string> k_keys{"image", "name", "args", "env", "flavor", "time", "gpus", "after", "command", "priority", "retries", "hold"};
   json args = json::object();
   for (const auto& [key, value] : spec.items()) {
     if (!k_keys.contains(key))
-      throw fail(fmt::format("unknown key '{}' (use image, name, args, env, flavor, time, gpus, after, command, priority, retries)", key));
+      throw fail(fmt::format("unknown key '{}' (use image, name, args, env, flavor, time, gpus, after, command, priority, retries, hold)", key));
     if (key == "env" && value.is_object()) { // {"KEY": "VALUE"} is accepted as well as ["KEY=VALUE"]
       json list = json::array();
       for (const auto& [k, v] : value.items()) {

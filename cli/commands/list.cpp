@@ -17,7 +17,8 @@ int list(Client& client, const Global& global, const ListOptions& options) {
   if (options.all_users) table.header.insert(table.header.begin() + 2, "USER");
   for (const auto& item : result.at("jobs")) {
     Job job = protocol::job_from_json(item);
-    std::vector<std::string> row{std::to_string(job.id), job.spec.name, job.spec.image, job.spec.flavor, paint_state(job.state),
+    const std::string state = paint_state(job.state) + (job.held && job.state == JobState::Queued ? " (held)" : "");
+    std::vector<std::string> row{std::to_string(job.id), job.spec.name, job.spec.image, job.spec.flavor, state,
                                  job.exit_code ? std::to_string(*job.exit_code) : "-", format_time(job.submitted_at), format_elapsed(job)};
     if (options.all_users) row.insert(row.begin() + 2, job.user);
     table.rows.push_back(std::move(row));

@@ -63,6 +63,7 @@ int submit(Client& client, const Global& global, const SubmitOptions& options) {
   if (!options.after.empty()) args["after"] = split_refs(options.after);
   if (options.priority != 0) args["priority"] = options.priority;
   if (options.retries > 0) args["retries"] = options.retries;
+  if (options.hold) args["hold"] = true;
   if (!options.name.empty()) args["name"] = options.name;
   if (options.replace_entrypoint) args["replace_entrypoint"] = true;
   if (options.dry_run) args["dry_run"] = true;

@@ -57,5 +57,7 @@ asio::awaitable<json> queue(CommandContext& ctx);
 asio::awaitable<json> cleanup(CommandContext& ctx);
 asio::awaitable<json> stats(CommandContext& ctx);
 asio::awaitable<json> resubmit(CommandContext& ctx);
+asio::awaitable<json> hold(CommandContext& ctx);
+asio::awaitable<json> release(CommandContext& ctx);
 
 } // namespace jobman::daemon::commands

@@ -21,6 +21,8 @@ constexpr std::array k_commands{
   Command{op::cleanup, Access::Admin, &cleanup},
   Command{op::stats, Access::AnyUser, &stats},
   Command{op::resubmit, Access::AnyUser, &resubmit},
+  Command{op::hold, Access::AnyUser, &hold},
+  Command{op::release, Access::AnyUser, &release},
 };
 } // namespace
 

@@ -110,6 +110,7 @@ Job build(CommandContext& ctx, const policy::Catalogue& catalogue, const SubmitA
     throw Error(ErrorCode::LimitExceeded, fmt::format("--retries {}: at most {} on this platform (limits.max_retries)", s.retries,
                                                       config.limits.max_retries));
   job.spec.retries = s.retries;
+  job.held = s.hold;
 
   for (const auto& typed : s.after) {
     // [KIND:]JOB: a job name never holds ':'.

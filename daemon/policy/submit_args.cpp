@@ -20,6 +20,7 @@ SubmitArgs read_submit_args(protocol::Args& args) {
     throw Error(ErrorCode::InvalidArgument, fmt::format("--after names {} jobs; at most {}", s.after.size(), k_max_after));
   s.priority = static_cast<int>(args.optional_int("priority", 0, -k_max_admin_priority, k_max_admin_priority));
   s.retries = static_cast<int>(args.optional_int("retries", 0, 0, 100));
+  s.hold = args.optional_bool("hold");
   return s;
 }
 

@@ -20,6 +20,7 @@ struct SubmitArgs {
   std::vector<std::string> after; // job ids or names, resolved by the submit command
   int priority = 0;               // checked against the caller's range by the submit command
   int retries = 0;                // checked against limits.max_retries by the submit command
+  bool hold = false;              // queued held
   bool defaulted_image = false;   // no image was asked for: images.default was put in
 };
 

@@ -16,6 +16,7 @@ std::string_view to_string(WaitReason reason) {
   case WaitReason::Dependency: return "dependency";
   case WaitReason::FlavorFull: return "flavor_full";
   case WaitReason::Retry: return "retry";
+  case WaitReason::Held: return "held";
   }
   return "slot";
 }
@@ -101,7 +102,10 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
   for (std::size_t i = 0; i < order.size(); ++i) {
     const auto& e = *order[i];
     PlannedJob p{e.id, e.uid, static_cast<int>(i + 1), std::nullopt, {}};
-    if (auto deps = unmet.find(e.id); deps != unmet.end()) {
+    if (e.held) {
+      p.waits_for = WaitReason::Held;
+      p.detail = fmt::format("held: it starts once released (jobman release -j {})", e.id);
+    } else if (auto deps = unmet.find(e.id); deps != unmet.end()) {
       p.waits_for = WaitReason::Dependency;
       p.detail = describe_wait(deps->second);
     } else if (e.not_before && *e.not_before > limits.now) {

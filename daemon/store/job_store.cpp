@@ -43,7 +43,7 @@ constexpr const char* k_columns =
   "id, name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, exit_code, reason, "
   "argv, container, submitted_at, started_at, ended_at, flavor, resources, mounts, groups, gpu_devices, priority, "
   "(SELECT json_group_array(json_array(depends_on, kind)) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL, image_home, backend_id, node, "
-  "peak_memory, cpu_ms, cpu_user_ms, cpu_system_ms, usage_source, peak_resident, retries, attempt, not_before, resubmit_of";
+  "peak_memory, cpu_ms, cpu_user_ms, cpu_system_ms, usage_source, peak_resident, retries, attempt, not_before, resubmit_of, held";
 
 std::optional<std::int64_t> nullable(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
@@ -97,6 +97,7 @@ Job read_job(SQLite::Statement& q, const std::string& instance) {
   job.attempt = q.getColumn(36).getInt();
   job.not_before = nullable(q.getColumn(37));
   job.resubmit_of = nullable(q.getColumn(38));
+  job.held = q.getColumn(39).getInt() != 0;
   return job;
 }
 
@@ -206,8 +207,8 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   job.submitted_at = now_ms();
   SQLite::Statement q(*m_db,
                       "INSERT INTO jobs (name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, submitted_at, "
-                      "flavor, resources, mounts, groups, priority, image_home, retries, resubmit_of) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                      "flavor, resources, mounts, groups, priority, image_home, retries, resubmit_of, held) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   // A placeholder name keeps the unique index happy until the id is known.
   q.bind(1, job.spec.name.empty() ? fmt::format("\x01pending-{}-{}", job.submitted_at, ++m_placeholders) : job.spec.name);
   q.bind(2, static_cast<std::int64_t>(job.uid));
@@ -229,6 +230,7 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   q.bind(18, job.spec.retries);
   if (job.resubmit_of) q.bind(19, *job.resubmit_of);
   else q.bind(19);
+  q.bind(20, job.held ? 1 : 0);
   q.exec();
   job.id = m_db->getLastInsertRowid();
   if (job.spec.name.empty()) {
@@ -254,7 +256,7 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
     d.bind(3, std::string(to_string(dep.kind)));
     d.exec();
   }
-  add_event(*m_db, job.id, std::nullopt, JobState::Queued, "submitted", job.submitted_at);
+  add_event(*m_db, job.id, std::nullopt, JobState::Queued, job.held ? "submitted, held" : "submitted", job.submitted_at);
   return job;
 }
 
@@ -262,7 +264,7 @@ std::vector<QueueEntry> JobStore::queue_entries() const {
   std::vector<QueueEntry> entries;
   std::map<JobId, std::size_t> index;
   SQLite::Statement q(*m_db,
-                      "SELECT id, uid, state, priority, COALESCE(json_extract(resources, '$.gpus'), 0), flavor, name, not_before FROM jobs "
+                      "SELECT id, uid, state, priority, COALESCE(json_extract(resources, '$.gpus'), 0), flavor, name, not_before, held FROM jobs "
                       "WHERE state IN ('QUEUED', 'STARTING', 'RUNNING') ORDER BY id");
   while (q.executeStep()) {
     QueueEntry e;
@@ -274,6 +276,7 @@ std::vector<QueueEntry> JobStore::queue_entries() const {
     e.flavor = q.getColumn(5).getString();
     e.name = q.getColumn(6).getString();
     e.not_before = nullable(q.getColumn(7));
+    e.held = q.getColumn(8).getInt() != 0;
     index[e.id] = entries.size();
     entries.push_back(std::move(e));
   }
@@ -452,6 +455,25 @@ Job JobStore::requeue(JobId id, const std::string& reason, TimePoint not_before)
   add_event(*m_db, id, from, JobState::Queued, reason, now_ms());
   tx.commit();
   return get(id).value();
+}
+
+std::optional<Job> JobStore::set_held(JobId id, bool held, const std::string& reason) {
+  SQLite::Transaction tx(*m_db);
+  auto job = get(id);
+  if (!job) throw Error(ErrorCode::JobNotFound, fmt::format("job {} does not exist", id));
+  if (job->state != JobState::Queued)
+    throw Error(ErrorCode::Conflict, fmt::format("job {} is {}: only a queued job can be {}", id, to_string(job->state), held ? "held" : "released"));
+  if (job->held == held) return std::nullopt;
+  SQLite::Statement q(*m_db, "UPDATE jobs SET held = ?, reason = ? WHERE id = ?");
+  q.bind(1, held ? 1 : 0);
+  q.bind(2, reason);
+  q.bind(3, id);
+  q.exec();
+  add_event(*m_db, id, JobState::Queued, JobState::Queued, reason, now_ms());
+  tx.commit();
+  job->held = held;
+  job->reason = reason;
+  return job;
 }
 
 std::vector<JobId> JobStore::resubmits_of(JobId id) const {

@@ -53,6 +53,7 @@ struct QueueEntry {
   };
   std::vector<Dependency> dependencies; // filled for QUEUED jobs
   std::optional<TimePoint> not_before;  // a retried job: not to start before then
+  bool held = false;                    // not to start until released
 };
 
 struct ListFilter {
@@ -125,6 +126,9 @@ public:
   // backend id, node, GPUs, usage) is cleared, `reason` is the event. Throws
   // Error(Conflict) from any other state.
   Job requeue(JobId id, const std::string& reason, TimePoint not_before);
+  // Holds (or releases) queued job `id`, with `reason` as its reason and an event; nothing
+  // when it already was. Throws Error(Conflict) for a job that is not QUEUED.
+  std::optional<Job> set_held(JobId id, bool held, const std::string& reason);
   // The jobs resubmitted from job `id` (`jobman resubmit`), oldest first, at most 100.
   std::vector<JobId> resubmits_of(JobId id) const;
   Job set_launch(JobId id, const std::vector<Mount>& mounts, const std::vector<std::string>& gpu_devices,

@@ -180,6 +180,10 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
   R"sql(
     ALTER TABLE job_dependencies ADD COLUMN kind TEXT NOT NULL DEFAULT 'ok';
   )sql",
+  // 13: held jobs (issue 12): queued, and not started until released.
+  R"sql(
+    ALTER TABLE jobs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+  )sql",
 };
 } // namespace
 

@@ -143,6 +143,43 @@ def test_dependency_kinds_let_a_cohort_summary_run_when_one_patient_fails(make_d
     assert f"After:       job {p1} to end, job {p2} to end\n" in text, text
 
 
+def test_a_held_job_waits_until_released(make_daemon, users):
+    """Issue 12, item 6: submit --hold, jobman hold, jobman release."""
+    d = make_daemon(max_running=2)
+    alice, bob, admin = users["jmtest1"], users["jmtest2"], users["jmadmin"]
+    later = submit(d, "-j", "later", "--hold", "--", "echo released", user=alice)
+    assert later["held"] is True and later["state"] == "QUEUED"
+    busy = submit(d, "-j", "busy", "--", "sleep 30", user=alice)["id"]
+    queued = submit(d, "-j", "queued", "--", "echo queued", user=alice)["id"]
+    d.wait_state(busy, {"RUNNING"}, user=alice)
+    # A slot is free (the other queued job took one and ended), yet the held job stays.
+    d.wait_state(queued, {"SUCCEEDED"}, user=alice)
+    time.sleep(1)
+    assert job_row(d, later["id"])["state"] == "QUEUED"
+    waits = {j["name"]: (j["waits_for"], j["detail"]) for j in d.cli_json("queue", user=alice)["yours"]}
+    assert waits["later"] == ("held", f"held: it starts once released (jobman release -j {later['id']})"), waits
+    listed = d.cli("list", user=alice).stdout
+    assert "QUEUED (held)" in listed, listed
+    # Only queued jobs, only one's own (an admin's: anyone's).
+    running = d.cli("hold", "-j", "busy", user=alice)
+    assert running.returncode == 2 and "only a queued job can be held" in running.stderr, running.stderr
+    stranger = d.cli("release", "-j", str(later["id"]), user=bob)
+    assert stranger.returncode == 3, stranger.stderr
+    again = d.cli("hold", "-j", "later", user=alice)
+    assert again.returncode == 0 and "was already held" in again.stdout, again.stdout
+    released = d.cli("release", "-j", "later", user=admin)
+    assert released.returncode == 0 and "released" in released.stdout, released
+    assert d.cli("wait", "-j", str(later["id"]), timeout=60).returncode == 0
+    assert d.cli("logs", "-j", "later", user=alice).stdout == "released\n"
+    events = [(e["to"], e["reason"]) for e in d.cli_json("details", "-j", "later", user=alice)["events"]]
+    assert events[:2] == [("QUEUED", "submitted, held"), ("QUEUED", "released by jmadmin (admin)")], events
+    # Held, then deleted: cancelled like any queued job.
+    parked = submit(d, "--hold", "--", "echo never", user=alice)["id"]
+    assert d.cli("delete", "-j", str(parked), user=alice).returncode == 0
+    assert job_row(d, parked)["state"] == "CANCELLED"
+    assert d.cli("delete", "-j", "busy", user=alice).returncode == 0
+
+
 def test_dependencies_on_other_users_jobs_are_refused(make_daemon, users):
     d = make_daemon(max_running=2)
     theirs = submit(d, "--", "true", user=users["jmtest2"])["id"]

@@ -124,7 +124,7 @@ expect() {
 }
 
 S=$socket
-commands=(images image-details resources-flavors queue submit list details logs delete wait resubmit stats cleanup)
+commands=(images image-details resources-flavors queue submit list details logs delete wait resubmit hold release stats cleanup)
 states=(QUEUED STARTING RUNNING SUCCEEDED FAILED CANCELLED TIMEOUT OOM_KILLED LOST)
 
 # Commands and flags.
@@ -139,6 +139,8 @@ expect "jobman --socket $S submit --d" --dry-run
 expect "jobman --socket $S submit --p" --priority
 expect "jobman --socket $S submit --r" --resources-flavor --retries
 expect "jobman --socket $S resubmit -j " alpha beta
+expect "jobman --socket $S release -j a" alpha
+expect "jobman --socket $S submit --h" --help --hold
 expect "jobman --socket $S resubmit --l" --latest-image
 expect "jobman --socket $S resubmit -j alpha -r " big small
 expect "jobman --socket $S stats --" --help --since --until --user --by

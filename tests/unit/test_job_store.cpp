@@ -540,3 +540,31 @@ TEST_CASE("dependencies keep their kind through the store and into the queue", "
   auto batch = store.insert_batch({first, second}, fake_argv);
   CHECK(store.get(batch[1].id)->spec.after == std::vector<Dependency>{{batch[0].id, AfterKind::NotOk}});
 }
+
+TEST_CASE("a queued job is held and released with an event each; nothing else can be", "[job_store][hold]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job held_at_submit = new_job(1001, "later");
+  held_at_submit.held = true;
+  const JobId first = store.insert(held_at_submit, fake_argv).id;
+  CHECK(store.get(first)->held);
+  CHECK(store.events(first).front().reason == "submitted, held");
+  CHECK(store.queue_entries().front().held);
+  const JobId id = store.insert(new_job(1001), fake_argv).id;
+  auto held = store.set_held(id, true, "held by user1001");
+  REQUIRE(held);
+  CHECK(held->held);
+  CHECK(store.get(id)->reason == "held by user1001");
+  CHECK_FALSE(store.set_held(id, true, "held again")); // already: no change, no event
+  REQUIRE(store.set_held(id, false, "released by user1001"));
+  CHECK_FALSE(store.get(id)->held);
+  const auto events = store.events(id);
+  REQUIRE(events.size() == 3);
+  CHECK(events[1].from == JobState::Queued);
+  CHECK(events[1].to == JobState::Queued);
+  CHECK(events[1].reason == "held by user1001");
+  CHECK(events[2].reason == "released by user1001");
+  store.transition(id, JobState::Starting, "slot");
+  CHECK_THROWS_MATCHES(store.set_held(id, true, "x"), Error, IsError(ErrorCode::Conflict, {"STARTING", "only a queued job"}));
+  CHECK_THROWS_MATCHES(store.set_held(424242, true, "x"), Error, IsError(ErrorCode::JobNotFound));
+}

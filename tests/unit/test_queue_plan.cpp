@@ -208,3 +208,23 @@ TEST_CASE("a retried job waits for its time without a slot, and the plan says wh
   CHECK(plan.start == std::vector<JobId>{1});
   CHECK_FALSE(plan.wake_at);
 }
+
+TEST_CASE("a held job never starts and takes no slot; the jobs behind it do", "[queue_plan][hold]") {
+  std::vector<QueueEntry> entries(2);
+  entries[0].id = 1;
+  entries[0].uid = 1000;
+  entries[0].held = true;
+  entries[1].id = 2;
+  entries[1].uid = 1000;
+  auto plan = plan_queue(entries, QueueLimits{1, 0, 0, {}, 0});
+  CHECK(plan.start == std::vector<JobId>{2});
+  REQUIRE(plan.queued.size() == 2);
+  CHECK(plan.queued[0].waits_for == WaitReason::Held);
+  CHECK(plan.queued[0].detail == "held: it starts once released (jobman release -j 1)");
+  CHECK(to_string(WaitReason::Held) == "held");
+  // Held and with a dependency that failed: still cancelled (it could never run).
+  entries[0].dependencies = {{7, JobState::Failed}};
+  plan = plan_queue(entries, QueueLimits{1, 0, 0, {}, 0});
+  REQUIRE(plan.cancel.size() == 1);
+  CHECK(plan.cancel[0].first == 1);
+}
