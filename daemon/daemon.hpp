@@ -6,6 +6,7 @@
 #include "daemon/engine/command_runner.hpp"
 #include "daemon/images/catalogue_cache.hpp"
 #include "daemon/images/image_home.hpp"
+#include "daemon/logs/log_watch.hpp"
 #include "daemon/scheduler/gpu_allocator.hpp"
 #include "daemon/scheduler/job_watch.hpp"
 #include "daemon/scheduler/scheduler.hpp"
@@ -26,6 +27,7 @@ struct Daemon {
   std::unique_ptr<engine::CommandRunner> runner;
   std::unique_ptr<backend::Backend> backend;
   scheduler::JobWatch watch;
+  logs::LogWatch log_watch; // wakes `logs -f` on new output
   scheduler::GpuAllocator gpus;
   scheduler::Scheduler scheduler;
   images::CatalogueCache catalogue;

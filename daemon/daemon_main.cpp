@@ -178,6 +178,7 @@ Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
     store((ensure_private_dir(config.state_dir), ensure_private_dir(config.state_dir + "/logs"), config.state_dir + "/jobman.db")),
     runner((ensure_private_dir(config.state_dir + "/engine"), engine::make_process_runner(io.get_executor(), config.state_dir + "/engine"))),
     backend(make_backend(io, config, *runner, store.instance())),
+    log_watch(io.get_executor(), watch),
     gpus(detect_gpus(io, config, *runner)),
     scheduler(io.get_executor(), config, store, *backend, watch, gpus),
     catalogue(config.images, *backend),

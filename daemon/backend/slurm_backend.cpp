@@ -366,6 +366,13 @@ asio::awaitable<void> SlurmBackend::stop(Job job, std::chrono::seconds grace) {
   }
 }
 
+asio::awaitable<void> SlurmBackend::cancel_by_name(Job job) {
+  std::vector<std::string> argv{m_config.backend.slurm.scancel, "--user=" + m_user, "--name=" + job.container};
+  auto result = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
+  if (!result || !result->status.success())
+    log_warn("job {}: scancel: {}", job.id, result ? last_line(result->err) : result.error().message);
+}
+
 asio::awaitable<void> SlurmBackend::remove(Job job) {
   auto it = m_tracked.find(job.id);
   const bool ended = it != m_tracked.end() && it->second.exit;
@@ -373,13 +380,10 @@ asio::awaitable<void> SlurmBackend::remove(Job job) {
     it->second.ended->cancel();
     m_tracked.erase(it);
   }
-  // A leftover of an ended job (recovery, cleanup) that Slurm still runs: cancel it.
-  if (!ended) {
-    std::vector<std::string> argv{m_config.backend.slurm.scancel, "--user=" + m_user, "--name=" + job.container};
-    auto result = co_await m_runner.capture(std::move(argv), m_config.engine.command_timeout);
-    if (!result || !result->status.success())
-      log_warn("job {}: scancel: {}", job.id, result ? last_line(result->err) : result.error().message);
-  }
+  // A leftover of an ended job (recovery, cleanup) that Slurm still runs: cancel it. (In a
+  // coroutine of its own: GCC 12 left the in-scope flag of this block's locals unset when
+  // the block did not run, and read it when the frame was destroyed; UBSan saw it.)
+  if (!ended) co_await cancel_by_name(job);
   const SlurmPaths paths = slurm_paths(m_config, job.id);
   ::unlink(paths.spec.c_str());
   ::unlink(paths.result.c_str());

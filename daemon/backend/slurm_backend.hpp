@@ -101,6 +101,8 @@ public:
   Result<Unit> install_script();
 
 private:
+  // scancel --name of `job`'s container name, its failure logged.
+  asio::awaitable<void> cancel_by_name(Job job);
   struct Tracked {
     JobId id = 0;
     std::string slurm_id;

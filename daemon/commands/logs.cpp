@@ -2,6 +2,7 @@
 #include "daemon/commands/job_ref.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/logs/log_file.hpp"
+#include "daemon/logs/log_watch.hpp"
 
 #include <optional>
 
@@ -20,6 +21,9 @@ asio::awaitable<json> logs(CommandContext& ctx) {
   Job job = find_job(ctx.daemon.store, ctx.peer, reference);
 
   const std::string path = ctx.daemon.scheduler.log_path(job.id);
+  // Watched before it is opened: nothing written in between is missed.
+  std::optional<logs::LogWatch::Interest> interest;
+  if (follow && !is_terminal(job.state)) interest.emplace(ctx.daemon.log_watch, job.id, path);
   FileDescriptor file = logs::open_log(path);
   std::optional<logs::LogReader> reader;
   if (file.get() >= 0) reader.emplace(file.get(), tail > 0 ? logs::tail_offset(file.get(), tail) : 0);
@@ -33,9 +37,13 @@ asio::awaitable<json> logs(CommandContext& ctx) {
       co_await ctx.emit(event);
     }
     if (!follow || ended) break;
-    co_await ctx.daemon.watch.changed(job.id, std::chrono::milliseconds(200));
+    // New output (inotify), a state change, or the poll, whichever comes first: read on.
+    co_await ctx.daemon.watch.changed(job.id, interest->poll(), true);
     job = ctx.daemon.store.get(job.id).value_or(job);
-    if (!reader && (file = logs::open_log(path)).get() >= 0) reader.emplace(file.get(), 0); // the log appears when the job starts
+    if (!reader) { // the log appears when the job starts
+      interest->retry();
+      if ((file = logs::open_log(path)).get() >= 0) reader.emplace(file.get(), 0);
+    }
   }
   co_return json{{"state", to_string(job.state)}, {"exit_code", job.exit_code ? json(*job.exit_code) : json(nullptr)}};
 }

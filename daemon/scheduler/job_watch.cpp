@@ -6,9 +6,9 @@
 
 namespace jobman::daemon::scheduler {
 
-asio::awaitable<void> JobWatch::changed(JobId id, std::chrono::milliseconds timeout) {
+asio::awaitable<void> JobWatch::changed(JobId id, std::chrono::milliseconds timeout, bool or_logged) {
   asio::steady_timer timer(co_await asio::this_coro::executor, timeout);
-  auto it = m_waiters.emplace(id, &timer);
+  auto it = m_waiters.emplace(id, Waiter{&timer, or_logged});
   boost::system::error_code ec;
   co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ec));
   m_waiters.erase(it);
@@ -16,11 +16,17 @@ asio::awaitable<void> JobWatch::changed(JobId id, std::chrono::milliseconds time
 
 void JobWatch::notify(JobId id) {
   auto [begin, end] = m_waiters.equal_range(id);
-  for (auto it = begin; it != end; ++it) it->second->cancel();
+  for (auto it = begin; it != end; ++it) it->second.timer->cancel();
+}
+
+void JobWatch::notify_log(JobId id) {
+  auto [begin, end] = m_waiters.equal_range(id);
+  for (auto it = begin; it != end; ++it)
+    if (it->second.or_logged) it->second.timer->cancel();
 }
 
 void JobWatch::notify_all() {
-  for (auto& [id, timer] : m_waiters) timer->cancel();
+  for (auto& [id, waiter] : m_waiters) waiter.timer->cancel();
 }
 
 } // namespace jobman::daemon::scheduler
