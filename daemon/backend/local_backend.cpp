@@ -96,6 +96,10 @@ void LocalBackend::track_usage(JobId id, const json& inspected) {
 
 asio::awaitable<void> LocalBackend::sample_usage(Job job) {
   auto executor = co_await asio::this_coro::executor;
+  // At function scope, not in the block that may not run: GCC 12 left the in-scope flag of
+  // such a block's locals unset and destroyed them with the frame anyway (ASan: a heap
+  // overflow once Job grew; UBSan saw the same in SlurmBackend::remove).
+  std::optional<json> inspected;
   for (int tick = 1;; ++tick) {
     asio::steady_timer timer(executor, k_usage_sample_interval);
     co_await timer.async_wait(asio::use_awaitable); // cancelled (throws) when the job ends
@@ -104,7 +108,7 @@ asio::awaitable<void> LocalBackend::sample_usage(Job job) {
     if (!it->second.dirs && !it->second.usage && (tick == 3 || tick == 10 || tick == 30)) {
       // Not found yet (has_started saw it before it ran, or a read failed): ask again, a
       // few times only (each ask is an engine call).
-      auto inspected = co_await inspect(job);
+      inspected = co_await inspect(job);
       if (inspected) track_usage(job.id, *inspected);
       continue;
     }
