@@ -199,6 +199,33 @@ for ((r = 0; r < REPS; r++)); do bench_time_into "$S/list_during_stats" run_quer
 touch "$BENCH_TMP/stop_stats"
 wait "$stats_loop"
 
+# ---------------------------------------------------------------- list on the wire
+# What `jobman list` receives (view "table") against --json's every field (view "full"),
+# 50 jobs, as root: the bytes of the reply frame and the time to it over one connection.
+bench_log "list's reply on the wire: view table against view full, $REPS each"
+wire_out=$(python3 - "$BENCH_SOCKET" "$REPS" <<'PY'
+import json, socket, statistics, sys, time
+path, reps = sys.argv[1], int(sys.argv[2])
+s = socket.socket(socket.AF_UNIX)
+s.connect(path)
+f = s.makefile("rwb")
+def ask(i, op, args):
+    f.write(json.dumps({"id": i, "op": op, "args": args}).encode() + b"\n"); f.flush()
+    return f.readline()
+ask(1, "hello", {"version": 1})
+for view in ("table", "full"):
+    sizes, times = [], []
+    for r in range(reps):
+        t0 = time.perf_counter()
+        line = ask(2 + r, "list", {"limit": 50, "all_users": True, "view": view})
+        times.append((time.perf_counter() - t0) * 1000)
+        sizes.append(len(line))
+        assert json.loads(line)["ok"], line[:200]
+    times.sort()
+    print(f"{view}\t{len(json.loads(line)['result']['jobs'])}\t{sizes[-1]}\t{statistics.median(times):.2f}\t{times[int(0.9 * (len(times) - 1))]:.2f}")
+PY
+) || NOTES+=("the wire-size measurement failed")
+
 # ---------------------------------------------------------------- the same in SQLite
 bench_log "timing the daemon's SQL directly (python3 sqlite3, read-only, $REPS each)"
 sql_out=$(python3 "$BENCH_DIR/history_db.py" sql "$DB" "$REPS" "$SLOW_REPS" "$USER_UID" "$OLD_ID" "$OLD_NAME") ||
@@ -234,6 +261,15 @@ echo "CLI wall time, whole process (fork+exec to exit), ms, interleaved; then CP
     echo "$label|$who|${ROWS_OF[$i]}|${BYTES_OF[$i]}|$(bench_field "$stats" 1)|$(bench_field "$stats" 2)|$(bench_field "$stats" 4)|$(bench_field "$stats" 5)|$(bench_field "$stats" 6)|$fails|${DCPU_OF[$i]}|${CCPU_OF[$i]}"
   done
 } | column -t -s '|'
+echo
+echo "list --all-users --limit 50 on the wire, one connection (request to reply frame, ms), per view:"
+{
+  echo "view|jobs|reply bytes|median|p90"
+  while IFS=$'\t' read -r view jobs bytes med p90; do echo "$view|$jobs|$bytes|$med|$p90"; done <<<"$wire_out"
+} | column -t -s '|'
+table_bytes=$(awk -F'\t' '$1 == "table" { print $3 }' <<<"$wire_out")
+full_bytes=$(awk -F'\t' '$1 == "full" { print $3 }' <<<"$wire_out")
+[[ -n $table_bytes && -n $full_bytes ]] && awk -v t="$table_bytes" -v f="$full_bytes" 'BEGIN { printf "table view / full view bytes: %.3f\n", t / f }'
 echo
 echo "the daemon's SQL in SQLite directly (python3 sqlite3, execute + fetch all rows), ms:"
 {

@@ -212,6 +212,24 @@ json job_to_json(const Job& job) {
   return out;
 }
 
+json job_to_row_json(const Job& job) {
+  return json{
+    {"id", job.id},
+    {"name", job.spec.name},
+    {"user", job.user},
+    {"uid", job.uid},
+    {"gid", job.gid},
+    {"image", job.spec.image},
+    {"flavor", job.spec.flavor},
+    {"state", to_string(job.state)},
+    {"held", job.held},
+    {"exit_code", job.exit_code ? json(*job.exit_code) : json(nullptr)},
+    {"submitted_at", job.submitted_at},
+    {"started_at", job.started_at ? json(*job.started_at) : json(nullptr)},
+    {"ended_at", job.ended_at ? json(*job.ended_at) : json(nullptr)},
+  };
+}
+
 Job job_from_json(const json& value) {
   try {
     Job job;

@@ -16,7 +16,7 @@ int complete(Client& client, const std::string& what) {
         for (const auto& [tag, version] : tags.items()) std::cout << name << ":" << tag << "\n";
       }
     } else if (what == "jobs") {
-      json result = client.request("list", {{"limit", 200}});
+      json result = client.request("list", {{"limit", 200}, {"view", "table"}});
       for (const auto& job : result.at("jobs")) std::cout << job.at("name").get<std::string>() << "\n";
     } else if (what == "flavors") {
       json result = client.request("resources_flavors", json::object());

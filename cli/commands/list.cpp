@@ -11,6 +11,8 @@ int list(Client& client, const Global& global, const ListOptions& options) {
   if (options.all_users) args["all_users"] = true;
   if (!options.state.empty()) args["state"] = options.state;
   if (options.before > 0) args["before"] = options.before;
+  // The table needs a few fields of each job; --json prints them all.
+  if (!global.json) args["view"] = "table";
   json result = client.request("list", args);
   if (printed_as_json(global, result)) return exit_code::ok;
   Table table{{"ID", "NAME", "IMAGE", "FLAVOR", "STATE", "EXIT", "SUBMITTED", "RUNTIME"}, {}};

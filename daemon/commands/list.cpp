@@ -19,7 +19,13 @@ asio::awaitable<json> list(CommandContext& ctx) {
   store::ListFilter filter;
   filter.limit = static_cast<int>(ctx.args.optional_int("limit", 50, 1, 10000));
   if (auto before = ctx.args.optional_int("before", 0, 0, std::numeric_limits<std::int64_t>::max()); before > 0) filter.before = before;
+  // "full": every field of each job (--json); "table": what the table shows (issue 12,
+  // item 9: 50 full jobs were ~118 KB for a 7-column table).
+  const std::string view = ctx.args.optional_string("view", "full");
   ctx.args.finish();
+  if (view != "full" && view != "table")
+    throw Error(ErrorCode::InvalidArgument, fmt::format("unknown view '{}'; one of full, table", view));
+  filter.summary = view == "table";
   if (all_users && !ctx.peer.admin)
     throw Error(ErrorCode::PermissionDenied, "--all-users is for root and the admin group; without it you see your own jobs");
   if (!all_users) filter.uid = ctx.peer.uid;
@@ -33,8 +39,8 @@ asio::awaitable<json> list(CommandContext& ctx) {
   std::size_t bytes = 0;
   const auto listed = ctx.daemon.store.list(filter);
   for (std::size_t i = 0; i < listed.size(); ++i) {
-    json item = protocol::job_to_json(listed[i]);
-    item.erase("argv"); // `details` has it; it repeats args and env
+    json item = filter.summary ? protocol::job_to_row_json(listed[i]) : protocol::job_to_json(listed[i]);
+    if (!filter.summary) item.erase("argv"); // `details` has it; it repeats args and env
     bytes += item.dump(-1, ' ', false, json::error_handler_t::replace).size();
     if (bytes > k_max_list_bytes && !jobs.empty()) {
       co_return json{{"jobs", std::move(jobs)}, {"next_before", listed[i - 1].id}};

@@ -50,6 +50,28 @@ std::optional<std::int64_t> nullable(const SQLite::Column& column) {
   return column.getInt64();
 }
 
+// A list's table row (ListFilter::summary): read_summary's columns.
+constexpr const char* k_summary_columns = "id, name, uid, gid, user, image, flavor, state, exit_code, submitted_at, started_at, ended_at, held";
+
+Job read_summary(SQLite::Statement& q, const std::string& instance) {
+  Job job;
+  job.instance = instance;
+  job.id = q.getColumn(0).getInt64();
+  job.spec.name = q.getColumn(1).getString();
+  job.uid = static_cast<std::uint32_t>(q.getColumn(2).getInt64());
+  job.gid = static_cast<std::uint32_t>(q.getColumn(3).getInt64());
+  job.user = q.getColumn(4).getString();
+  job.spec.image = q.getColumn(5).getString();
+  job.spec.flavor = q.getColumn(6).getString();
+  job.state = job_state_from_string(q.getColumn(7).getString()).value_or(JobState::Lost);
+  if (auto code = nullable(q.getColumn(8))) job.exit_code = static_cast<int>(*code);
+  job.submitted_at = q.getColumn(9).getInt64();
+  job.started_at = nullable(q.getColumn(10));
+  job.ended_at = nullable(q.getColumn(11));
+  job.held = q.getColumn(12).getInt() != 0;
+  return job;
+}
+
 Job read_job(SQLite::Statement& q, const std::string& instance) {
   Job job;
   job.instance = instance;
@@ -362,13 +384,13 @@ std::vector<Job> JobStore::list(const ListFilter& filter) const {
   if (filter.uid) where += " AND uid = :uid";
   if (filter.state) where += " AND state = :state";
   if (filter.before) where += " AND id < :before";
-  SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE {} ORDER BY id DESC LIMIT :limit", k_columns, where));
+  SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE {} ORDER BY id DESC LIMIT :limit", filter.summary ? k_summary_columns : k_columns, where));
   if (filter.before) q.bind(":before", *filter.before);
   if (filter.uid) q.bind(":uid", static_cast<std::int64_t>(*filter.uid));
   if (filter.state) q.bind(":state", std::string(to_string(*filter.state)));
   q.bind(":limit", filter.limit);
   std::vector<Job> jobs;
-  while (q.executeStep()) jobs.push_back(read_job(q, m_instance));
+  while (q.executeStep()) jobs.push_back(filter.summary ? read_summary(q, m_instance) : read_job(q, m_instance));
   return jobs;
 }
 

@@ -61,6 +61,8 @@ struct ListFilter {
   std::optional<JobState> state;
   std::optional<JobId> before; // only jobs with a smaller id (the next page)
   int limit = 50;
+  // Read only what job_to_row_json sends (list's table view): no args, env, argv, mounts.
+  bool summary = false;
 };
 
 // Extra fields a transition may set.

@@ -130,3 +130,24 @@ def test_kill_9_while_running_then_restart(images, users, daemon_dir):
     finally:
         d.stop()
         d.remove_containers()
+
+
+def test_list_s_table_view_sends_what_the_table_shows(daemon):
+    """Issue 12, item 9: `jobman list` asks for view "table" (a dozen fields a job);
+    --json and a request without a view get every field, as before."""
+    long_arg = "x" * 20000
+    job = daemon.cli_json("submit", "-i", "jt", "-j", "wide", "-e", "BIG=" + "y" * 5000, "--", "echo " + long_arg)["job"]
+    daemon.wait_state(job["id"], {"SUCCEEDED"})
+    hello = b'{"id":1,"op":"hello","args":{"version":1}}\n'
+    table = json.loads(raw(daemon, hello + b'{"id":2,"op":"list","args":{"view":"table"}}\n', lines=2).splitlines()[1])
+    full = json.loads(raw(daemon, hello + b'{"id":2,"op":"list"}\n', lines=2).splitlines()[1])
+    row, whole = table["result"]["jobs"][0], full["result"]["jobs"][0]
+    assert set(row) == {"id", "name", "user", "uid", "gid", "image", "flavor", "state", "held", "exit_code",
+                        "submitted_at", "started_at", "ended_at"}, row
+    assert {k: whole[k] for k in row} == row
+    assert "args" in whole and "env" in whole and "argv" not in whole
+    assert len(json.dumps(row)) < 400 < 20000 < len(json.dumps(whole))
+    # The CLI's table and --json: the same job, the table from the lean view.
+    text = daemon.cli("list").stdout
+    assert "wide" in text and "SUCCEEDED" in text and long_arg not in text, text
+    assert daemon.cli_json("list")["jobs"][0]["args"] == whole["args"]

@@ -98,6 +98,8 @@ PROTOCOL = [
     ("list with an unknown state", frame("list", {"state": "PWNED"}), "INVALID_ARGUMENT", "PWNED"),
     ("list with a negative limit", frame("list", {"limit": -1}), "INVALID_ARGUMENT", "limit"),
     ("list of everyone by a user", frame("list", {"all_users": True}), "PERMISSION_DENIED", "admin"),
+    ("list with an unknown view", frame("list", {"view": "everything"}), "INVALID_ARGUMENT", "everything"),
+    ("list with a view not a string", frame("list", {"view": ["table"]}), "BAD_REQUEST", "view"),
     ("details of an empty reference", frame("details", {"job": ""}), "INVALID_ARGUMENT", "job"),
     ("details of a shell-looking reference", frame("details", {"job": "1; rm -rf /"}), "INVALID_ARGUMENT", "1; rm -rf /"),
     ("details with an unknown argument", frame("details", {"job": "999", "verbose": True}), "BAD_REQUEST", "verbose"),

@@ -2,6 +2,7 @@
 
 #include "daemon/store/job_store.hpp"
 
+#include "common/protocol.hpp"
 #include "job_fixtures.hpp"
 #include "matchers.hpp"
 #include "temp_dir.hpp"
@@ -264,6 +265,36 @@ TEST_CASE("list returns listed jobs newest first, filtered and limited", "[job_s
 
   store.mark_deleted(4);
   CHECK(ids(store.list({})) == std::vector<JobId>{5, 3, 2, 1});
+}
+
+TEST_CASE("a summary list reads the table's fields, the same as a full one", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  Job submitted = new_job(1001);
+  submitted.spec.name = "seg";
+  submitted.spec.args = {"a long argument"};
+  store.insert(submitted, fake_argv);
+  store.insert(new_job(1001), fake_argv);
+  store.set_held(2, true, "held by alice");
+  store.transition(1, JobState::Starting, "go");
+  store.transition(1, JobState::Running, "up");
+  store.transition(1, JobState::Failed, "exit 3", {.exit_code = 3});
+
+  ListFilter summary;
+  summary.summary = true;
+  const auto rows = store.list(summary), full = store.list({});
+  REQUIRE(rows.size() == 2);
+  REQUIRE(full.size() == 2);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    CHECK(protocol::job_to_row_json(rows[i]) == protocol::job_to_row_json(full[i]));
+    CHECK(rows[i].spec.args.empty()); // not read
+  }
+  CHECK(rows[1].spec.name == "seg");
+  CHECK(rows[1].exit_code == 3);
+  CHECK(rows[1].started_at.has_value());
+  CHECK(rows[1].ended_at.has_value());
+  CHECK(rows[0].held);
+  CHECK(full[1].spec.args == std::vector<std::string>{"a long argument"});
 }
 
 TEST_CASE("active returns queued, starting and running jobs oldest first", "[job_store]") {
