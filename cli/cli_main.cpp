@@ -198,6 +198,8 @@ int cli_main(int argc, char** argv) {
   submit->add_option("--retries", submit_options.retries, "Queue the job again up to N times if it is lost or the engine fails to run it "
                                                           "(not after its own failure; the platform sets the most)")->check(CLI::Range(0, 100));
   submit->add_flag("--hold", submit_options.hold, "Queue the job held: it does not start until `jobman release`");
+  submit->add_option("--array", submit_options.array, "An array: one job per index, as 0-99, 1,3,5-9 or 0-20:5, and %N to run at most N "
+                                                      "at once; each gets JOBMAN_ARRAY_INDEX, and {index} in its args is replaced");
   submit->add_option("--from", submit_options.from, "Submit every job in FILE (JSON array or JSON lines), all or none")->excludes(image_option);
   submit->add_flag("--dry-run", submit_options.dry_run, "Validate and print the exact engine command; run nothing");
   submit->add_flag("--wait", submit_options.wait, "Wait for the job to end; exit status 0 only if it succeeded");
@@ -208,6 +210,7 @@ int cli_main(int argc, char** argv) {
   list->add_option("--state", list_options.state, "Only jobs in this state (e.g. RUNNING, FAILED)");
   list->add_option("--limit", list_options.limit, "At most this many jobs")->check(CLI::Range(1, 10000))->capture_default_str();
   list->add_option("--before", list_options.before, "Only jobs older than this id (the next page)")->check(CLI::PositiveNumber);
+  list->add_option("--array", list_options.array, "Only this array's jobs (its id or name), one row each");
 
   std::string job_ref;
   auto* details = app.add_subcommand("details", "Everything known about a job, including its exact container command");
@@ -292,7 +295,7 @@ int cli_main(int argc, char** argv) {
   if (is_submit && !submit_options.from.empty()) {
     const auto& o = submit_options;
     if (split.had_separator || !o.name.empty() || o.replace_entrypoint || !o.env.empty() || !o.flavor.empty() || !o.time.empty() ||
-        o.gpus >= 0 || !o.after.empty() || o.priority != 0 || o.retries != 0 || o.hold || o.wait) {
+        o.gpus >= 0 || !o.after.empty() || o.priority != 0 || o.retries != 0 || o.hold || o.wait || !o.array.empty()) {
       print_error("--from takes every job's settings from the file; only --dry-run may go with it");
       return exit_code::usage;
     }

@@ -311,6 +311,7 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.size("home_size", config.limits.home_size, 1LL << 20);
     s.integer("max_retries", config.limits.max_retries, 0, 100);
     s.duration("retry_delay", config.limits.retry_delay, std::chrono::seconds(1));
+    s.integer("max_array_size", config.limits.max_array_size, 1, 100000);
     s.finish();
   }
   for_each_item(top, "flavors", "flavors", source, [&](Section& s) {
@@ -434,6 +435,7 @@ std::string config_to_json(const Config& c) {
   out["limits"]["home_size"] = format_size(c.limits.home_size);
   out["limits"]["max_retries"] = c.limits.max_retries;
   out["limits"]["retry_delay"] = c.limits.retry_delay.count();
+  out["limits"]["max_array_size"] = c.limits.max_array_size;
   if (c.backend.kind == BackendKind::Slurm) {
     const SlurmConfig& sl = c.backend.slurm;
     out["backend"].update({{"partition", sl.partition}, {"account", sl.account}, {"qos", sl.qos}, {"sbatch", sl.sbatch}, {"squeue", sl.squeue},

@@ -78,6 +78,7 @@ struct LimitsConfig {
   std::int64_t home_size = 1LL << 30;                 // each writable copy of an image's home / WORKDIR (a tmpfs)
   int max_retries = 3;                                // the most `submit --retries` may ask for; 0: no retries
   std::chrono::seconds retry_delay{30};               // a retried job waits this long in the queue
+  int max_array_size = 1000;                          // the most jobs one `submit --array` may queue
 };
 
 // A resource flavor users pick with `submit -r NAME`.

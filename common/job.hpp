@@ -136,6 +136,17 @@ struct Job {
   std::optional<TimePoint> not_before;  // a retried job waits in the queue until then
   std::optional<JobId> resubmit_of;     // `jobman resubmit`: the job this one repeats
   bool held = false;                    // QUEUED, and not to start until released (`submit --hold`, `jobman hold`)
+  // An element of a job array (`submit --array`): the array's id (that of its first
+  // element), this element's index, how many of its elements run at once at most (0: no
+  // limit of its own) and how many it has.
+  struct ArrayPart {
+    JobId id = 0;
+    int index = 0;
+    int limit = 0;
+    int count = 0;
+    bool operator==(const ArrayPart&) const = default;
+  };
+  std::optional<ArrayPart> array;
   TimePoint submitted_at = 0;
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> ended_at;

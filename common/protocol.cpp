@@ -165,6 +165,13 @@ void Args::finish() const {
     if (!m_seen.contains(key)) throw Error(ErrorCode::BadRequest, fmt::format("{}: unknown argument \"{}\"", m_op, key));
 }
 
+namespace {
+json array_to_json(const Job& job) {
+  if (!job.array) return nullptr;
+  return json{{"id", job.array->id}, {"index", job.array->index}, {"limit", job.array->limit}, {"count", job.array->count}};
+}
+} // namespace
+
 json job_to_json(const Job& job) {
   json env = json::object();
   for (const auto& [k, v] : job.spec.env) env[k] = v;
@@ -209,6 +216,7 @@ json job_to_json(const Job& job) {
   out["started_at"] = job.started_at ? json(*job.started_at) : json(nullptr);
   out["ended_at"] = job.ended_at ? json(*job.ended_at) : json(nullptr);
   out["usage"] = job.usage ? json(*job.usage) : json(nullptr);
+  out["array"] = array_to_json(job);
   return out;
 }
 
@@ -227,6 +235,7 @@ json job_to_row_json(const Job& job) {
     {"submitted_at", job.submitted_at},
     {"started_at", job.started_at ? json(*job.started_at) : json(nullptr)},
     {"ended_at", job.ended_at ? json(*job.ended_at) : json(nullptr)},
+    {"array", array_to_json(job)},
   };
 }
 
@@ -270,6 +279,10 @@ Job job_from_json(const json& value) {
     if (value.contains("started_at") && !value["started_at"].is_null()) job.started_at = value["started_at"].get<TimePoint>();
     if (value.contains("ended_at") && !value["ended_at"].is_null()) job.ended_at = value["ended_at"].get<TimePoint>();
     if (value.contains("usage") && !value["usage"].is_null()) job.usage = value["usage"].get<Usage>();
+    if (value.contains("array") && !value["array"].is_null()) {
+      const json& a = value["array"];
+      job.array = Job::ArrayPart{a.at("id").get<JobId>(), a.at("index").get<int>(), a.value("limit", 0), a.value("count", 0)};
+    }
     return job;
   } catch (const json::exception& e) {
     throw Error(ErrorCode::BadRequest, fmt::format("malformed job object: {}", e.what()));

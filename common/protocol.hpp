@@ -100,7 +100,7 @@ private:
 // Job <-> wire conversion. The wire shape is documented in doc/protocol.md.
 json job_to_json(const Job& job);
 // What `list`'s table shows of a job (its `view: "table"`): id, name, user, uid, gid, image,
-// flavor, state, held, exit_code and the three times; job_from_json reads it back.
+// flavor, state, held, exit_code, the three times and array; job_from_json reads it back.
 json job_to_row_json(const Job& job);
 Job job_from_json(const json& value);
 

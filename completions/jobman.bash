@@ -136,7 +136,7 @@ _jobman()
                 case $option in -i | --image) live=images ;; esac
                 ;;
             submit)
-                opts="-i --image -j --job-name --name -r --resources-flavor -t --time -e --env --gpus -c --command --after --priority --retries --hold --from --dry-run --wait"
+                opts="-i --image -j --job-name --name -r --resources-flavor -t --time -e --env --gpus -c --command --after --priority --retries --hold --array --from --dry-run --wait"
                 case $option in
                     -i | --image) live=images ;;
                     -r | --resources-flavor) live=flavors ;;
@@ -147,13 +147,14 @@ _jobman()
                         while IFS= read -r f; do COMPREPLY+=("$value_prefix$f"); done < <(compgen -f -- "$value")
                         return 0
                         ;;
-                    -j | --job-name | --name | -t | --time | -e | --env | --gpus | --priority | --retries) live=none ;;
+                    -j | --job-name | --name | -t | --time | -e | --env | --gpus | --priority | --retries | --array) live=none ;;
                 esac
                 ;;
             list)
-                opts="--all-users --state --limit --before"
+                opts="--all-users --state --limit --before --array"
                 case $option in
                     --state) live=states ;;
+                    --array) live=jobs ;;
                     --limit|--before) live=none ;;
                 esac
                 ;;

@@ -117,6 +117,7 @@ complete -c jobman -n $submit -l gpus -x -d 'Number of GPUs'
 complete -c jobman -n $submit -l after -x -a '(__jobman_live jobs)' -d 'Start only after these jobs succeeded'
 complete -c jobman -n $submit -l priority -x -d 'Order among your own queued jobs'
 complete -c jobman -n $submit -l hold -d 'Queue it held, until jobman release'
+complete -c jobman -n $submit -l array -x -d 'One job per index (0-99, 1,3,5-9), %N at most N at once'
 complete -c jobman -n $submit -l retries -x -d 'Queue it again after LOST or an engine failure'
 complete -c jobman -n $submit -l from -r -F -d 'Submit every job in FILE, all or none'
 complete -c jobman -n $submit -l dry-run -d 'Validate and print the engine command; run nothing'
@@ -129,6 +130,7 @@ complete -c jobman -n '__jobman_in list' -l all-users -d "Everyone's jobs (root 
 complete -c jobman -n '__jobman_in list' -l state -x -a '(__jobman_live states)' -d 'Only jobs in this state'
 complete -c jobman -n '__jobman_in list' -l limit -x -d 'At most this many jobs'
 complete -c jobman -n '__jobman_in list' -l before -x -d 'Only jobs older than this id (the next page)'
+complete -c jobman -n '__jobman_in list' -l array -x -a '(__jobman_live jobs)' -d "Only this array's jobs"
 
 # resubmit
 complete -c jobman -n '__jobman_in resubmit' -s j -l job -l job-name -x -a '(__jobman_live jobs)' -d 'The job to repeat'

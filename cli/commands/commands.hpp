@@ -37,9 +37,12 @@ struct SubmitOptions {
   int priority = 0;
   int retries = 0;  // queued again this many times after LOST or an engine failure
   bool hold = false; // queued held, until `jobman release`
+  std::string array; // --array 0-99%4: one job per index
   std::string from; // a file of job specs: submit them all, or none
 };
 int submit(Client& client, const Global& global, const SubmitOptions& options);
+// An array's counts by state, as "90 QUEUED, 4 RUNNING, 6 SUCCEEDED".
+std::string format_array_states(const json& states);
 // What jobmand wants the submitter to know (the default image used, what stays read-only), on stderr.
 void print_notes(const Global& global, const json& result);
 
@@ -61,6 +64,7 @@ struct ListOptions {
   std::string state;
   int limit = 50;
   std::int64_t before = 0; // only jobs with a smaller id (0: from the newest)
+  std::string array;       // only this array's jobs, each on a row of its own
 };
 int list(Client& client, const Global& global, const ListOptions& options);
 int details(Client& client, const Global& global, const std::string& job);

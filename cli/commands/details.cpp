@@ -50,11 +50,33 @@ void print_usage(const json& usage, const Job& job) {
   for (const auto& hint : usage.value("hints", json::array()))
     if (hint.is_string()) std::cout << fmt::format("Hint:        {}\n", hint.get<std::string>());
 }
+// A whole array: what it is, its jobs' states, and a row for each.
+int print_array(const json& result) {
+  const json& a = result.at("array");
+  Job first = protocol::job_from_json(result.at("job"));
+  const int limit = a.value("limit", 0);
+  std::cout << fmt::format("Array:       {} ({}[{}]), {} jobs{}\nUser:        {} ({}:{})\nImage:       {} ({})\nFlavor:      {}\nStates:      {}\n",
+                           a.value("id", JobId{0}), a.value("name", ""), a.value("indices", ""), a.value("listed", 0),
+                           limit > 0 ? fmt::format(", at most {} running at once", limit) : "", first.user, first.uid, first.gid,
+                           first.spec.image, first.spec.image_id, first.spec.flavor, format_array_states(a.value("states", json::object())));
+  std::cout << fmt::format("An element's details: jobman details -j {}[{}]\n\n", a.value("name", ""), first.array ? first.array->index : 0);
+  Table table{{"ID", "INDEX", "STATE", "EXIT"}, {}};
+  for (const auto& e : a.value("elements", json::array())) {
+    auto state = job_state_from_string(e.value("state", ""));
+    std::string shown = state ? paint_state(*state) : e.value("state", "?");
+    if (e.value("held", false) && state == JobState::Queued) shown += " (held)";
+    table.rows.push_back({std::to_string(e.value("id", JobId{0})), std::to_string(e.value("index", 0)), shown,
+                          e.contains("exit_code") && e["exit_code"].is_number_integer() ? std::to_string(e["exit_code"].get<int>()) : "-"});
+  }
+  table.print();
+  return exit_code::ok;
+}
 } // namespace
 
 int details(Client& client, const Global& global, const std::string& reference) {
   json result = client.request("details", {{"job", reference}});
   if (printed_as_json(global, result)) return exit_code::ok;
+  if (result.contains("array")) return print_array(result);
   Job job = protocol::job_from_json(result.at("job"));
   std::string command;
   for (const auto& word : job.argv) command += (command.empty() ? "" : " ") + shell_quote(word);
@@ -80,6 +102,9 @@ int details(Client& client, const Global& global, const std::string& reference) 
   if (job.spec.retries > 0)
     std::cout << fmt::format("Attempt:     {} of {} (queued again after LOST or an engine failure)\n", job.attempt, job.spec.retries + 1);
   if (job.resubmit_of) std::cout << fmt::format("Resubmit of: job {}\n", *job.resubmit_of);
+  if (job.array)
+    std::cout << fmt::format("Array:       index {} of array {} ({} jobs{})\n", job.array->index, job.array->id, job.array->count,
+                             job.array->limit > 0 ? fmt::format(", at most {} at once", job.array->limit) : "");
   if (const auto as = result.value("resubmitted_as", std::vector<JobId>{}); !as.empty())
     std::cout << fmt::format("Resubmitted: as job {}\n", fmt::join(as, ", "));
   for (const auto& m : job.spec.mounts) {

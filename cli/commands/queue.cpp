@@ -23,7 +23,10 @@ int queue(Client& client, const Global& global) {
   Table yours{{"POSITION", "ID", "NAME", "FLAVOR", "WAITS FOR"}, {}};
   for (const auto& j : result.at("yours")) {
     std::string detail = j.value("detail", "");
-    yours.rows.push_back({std::to_string(j.value("position", 0)), std::to_string(j.value("id", 0)), j.value("name", ""), j.value("flavor", ""),
+    std::string name = j.value("name", "");
+    if (j.contains("array") && j["array"].is_object()) // an array's queued jobs, one row: what the next of them waits for
+      name += fmt::format(" ({} queued)", j["array"].value("queued", 0));
+    yours.rows.push_back({std::to_string(j.value("position", 0)), std::to_string(j.value("id", 0)), name, j.value("flavor", ""),
                           detail.empty() ? j.value("waits_for", "") : j.value("waits_for", "") + ": " + detail});
   }
   yours.print();

@@ -64,6 +64,7 @@ int submit(Client& client, const Global& global, const SubmitOptions& options) {
   if (options.priority != 0) args["priority"] = options.priority;
   if (options.retries > 0) args["retries"] = options.retries;
   if (options.hold) args["hold"] = true;
+  if (!options.array.empty()) args["array"] = options.array;
   if (!options.name.empty()) args["name"] = options.name;
   if (options.replace_entrypoint) args["replace_entrypoint"] = true;
   if (options.dry_run) args["dry_run"] = true;
@@ -86,6 +87,11 @@ int submit(Client& client, const Global& global, const SubmitOptions& options) {
         std::cout << fmt::format("Mount {} -> {} ({})\n", m.source, m.target, m.read_only ? "read-only" : "read-write");
       if (r.gpus > 0)
         std::cout << fmt::format("GPUs: {} if it started now (devices are picked when it starts)\n", fmt::join(job.gpu_devices, ", "));
+      if (result.contains("array"))
+        std::cout << fmt::format("Array: {} jobs [{}]{}; the command of the first, index {}:\n", result["array"].value("count", 0),
+                                 result["array"].value("indices", ""),
+                                 result["array"].value("limit", 0) > 0 ? fmt::format(", at most {} at once", result["array"].value("limit", 0)) : "",
+                                 job.array ? job.array->index : 0);
       std::cout << "Engine command:\n";
       for (const auto& word : job.argv) std::cout << "  " << word << "\n";
     }
@@ -94,6 +100,17 @@ int submit(Client& client, const Global& global, const SubmitOptions& options) {
   if (global.json && !options.wait) {
     print_json(result);
     return exit_code::ok;
+  }
+  if (result.contains("array")) {
+    const json& a = result["array"];
+    const std::string base = job.spec.name.substr(0, job.spec.name.rfind('['));
+    const auto ids = a.value("ids", std::vector<JobId>{});
+    if (!global.json)
+      std::cout << fmt::format("Submitted array {} ({}[{}]): {} jobs, ids {} to {}{}, with image {}\n", a.value("id", JobId{0}), base,
+                               a.value("indices", ""), ids.size(), ids.empty() ? 0 : ids.front(), ids.empty() ? 0 : ids.back(),
+                               a.value("limit", 0) > 0 ? fmt::format(", at most {} at once", a.value("limit", 0)) : "", job.spec.image);
+    if (!options.wait) return exit_code::ok;
+    return wait_for(client, global, std::to_string(a.value("id", JobId{0})));
   }
   if (!global.json) std::cout << fmt::format("Submitted job {} ({}) with image {}\n", job.id, job.spec.name, job.spec.image);
   if (!options.wait) return exit_code::ok;

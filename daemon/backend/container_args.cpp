@@ -86,6 +86,11 @@ std::vector<std::string> container_argv(const Config& config, const Job& job) {
   argv.push_back("--env=JOBMAN_JOB_ID=" + id);
   argv.push_back("--env=JOBMAN_JOB_NAME=" + job.spec.name);
   argv.push_back("--env=JOBMAN_USER=" + job.user);
+  if (job.array) { // an array's element (Slurm: SLURM_ARRAY_JOB_ID, _TASK_ID, _TASK_COUNT)
+    argv.push_back("--env=JOBMAN_ARRAY_ID=" + std::to_string(job.array->id));
+    argv.push_back("--env=JOBMAN_ARRAY_INDEX=" + std::to_string(job.array->index));
+    argv.push_back("--env=JOBMAN_ARRAY_COUNT=" + std::to_string(job.array->count));
+  }
   for (const auto& [key, value] : job.spec.env) {
     argv.push_back("--env=" + key + "=" + value);
   }

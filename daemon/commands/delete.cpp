@@ -20,7 +20,7 @@ asio::awaitable<json> remove(CommandContext& ctx) {
     filter.limit = 1'000'000;
     jobs = ctx.daemon.store.list(filter);
   } else {
-    jobs.push_back(find_job(ctx.daemon.store, ctx.peer, reference));
+    jobs = find_targets(ctx.daemon.store, ctx.peer, reference).jobs; // a whole array: each element
   }
   json deleted = json::array();
   for (const auto& job : jobs) {

@@ -1,3 +1,4 @@
+#include "common/array_spec.hpp"
 #include "daemon/commands/command.hpp"
 #include "daemon/commands/job_ref.hpp"
 #include "daemon/daemon.hpp"
@@ -6,10 +7,34 @@
 
 namespace jobman::daemon::commands {
 
+namespace {
+// A whole array: its size, limit, states and elements (the first 1000), and its first
+// element's job object (the spec they share, but for {index}).
+json array_details(CommandContext& ctx, const Targets& found) {
+  const Job& first = found.jobs.front();
+  const auto summaries = ctx.daemon.store.array_summaries({*found.array});
+  const store::ArraySummary& s = summaries.at(*found.array);
+  json states = json::object();
+  for (const auto& [state, n] : s.states) states[std::string(to_string(state))] = n;
+  json elements = json::array();
+  for (std::size_t i = 0; i < found.jobs.size() && i < 1000; ++i) {
+    const Job& e = found.jobs[i];
+    elements.push_back({{"id", e.id}, {"index", e.array->index}, {"state", to_string(e.state)},
+                        {"exit_code", e.exit_code ? json(*e.exit_code) : json(nullptr)}, {"held", e.held}});
+  }
+  return json{{"job", protocol::job_to_json(first)},
+              {"array", {{"id", *found.array}, {"name", first.spec.name.substr(0, first.spec.name.rfind('['))}, {"count", first.array->count},
+                         {"limit", first.array->limit}, {"listed", s.listed}, {"indices", format_indices(s.indices)}, {"states", states},
+                         {"elements", elements}}}};
+}
+} // namespace
+
 asio::awaitable<json> details(CommandContext& ctx) {
   const std::string reference = ctx.args.required_string("job");
   ctx.args.finish(); // an unknown argument is refused before any lookup
-  Job job = find_job(ctx.daemon.store, ctx.peer, reference);
+  Targets found = find_targets(ctx.daemon.store, ctx.peer, reference);
+  if (found.array) co_return array_details(ctx, found);
+  Job job = std::move(found.jobs.front());
   json events = json::array();
   for (const auto& event : ctx.daemon.store.events(job.id)) {
     events.push_back({{"at", event.at},

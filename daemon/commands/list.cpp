@@ -1,4 +1,6 @@
+#include "common/array_spec.hpp"
 #include "daemon/commands/command.hpp"
+#include "daemon/commands/job_ref.hpp"
 #include "daemon/daemon.hpp"
 
 #include <fmt/format.h>
@@ -11,6 +13,16 @@ namespace {
 // 256 KiB of args each made a 105 MB reply, built on the daemon's thread and held in
 // memory for every client that did not read it). The rest is a `before` page away.
 constexpr std::size_t k_max_list_bytes = 4 << 20;
+
+json summary_json(const store::ArraySummary& s) {
+  json states = json::object();
+  for (const auto& [state, n] : s.states) states[std::string(to_string(state))] = n;
+  return json{{"listed", s.listed},
+              {"indices", format_indices(s.indices)},
+              {"states", states},
+              {"first_started", s.first_started ? json(*s.first_started) : json(nullptr)},
+              {"last_ended", s.last_ended ? json(*s.last_ended) : json(nullptr)}};
+}
 } // namespace
 
 asio::awaitable<json> list(CommandContext& ctx) {
@@ -22,6 +34,7 @@ asio::awaitable<json> list(CommandContext& ctx) {
   // "full": every field of each job (--json); "table": what the table shows (issue 12,
   // item 9: 50 full jobs were ~118 KB for a 7-column table).
   const std::string view = ctx.args.optional_string("view", "full");
+  const std::string array = ctx.args.optional_string("array");
   ctx.args.finish();
   if (view != "full" && view != "table")
     throw Error(ErrorCode::InvalidArgument, fmt::format("unknown view '{}'; one of full, table", view));
@@ -35,12 +48,29 @@ asio::awaitable<json> list(CommandContext& ctx) {
       throw Error(ErrorCode::InvalidArgument,
                   fmt::format("unknown state '{}'; one of QUEUED, STARTING, RUNNING, SUCCEEDED, FAILED, CANCELLED, TIMEOUT, OOM_KILLED, LOST", state));
   }
+  if (!array.empty()) {
+    // One array's elements, each a row (an admin's: anyone's array).
+    Targets found = find_targets(ctx.daemon.store, ctx.peer, array);
+    if (!found.array) throw Error(ErrorCode::InvalidArgument, fmt::format("--array {}: job {} is not an array", array, found.jobs.front().id));
+    filter.array = *found.array;
+    filter.uid.reset();
+  }
+  // Arrays as one row each, unless a state or an array is asked for (then each element).
+  filter.group_arrays = state.empty() && array.empty();
+  const auto listed = ctx.daemon.store.list(filter);
+  std::map<JobId, store::ArraySummary> summaries;
+  if (filter.group_arrays) {
+    std::vector<JobId> arrays;
+    for (const auto& job : listed)
+      if (job.array) arrays.push_back(job.array->id);
+    summaries = ctx.daemon.store.array_summaries(arrays);
+  }
   json jobs = json::array();
   std::size_t bytes = 0;
-  const auto listed = ctx.daemon.store.list(filter);
   for (std::size_t i = 0; i < listed.size(); ++i) {
     json item = filter.summary ? protocol::job_to_row_json(listed[i]) : protocol::job_to_json(listed[i]);
     if (!filter.summary) item.erase("argv"); // `details` has it; it repeats args and env
+    if (listed[i].array && filter.group_arrays) item["array_summary"] = summary_json(summaries[listed[i].array->id]);
     bytes += item.dump(-1, ' ', false, json::error_handler_t::replace).size();
     if (bytes > k_max_list_bytes && !jobs.empty()) {
       co_return json{{"jobs", std::move(jobs)}, {"next_before", listed[i - 1].id}};

@@ -1,6 +1,8 @@
+#include "common/array_spec.hpp"
 #include "daemon/commands/command.hpp"
 #include "daemon/daemon.hpp"
 
+#include <algorithm>
 #include <map>
 
 namespace jobman::daemon::commands {
@@ -35,11 +37,29 @@ asio::awaitable<json> queue(CommandContext& ctx) {
                        {"yours_queued", c.yours_queued}, {"slots", flavor ? flavor->slots : 0}});
   }
   json yours = json::array();
+  // An array's queued elements are one row, at the place of the first to start, saying
+  // what that one waits for.
+  std::map<JobId, std::pair<std::size_t, std::vector<int>>> array_rows; // array -> (row, indices)
   for (const auto& p : plan.queued) {
     if (p.uid != ctx.peer.uid) continue;
     const auto* e = by_id.at(p.id);
+    if (e->array_id) {
+      const int index = e->array_index;
+      if (auto row = array_rows.find(*e->array_id); row != array_rows.end()) {
+        row->second.second.push_back(index);
+        continue;
+      }
+      array_rows[*e->array_id] = {yours.size(), {index}};
+    }
     yours.push_back({{"id", p.id}, {"name", e->name}, {"flavor", e->flavor}, {"position", p.position},
                      {"waits_for", p.waits_for ? json(to_string(*p.waits_for)) : json("nothing: starting")}, {"detail", p.detail}});
+  }
+  for (auto& [array, row] : array_rows) {
+    json& item = yours[row.first];
+    std::sort(row.second.begin(), row.second.end());
+    const std::string name = item["name"].get<std::string>();
+    item["name"] = name.substr(0, name.rfind('[')) + "[" + format_indices(row.second) + "]";
+    item["array"] = {{"id", array}, {"queued", row.second.size()}};
   }
   // Handed to a batch system and not running yet: what it waits for there (Slurm's state
   // and reason, as the last poll saw them).

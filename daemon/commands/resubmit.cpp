@@ -49,7 +49,10 @@ asio::awaitable<json> resubmit(CommandContext& ctx) {
   // mounts as they are now; the flavor and time limit as asked, else as before.
   policy::SubmitArgs again;
   again.request.image = old.spec.image;
-  again.request.name = name.empty() ? next_name(ctx.daemon.store, ctx.peer.uid, old.spec.name) : name;
+  // An array's element "seg[7]" comes back as a job of its own, "seg-7-r2".
+  const std::string old_name =
+    old.array ? fmt::format("{}-{}", old.spec.name.substr(0, old.spec.name.rfind('[')), old.array->index) : old.spec.name;
+  again.request.name = name.empty() ? next_name(ctx.daemon.store, ctx.peer.uid, old_name) : name;
   again.request.args = old.spec.args;
   again.request.replace_entrypoint = old.spec.replace_entrypoint;
   for (const auto& [key, value] : old.spec.env) again.request.env.push_back(key + "=" + value);

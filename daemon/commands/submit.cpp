@@ -130,14 +130,16 @@ Job build(CommandContext& ctx, const policy::Catalogue& catalogue, const SubmitA
       job.spec.after.push_back({-static_cast<JobId>(earlier->second), kind});
       continue;
     }
-    Job dep = find_job(ctx.daemon.store, ctx.peer, ref);
-    if (dep.uid != ctx.peer.uid)
-      throw Error(ErrorCode::InvalidArgument, fmt::format("--after {}: job {} is {}'s; a job may only wait for your own jobs", ref, dep.id, dep.user));
-    if (dependency_met(kind, dep.state) == false)
-      throw Error(ErrorCode::InvalidArgument,
-                  fmt::format("--after {}: job {} already ended {}{}", typed, dep.id, to_string(dep.state),
-                              kind == AfterKind::NotOk ? " (notok: waits for it to end otherwise)" : ""));
-    job.spec.after.push_back({dep.id, kind});
+    // A whole array: each of its elements (Slurm's afterok:ARRAY waits for all its tasks).
+    for (const Job& dep : find_targets(ctx.daemon.store, ctx.peer, ref).jobs) {
+      if (dep.uid != ctx.peer.uid)
+        throw Error(ErrorCode::InvalidArgument, fmt::format("--after {}: job {} is {}'s; a job may only wait for your own jobs", ref, dep.id, dep.user));
+      if (dependency_met(kind, dep.state) == false)
+        throw Error(ErrorCode::InvalidArgument,
+                    fmt::format("--after {}: job {} already ended {}{}", typed, dep.id, to_string(dep.state),
+                                kind == AfterKind::NotOk ? " (notok: waits for it to end otherwise)" : ""));
+      job.spec.after.push_back({dep.id, kind});
+    }
   }
   return job;
 }
@@ -224,11 +226,45 @@ void check_not_shutting_down(CommandContext& ctx) {
 asio::awaitable<json> submit(CommandContext& ctx) {
   SubmitArgs asked = read_submit_args(ctx.args);
   const bool dry_run = ctx.args.optional_bool("dry_run");
+  const std::string array_text = ctx.args.optional_string("array");
   ctx.args.finish();
-  co_return co_await submit_one(ctx, std::move(asked), dry_run, {});
+  std::optional<ArraySpec> array;
+  if (!array_text.empty()) { // "": no array
+    auto parsed = parse_array_spec(array_text, ctx.daemon.config.limits.max_array_size);
+    if (auto* error = std::get_if<std::string>(&parsed)) throw Error(ErrorCode::InvalidArgument, *error);
+    array = std::get<ArraySpec>(std::move(parsed));
+  }
+  co_return co_await submit_one(ctx, std::move(asked), dry_run, {}, array ? &*array : nullptr);
 }
 
-asio::awaitable<json> submit_one(CommandContext& ctx, policy::SubmitArgs asked, bool dry_run, const std::function<void(Job&)>& adjust) {
+namespace {
+// An array's elements from its built job: each with its index, {index} in its args.
+std::vector<Job> array_elements_of(const Job& job, const ArraySpec& array) {
+  std::vector<Job> elements;
+  elements.reserve(array.indices.size());
+  for (int index : array.indices) {
+    Job e = job;
+    e.array = Job::ArrayPart{0, index, array.limit, static_cast<int>(array.indices.size())};
+    for (auto& arg : e.spec.args) arg = with_index(arg, index);
+    elements.push_back(std::move(e));
+  }
+  return elements;
+}
+
+json array_reply(const std::vector<Job>& elements, const ArraySpec& array) {
+  std::vector<int> indices;
+  json ids = json::array();
+  for (const auto& e : elements) {
+    indices.push_back(e.array->index);
+    ids.push_back(e.id);
+  }
+  return json{{"id", elements.front().array->id}, {"count", elements.size()}, {"indices", format_indices(indices)}, {"limit", array.limit},
+              {"ids", ids}};
+}
+} // namespace
+
+asio::awaitable<json> submit_one(CommandContext& ctx, policy::SubmitArgs asked, bool dry_run, const std::function<void(Job&)>& adjust,
+                                 const ArraySpec* array) {
   std::vector<SubmitArgs> one{std::move(asked)};
   check_not_shutting_down(ctx);
   apply_default_image(ctx, one);
@@ -242,6 +278,11 @@ asio::awaitable<json> submit_one(CommandContext& ctx, policy::SubmitArgs asked, 
   const Config& config = ctx.daemon.config;
   const backend::Backend& backend = *ctx.daemon.backend;
   auto argv_for = [&backend](const Job& j) { return backend.engine_argv(j); };
+  std::vector<Job> elements;
+  if (array) {
+    elements = array_elements_of(job, *array);
+    job = elements.front(); // what a dry run shows
+  }
   if (dry_run) {
     if (job.spec.name.empty()) job.spec.name = "(assigned at submit)";
     job.instance = ctx.daemon.store.instance();
@@ -252,7 +293,21 @@ asio::awaitable<json> submit_one(CommandContext& ctx, policy::SubmitArgs asked, 
     job.argv = argv_for(job);
     json reply{{"dry_run", true}, {"job", protocol::job_to_json(job)}, {"notes", notes}};
     if (json described = backend.describe(job); !described.is_null()) reply["backend"] = std::move(described);
+    if (array) reply["array"] = array_reply(elements, *array);
     co_return reply;
+  }
+  if (array) {
+    check_queue_room(ctx, elements.size());
+    check_active_room(ctx, elements.size());
+    check_storage_room(ctx, elements);
+    auto inserted = ctx.daemon.store.insert_array(std::move(elements), argv_for);
+    ctx.daemon.scheduler.queued(); // stored: whatever happens next, the reply says so
+    std::optional<Job> first;
+    try {
+      first = ctx.daemon.store.get(inserted.front().id);
+    } catch (const std::exception&) {
+    }
+    co_return json{{"job", protocol::job_to_json(first.value_or(inserted.front()))}, {"array", array_reply(inserted, *array)}, {"notes", notes}};
   }
   check_queue_room(ctx, 1);
   check_active_room(ctx, 1);

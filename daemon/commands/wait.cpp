@@ -4,10 +4,52 @@
 
 namespace jobman::daemon::commands {
 
+namespace {
+json states_json(const store::ArraySummary& s) {
+  json states = json::object();
+  for (const auto& [state, n] : s.states) states[std::string(to_string(state))] = n;
+  return states;
+}
+
+// A whole array: until every listed element has ended, an event each time how many have
+// ended changes; the reply counts them by state and names those that did not succeed.
+asio::awaitable<json> wait_array(CommandContext& ctx, JobId array) {
+  std::optional<int> reported;
+  // At function scope: they live across suspensions (GCC 12, see local_backend.cpp).
+  json event;
+  std::vector<Job> elements;
+  store::ArraySummary summary;
+  for (;;) {
+    elements = ctx.daemon.store.array_elements(array, true);
+    int ended = 0;
+    std::optional<JobId> next; // the first element still active: its change wakes us
+    for (const auto& e : elements) {
+      if (is_terminal(e.state)) ++ended;
+      else if (!next) next = e.id;
+    }
+    summary = ctx.daemon.store.array_summaries({array}).at(array);
+    if (reported != ended) {
+      event = {{"array", array}, {"ended", ended}, {"listed", elements.size()}, {"states", states_json(summary)}};
+      co_await ctx.emit(event);
+      reported = ended;
+    }
+    if (!next) {
+      json failed = json::array();
+      for (const auto& e : elements)
+        if (e.state != JobState::Succeeded && failed.size() < 100) failed.push_back({{"id", e.id}, {"index", e.array->index}, {"state", to_string(e.state)}});
+      co_return json{{"array", {{"id", array}, {"listed", elements.size()}, {"states", states_json(summary)}}}, {"not_succeeded", failed}};
+    }
+    co_await ctx.daemon.watch.changed(*next, std::chrono::seconds(30));
+  }
+}
+} // namespace
+
 asio::awaitable<json> wait(CommandContext& ctx) {
   const std::string reference = ctx.args.required_string("job");
   ctx.args.finish(); // an unknown argument is refused before any lookup
-  Job job = find_job(ctx.daemon.store, ctx.peer, reference);
+  Targets found = find_targets(ctx.daemon.store, ctx.peer, reference);
+  if (found.array) co_return co_await wait_array(ctx, *found.array);
+  Job job = std::move(found.jobs.front());
   std::optional<JobState> reported;
   for (;;) {
     if (reported != job.state) {

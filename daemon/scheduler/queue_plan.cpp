@@ -17,6 +17,7 @@ std::string_view to_string(WaitReason reason) {
   case WaitReason::FlavorFull: return "flavor_full";
   case WaitReason::Retry: return "retry";
   case WaitReason::Held: return "held";
+  case WaitReason::ArrayLimit: return "array_limit";
   }
   return "slot";
 }
@@ -31,7 +32,9 @@ std::string describe_wait(const std::vector<const store::QueueEntry::Dependency*
       if (dep->kind == kind) ids.push_back(dep->id);
     if (ids.empty()) continue;
     std::string list;
-    for (JobId id : ids) list += fmt::format("{}{}", list.empty() ? "" : ", ", id);
+    // A whole array may be hundreds of jobs: the first few, and how many more.
+    for (std::size_t i = 0; i < ids.size() && i < 5; ++i) list += fmt::format("{}{}", list.empty() ? "" : ", ", ids[i]);
+    if (ids.size() > 5) list += fmt::format(" and {} more", ids.size() - 5);
     text += fmt::format("{}job{} {} to {}", text.empty() ? "waits for " : ", ", ids.size() > 1 ? "s" : "", list, what);
   }
   return text;
@@ -43,6 +46,7 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
   int running = 0;
   std::map<std::uint32_t, int> running_of;
   std::map<std::string, int> running_in; // by flavor
+  std::map<JobId, int> running_of_array;
   std::map<std::uint32_t, std::vector<const store::QueueEntry*>> queued_of;
   std::map<JobId, std::vector<const store::QueueEntry::Dependency*>> unmet;
   for (const auto& e : active) {
@@ -50,6 +54,7 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
       ++running;
       ++running_of[e.uid];
       ++running_in[e.flavor];
+      if (e.array_id) ++running_of_array[*e.array_id];
       continue;
     }
     if (e.state != JobState::Queued) continue;
@@ -112,6 +117,9 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
       p.waits_for = WaitReason::Retry;
       p.detail = fmt::format("retries in {} s", (*e.not_before - limits.now + 999) / 1000);
       plan.wake_at = std::min(plan.wake_at.value_or(*e.not_before), *e.not_before);
+    } else if (e.array_id && e.array_limit > 0 && running_of_array[*e.array_id] >= e.array_limit) {
+      p.waits_for = WaitReason::ArrayLimit;
+      p.detail = fmt::format("{} of array {}'s jobs are running, its limit (%{})", running_of_array[*e.array_id], *e.array_id, e.array_limit);
     } else if (limits.max_running_per_user > 0 && running_of[e.uid] >= limits.max_running_per_user) {
       p.waits_for = WaitReason::UserLimit;
       p.detail = fmt::format("{} of this user's jobs are running; the per-user limit is {}", running_of[e.uid], limits.max_running_per_user);
@@ -127,6 +135,7 @@ QueuePlan plan_queue(const std::vector<store::QueueEntry>& active, const QueueLi
       p.detail = fmt::format("needs {} GPU{}, {} free", e.gpus, e.gpus == 1 ? "" : "s", free_gpus);
     } else {
       plan.start.push_back(e.id);
+      if (e.array_id) ++running_of_array[*e.array_id];
       ++running_of[e.uid];
       ++running_in[e.flavor];
       --free_slots;

@@ -21,7 +21,7 @@ namespace jobman::daemon::scheduler {
 constexpr int k_max_user_priority = 100;
 constexpr int k_global_priority = 100;
 
-enum class WaitReason { Slot, UserLimit, Gpu, Dependency, FlavorFull, Retry, Held };
+enum class WaitReason { Slot, UserLimit, Gpu, Dependency, FlavorFull, Retry, Held, ArrayLimit };
 std::string_view to_string(WaitReason reason);
 
 struct QueueLimits {

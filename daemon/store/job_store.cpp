@@ -43,15 +43,24 @@ constexpr const char* k_columns =
   "id, name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, exit_code, reason, "
   "argv, container, submitted_at, started_at, ended_at, flavor, resources, mounts, groups, gpu_devices, priority, "
   "(SELECT json_group_array(json_array(depends_on, kind)) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL, image_home, backend_id, node, "
-  "peak_memory, cpu_ms, cpu_user_ms, cpu_system_ms, usage_source, peak_resident, retries, attempt, not_before, resubmit_of, held";
+  "peak_memory, cpu_ms, cpu_user_ms, cpu_system_ms, usage_source, peak_resident, retries, attempt, not_before, resubmit_of, held, "
+  "array_id, array_index, array_limit, array_count";
 
 std::optional<std::int64_t> nullable(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
   return column.getInt64();
 }
 
+// The array columns from `first` on (array_id, array_index, array_limit, array_count).
+std::optional<Job::ArrayPart> read_array(SQLite::Statement& q, int first) {
+  if (q.getColumn(first).isNull()) return std::nullopt;
+  return Job::ArrayPart{q.getColumn(first).getInt64(), q.getColumn(first + 1).getInt(), q.getColumn(first + 2).getInt(),
+                        q.getColumn(first + 3).getInt()};
+}
+
 // A list's table row (ListFilter::summary): read_summary's columns.
-constexpr const char* k_summary_columns = "id, name, uid, gid, user, image, flavor, state, exit_code, submitted_at, started_at, ended_at, held";
+constexpr const char* k_summary_columns =
+  "id, name, uid, gid, user, image, flavor, state, exit_code, submitted_at, started_at, ended_at, held, array_id, array_index, array_limit, array_count";
 
 Job read_summary(SQLite::Statement& q, const std::string& instance) {
   Job job;
@@ -69,6 +78,7 @@ Job read_summary(SQLite::Statement& q, const std::string& instance) {
   job.started_at = nullable(q.getColumn(10));
   job.ended_at = nullable(q.getColumn(11));
   job.held = q.getColumn(12).getInt() != 0;
+  job.array = read_array(q, 13);
   return job;
 }
 
@@ -120,6 +130,7 @@ Job read_job(SQLite::Statement& q, const std::string& instance) {
   job.not_before = nullable(q.getColumn(37));
   job.resubmit_of = nullable(q.getColumn(38));
   job.held = q.getColumn(39).getInt() != 0;
+  job.array = read_array(q, 40);
   return job;
 }
 
@@ -188,9 +199,13 @@ JobStore::JobStore(const std::string& path) : m_db(open_private(path)) {
 JobStore::~JobStore() = default;
 
 std::optional<JobId> JobStore::listed_job_named(std::uint32_t uid, const std::string& name) const {
-  SQLite::Statement q(*m_db, "SELECT id FROM jobs WHERE uid = ? AND name = ? AND deleted_at IS NULL");
+  // The name of a job, or of an array (its elements are "name[index]": a range of the index).
+  SQLite::Statement q(*m_db, "SELECT COALESCE(array_id, id) FROM jobs WHERE uid = ? AND deleted_at IS NULL AND "
+                             "(name = ? OR (name >= ? AND name < ? AND array_id IS NOT NULL)) LIMIT 1");
   q.bind(1, static_cast<std::int64_t>(uid));
   q.bind(2, name);
+  q.bind(3, name + "[");
+  q.bind(4, name + "\\");
   if (!q.executeStep()) return std::nullopt;
   return q.getColumn(0).getInt64();
 }
@@ -219,8 +234,26 @@ std::vector<Job> JobStore::insert_batch(std::vector<Job> jobs, const ArgvFor& ar
   return inserted;
 }
 
+std::vector<Job> JobStore::insert_array(std::vector<Job> elements, const ArgvFor& argv_for) {
+  SQLite::Transaction tx(*m_db);
+  std::vector<Job> inserted;
+  std::string base;
+  for (auto& job : elements) {
+    if (!job.array) throw Error(ErrorCode::Internal, "insert_array: a job that is no array's element");
+    if (!inserted.empty()) {
+      job.array->id = inserted.front().array->id;
+      job.spec.name = base;
+    }
+    inserted.push_back(insert_in_transaction(std::move(job), argv_for));
+    if (inserted.size() == 1) base = inserted.front().spec.name.substr(0, inserted.front().spec.name.rfind('['));
+  }
+  tx.commit();
+  return inserted;
+}
+
 Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
-  if (!job.spec.name.empty()) {
+  // An array's name is checked with its first element (the others carry the same).
+  if (!job.spec.name.empty() && (!job.array || job.array->id <= 0)) {
     if (auto other = listed_job_named(job.uid, job.spec.name))
       throw Error(ErrorCode::Conflict, fmt::format("you already have a job named '{}' (id {}); choose another name or delete that job",
                                                    job.spec.name, *other));
@@ -229,10 +262,10 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   job.submitted_at = now_ms();
   SQLite::Statement q(*m_db,
                       "INSERT INTO jobs (name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, submitted_at, "
-                      "flavor, resources, mounts, groups, priority, image_home, retries, resubmit_of, held) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                      "flavor, resources, mounts, groups, priority, image_home, retries, resubmit_of, held, array_id, array_index, array_limit, array_count) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   // A placeholder name keeps the unique index happy until the id is known.
-  q.bind(1, job.spec.name.empty() ? fmt::format("\x01pending-{}-{}", job.submitted_at, ++m_placeholders) : job.spec.name);
+  q.bind(1, job.spec.name.empty() || job.array ? fmt::format("\x01pending-{}-{}", job.submitted_at, ++m_placeholders) : job.spec.name);
   q.bind(2, static_cast<std::int64_t>(job.uid));
   q.bind(3, static_cast<std::int64_t>(job.gid));
   q.bind(4, job.user);
@@ -253,9 +286,26 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   if (job.resubmit_of) q.bind(19, *job.resubmit_of);
   else q.bind(19);
   q.bind(20, job.held ? 1 : 0);
+  // An array's first element takes its own id as the array's (set below).
+  if (job.array && job.array->id > 0) q.bind(21, job.array->id);
+  else q.bind(21);
+  q.bind(22, job.array ? job.array->index : 0);
+  q.bind(23, job.array ? job.array->limit : 0);
+  q.bind(24, job.array ? job.array->count : 0);
   q.exec();
   job.id = m_db->getLastInsertRowid();
-  if (job.spec.name.empty()) {
+  if (job.array) {
+    if (job.array->id <= 0) job.array->id = job.id;
+    // Element names: the array's name and the index, "seg[7]" (no user's name holds '[').
+    if (job.spec.name.empty()) {
+      const std::string base = fmt::format("{}-{}", default_name_base(job.spec.image), job.array->id);
+      job.spec.name = base;
+      for (int n = 2; listed_job_named(job.uid, job.spec.name); ++n) job.spec.name = fmt::format("{}-{}", base, n);
+    }
+    job.spec.name = fmt::format("{}[{}]", job.spec.name, job.array->index);
+    if (auto other = listed_job_named(job.uid, job.spec.name))
+      throw Error(ErrorCode::Conflict, fmt::format("you already have a job named '{}' (id {})", job.spec.name, *other));
+  } else if (job.spec.name.empty()) {
     // "<image name>-<id>", a valid job name even for odd image names, and never one the
     // user already gave another job.
     const std::string base = default_name_base(job.spec.image);
@@ -265,11 +315,13 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   job.instance = m_instance;
   job.container = container_name(m_instance, job.id);
   job.argv = argv_for(job);
-  SQLite::Statement update(*m_db, "UPDATE jobs SET name = ?, argv = ?, container = ? WHERE id = ?");
+  SQLite::Statement update(*m_db, "UPDATE jobs SET name = ?, argv = ?, container = ?, array_id = ? WHERE id = ?");
   update.bind(1, job.spec.name);
   update.bind(2, json(job.argv).dump());
   update.bind(3, job.container);
-  update.bind(4, job.id);
+  if (job.array) update.bind(4, job.array->id);
+  else update.bind(4);
+  update.bind(5, job.id);
   update.exec();
   for (const Dependency& dep : job.spec.after) { // the same job twice: its first kind
     SQLite::Statement d(*m_db, "INSERT OR IGNORE INTO job_dependencies (job_id, depends_on, kind) VALUES (?, ?, ?)");
@@ -286,7 +338,7 @@ std::vector<QueueEntry> JobStore::queue_entries() const {
   std::vector<QueueEntry> entries;
   std::map<JobId, std::size_t> index;
   SQLite::Statement q(*m_db,
-                      "SELECT id, uid, state, priority, COALESCE(json_extract(resources, '$.gpus'), 0), flavor, name, not_before, held FROM jobs "
+                      "SELECT id, uid, state, priority, COALESCE(json_extract(resources, '$.gpus'), 0), flavor, name, not_before, held, array_id, array_limit, array_index FROM jobs "
                       "WHERE state IN ('QUEUED', 'STARTING', 'RUNNING') ORDER BY id");
   while (q.executeStep()) {
     QueueEntry e;
@@ -299,6 +351,9 @@ std::vector<QueueEntry> JobStore::queue_entries() const {
     e.name = q.getColumn(6).getString();
     e.not_before = nullable(q.getColumn(7));
     e.held = q.getColumn(8).getInt() != 0;
+    e.array_id = nullable(q.getColumn(9));
+    e.array_limit = q.getColumn(10).getInt();
+    e.array_index = q.getColumn(11).getInt();
     index[e.id] = entries.size();
     entries.push_back(std::move(e));
   }
@@ -369,6 +424,54 @@ std::optional<Job> JobStore::get_listed(JobId id) const {
   return read_job(q, m_instance);
 }
 
+std::vector<Job> JobStore::array_elements(JobId array_id, bool summary) const {
+  SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE array_id = ? AND deleted_at IS NULL ORDER BY array_index",
+                                         summary ? k_summary_columns : k_columns));
+  q.bind(1, array_id);
+  std::vector<Job> jobs;
+  while (q.executeStep()) jobs.push_back(summary ? read_summary(q, m_instance) : read_job(q, m_instance));
+  return jobs;
+}
+
+std::vector<std::pair<JobId, std::uint32_t>> JobStore::arrays_named(const std::string& name, std::optional<std::uint32_t> uid) const {
+  SQLite::Statement q(*m_db, fmt::format("SELECT DISTINCT array_id, uid FROM jobs WHERE name >= ? AND name < ? AND array_id IS NOT NULL "
+                                         "AND deleted_at IS NULL {} ORDER BY array_id",
+                                         uid ? "AND uid = ?" : ""));
+  q.bind(1, name + "[");
+  q.bind(2, name + "\\");
+  if (uid) q.bind(3, static_cast<std::int64_t>(*uid));
+  std::vector<std::pair<JobId, std::uint32_t>> found;
+  while (q.executeStep()) found.emplace_back(q.getColumn(0).getInt64(), static_cast<std::uint32_t>(q.getColumn(1).getInt64()));
+  return found;
+}
+
+std::map<JobId, ArraySummary> JobStore::array_summaries(const std::vector<JobId>& array_ids) const {
+  std::map<JobId, ArraySummary> out;
+  SQLite::Statement q(*m_db, "SELECT array_index, state, started_at, ended_at FROM jobs WHERE array_id = ? AND deleted_at IS NULL "
+                             "ORDER BY array_index");
+  for (JobId id : array_ids) {
+    if (out.contains(id)) continue;
+    ArraySummary& s = out[id];
+    bool all_ended = true;
+    q.reset();
+    q.bind(1, id);
+    while (q.executeStep()) {
+      ++s.listed;
+      s.indices.push_back(q.getColumn(0).getInt());
+      const JobState state = job_state_from_string(q.getColumn(1).getString()).value_or(JobState::Lost);
+      ++s.states[state];
+      if (auto started = nullable(q.getColumn(2)); started && (!s.first_started || *started < *s.first_started)) s.first_started = started;
+      if (auto ended = nullable(q.getColumn(3)); ended && is_terminal(state)) {
+        if (!s.last_ended || *ended > *s.last_ended) s.last_ended = ended;
+      } else {
+        all_ended = false;
+      }
+    }
+    if (!all_ended) s.last_ended.reset();
+  }
+  return out;
+}
+
 std::vector<Job> JobStore::find_by_name(const std::string& name, std::optional<std::uint32_t> uid) const {
   SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE name = ? AND deleted_at IS NULL {} ORDER BY id", k_columns,
                                          uid ? "AND uid = ?" : ""));
@@ -384,8 +487,13 @@ std::vector<Job> JobStore::list(const ListFilter& filter) const {
   if (filter.uid) where += " AND uid = :uid";
   if (filter.state) where += " AND state = :state";
   if (filter.before) where += " AND id < :before";
+  if (filter.array) where += " AND array_id = :array";
+  // An array's row: its first listed element (the others are left out).
+  if (filter.group_arrays && !filter.array)
+    where += " AND (array_id IS NULL OR id = (SELECT MIN(e.id) FROM jobs e WHERE e.array_id = jobs.array_id AND e.deleted_at IS NULL))";
   SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE {} ORDER BY id DESC LIMIT :limit", filter.summary ? k_summary_columns : k_columns, where));
   if (filter.before) q.bind(":before", *filter.before);
+  if (filter.array) q.bind(":array", *filter.array);
   if (filter.uid) q.bind(":uid", static_cast<std::int64_t>(*filter.uid));
   if (filter.state) q.bind(":state", std::string(to_string(*filter.state)));
   q.bind(":limit", filter.limit);

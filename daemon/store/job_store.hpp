@@ -10,6 +10,7 @@
 #include <chrono>
 #include <exception>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -54,6 +55,9 @@ struct QueueEntry {
   std::vector<Dependency> dependencies; // filled for QUEUED jobs
   std::optional<TimePoint> not_before;  // a retried job: not to start before then
   bool held = false;                    // not to start until released
+  std::optional<JobId> array_id;        // an array's element: its array (Job::ArrayPart)
+  int array_index = 0;                  // ... its index
+  int array_limit = 0;                  // ... and how many of its elements may run at once (0: no limit)
 };
 
 struct ListFilter {
@@ -63,6 +67,20 @@ struct ListFilter {
   int limit = 50;
   // Read only what job_to_row_json sends (list's table view): no args, env, argv, mounts.
   bool summary = false;
+  // An array's elements come as one row, its first listed element's (ArraySummary tells
+  // the rest); without, each element is a row of its own.
+  bool group_arrays = false;
+  std::optional<JobId> array; // only this array's elements
+};
+
+// An array as `list` shows it: how many of its elements are listed, in which states, and
+// its first start and last end.
+struct ArraySummary {
+  int listed = 0;
+  std::map<JobState, int> states;
+  std::vector<int> indices; // of the listed elements, ascending
+  std::optional<TimePoint> first_started;
+  std::optional<TimePoint> last_ended; // once every listed element has ended
 };
 
 // Extra fields a transition may set.
@@ -85,6 +103,10 @@ public:
   // Throws Error(Conflict) when the user already has a job of that name.
   using ArgvFor = std::function<std::vector<std::string>(const Job&)>;
   Job insert(Job job, const ArgvFor& argv_for);
+  // An array's elements (each with Job::array set, its id 0) in one transaction: the first
+  // element's id becomes the array's, names are "NAME[index]" (NAME the array's, or
+  // "<image>-<array id>"). Returned as stored.
+  std::vector<Job> insert_array(std::vector<Job> elements, const ArgvFor& argv_for);
   // Inserts all of `jobs` in one transaction, or none. In spec.after, -N refers to the
   // N-th job of this batch (1-based), which must come earlier.
   std::vector<Job> insert_batch(std::vector<Job> jobs, const ArgvFor& argv_for);
@@ -94,6 +116,11 @@ public:
   // Job `id` if it is listed (not deleted).
   std::optional<Job> get_listed(JobId id) const;
   // Listed (not deleted) jobs called `name`, of `uid` or of every user.
+  // An array's listed elements, by index (summary: list's columns only).
+  std::vector<Job> array_elements(JobId array_id, bool summary = false) const;
+  // The arrays named `name` (elements "name[i]") with a listed element: (array id, uid).
+  std::vector<std::pair<JobId, std::uint32_t>> arrays_named(const std::string& name, std::optional<std::uint32_t> uid) const;
+  std::map<JobId, ArraySummary> array_summaries(const std::vector<JobId>& array_ids) const;
   std::vector<Job> find_by_name(const std::string& name, std::optional<std::uint32_t> uid) const;
   // Listed jobs, newest first.
   std::vector<Job> list(const ListFilter& filter) const;

@@ -184,6 +184,15 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
   R"sql(
     ALTER TABLE jobs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
   )sql",
+  // 14: job arrays (issue 12): each element a job of its own, with the array's id (its first
+  // element's), its index, the array's limit of elements running at once and its size.
+  R"sql(
+    ALTER TABLE jobs ADD COLUMN array_id    INTEGER;
+    ALTER TABLE jobs ADD COLUMN array_index INTEGER;
+    ALTER TABLE jobs ADD COLUMN array_limit INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN array_count INTEGER NOT NULL DEFAULT 0;
+    CREATE INDEX jobs_array ON jobs(array_id, array_index) WHERE array_id IS NOT NULL;
+  )sql",
 };
 } // namespace
 

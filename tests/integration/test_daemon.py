@@ -142,7 +142,7 @@ def test_list_s_table_view_sends_what_the_table_shows(daemon):
     table = json.loads(raw(daemon, hello + b'{"id":2,"op":"list","args":{"view":"table"}}\n', lines=2).splitlines()[1])
     full = json.loads(raw(daemon, hello + b'{"id":2,"op":"list"}\n', lines=2).splitlines()[1])
     row, whole = table["result"]["jobs"][0], full["result"]["jobs"][0]
-    assert set(row) == {"id", "name", "user", "uid", "gid", "image", "flavor", "state", "held", "exit_code",
+    assert set(row) == {"id", "name", "user", "uid", "gid", "image", "flavor", "state", "held", "exit_code", "array",
                         "submitted_at", "started_at", "ended_at"}, row
     assert {k: whole[k] for k in row} == row
     assert "args" in whole and "env" in whole and "argv" not in whole

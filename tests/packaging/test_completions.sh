@@ -134,13 +134,14 @@ expect "jobman --json l" list logs
 expect "jobman -" -h --help -s --settings --socket --json -v --version
 expect "jobman --socket $S logs -" -h --help -j --job --job-name -f --follow --tail
 expect "jobman --socket $S delete -" -h --help -j --job --job-name --all
-expect "jobman --socket $S list --" --help --all-users --state --limit --before
+expect "jobman --socket $S list --" --help --all-users --state --limit --before --array
 expect "jobman --socket $S submit --d" --dry-run
 expect "jobman --socket $S submit --p" --priority
 expect "jobman --socket $S submit --r" --resources-flavor --retries
 expect "jobman --socket $S resubmit -j " alpha beta
 expect "jobman --socket $S release -j a" alpha
 expect "jobman --socket $S submit --h" --help --hold
+expect "jobman --socket $S submit --ar" --array
 expect "jobman --socket $S resubmit --l" --latest-image
 expect "jobman --socket $S resubmit -j alpha -r " big small
 expect "jobman --socket $S stats --" --help --since --until --user --by

@@ -297,6 +297,69 @@ TEST_CASE("a summary list reads the table's fields, the same as a full one", "[j
   CHECK(full[1].spec.args == std::vector<std::string>{"a long argument"});
 }
 
+TEST_CASE("an array's elements are stored with its id, index and names NAME[i]", "[job_store]") {
+  TempDir dir;
+  JobStore store(dir.file("jobman.db"));
+  store.insert(new_job(1001), fake_argv); // job 1
+  auto elements = [](const std::string& name, std::vector<int> indices, int limit) {
+    std::vector<Job> out;
+    for (int index : indices) {
+      Job e = new_job(1001);
+      e.spec.name = name;
+      e.array = Job::ArrayPart{0, index, limit, static_cast<int>(indices.size())};
+      out.push_back(e);
+    }
+    return out;
+  };
+  auto inserted = store.insert_array(elements("seg", {0, 2, 4}, 2), fake_argv);
+  REQUIRE(inserted.size() == 3);
+  CHECK(ids(inserted) == std::vector<JobId>{2, 3, 4});
+  for (const auto& job : inserted) {
+    REQUIRE(job.array);
+    CHECK(job.array->id == 2);
+    CHECK(job.array->limit == 2);
+    CHECK(job.array->count == 3);
+  }
+  CHECK(inserted[1].spec.name == "seg[2]");
+  CHECK(store.get(4)->array == Job::ArrayPart{2, 4, 2, 3});
+  CHECK(store.get(1)->array == std::nullopt);
+  CHECK(ids(store.array_elements(2)) == std::vector<JobId>{2, 3, 4});
+  CHECK(store.array_elements(1).empty()); // a plain job is no array
+  CHECK(store.arrays_named("seg", 1001) == std::vector<std::pair<JobId, std::uint32_t>>{{2, 1001}});
+  CHECK(store.arrays_named("se", 1001).empty());
+  CHECK(store.arrays_named("seg", 4242).empty());
+
+  // The array's name is taken, for a job and for another array; an unnamed one gets
+  // "<image>-<array id>[i]".
+  Job same = new_job(1001);
+  same.spec.name = "seg";
+  CHECK_THROWS_MATCHES(store.insert(same, fake_argv), Error, IsError(ErrorCode::Conflict, {"'seg'"}));
+  CHECK_THROWS_MATCHES(store.insert_array(elements("seg", {0}, 0), fake_argv), Error, IsError(ErrorCode::Conflict, {"'seg'"}));
+  auto unnamed = store.insert_array(elements("", {7, 8}, 0), fake_argv);
+  CHECK(unnamed[0].spec.name.ends_with("-5[7]"));
+  CHECK(unnamed[1].spec.name.ends_with("-5[8]"));
+
+  // Summaries count the listed elements by state; list groups them on request.
+  store.transition(3, JobState::Cancelled, "stop");
+  store.mark_deleted(4);
+  const auto summaries = store.array_summaries({2});
+  const ArraySummary& s = summaries.at(2);
+  CHECK(s.listed == 2);
+  CHECK(s.indices == std::vector<int>{0, 2});
+  CHECK(s.states.at(JobState::Queued) == 1);
+  CHECK(s.states.at(JobState::Cancelled) == 1);
+  CHECK_FALSE(s.last_ended.has_value()); // one is still queued
+  ListFilter grouped;
+  grouped.group_arrays = true;
+  CHECK(ids(store.list(grouped)) == std::vector<JobId>{5, 2, 1});
+  ListFilter one;
+  one.array = 2;
+  CHECK(ids(store.list(one)) == std::vector<JobId>{3, 2});
+  // Its first element deleted, the array's row is the next one's.
+  store.mark_deleted(2);
+  CHECK(ids(store.list(grouped)) == std::vector<JobId>{5, 3, 1});
+}
+
 TEST_CASE("active returns queued, starting and running jobs oldest first", "[job_store]") {
   TempDir dir;
   JobStore store(dir.file("jobman.db"));

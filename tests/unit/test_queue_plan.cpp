@@ -228,3 +228,43 @@ TEST_CASE("a held job never starts and takes no slot; the jobs behind it do", "[
   REQUIRE(plan.cancel.size() == 1);
   CHECK(plan.cancel[0].first == 1);
 }
+
+TEST_CASE("an array's limit holds its own elements back, not other jobs", "[queue_plan]") {
+  auto element = [](JobId id, JobState state, int limit) {
+    QueueEntry e = entry(id, 1001, state);
+    e.array_id = 10;
+    e.array_index = static_cast<int>(id - 10);
+    e.array_limit = limit;
+    return e;
+  };
+  // Array 10 (%2): one running, three queued; then a plain job of the same user.
+  std::vector<QueueEntry> active{element(10, JobState::Running, 2), element(11, JobState::Queued, 2), element(12, JobState::Queued, 2),
+                                 element(13, JobState::Queued, 2), entry(14, 1001)};
+  QueueLimits limits;
+  limits.max_running = 8;
+  auto plan = plan_queue(active, limits);
+  CHECK(plan.start == Ids{11, 14});
+  CHECK(planned(plan, 12).waits_for == WaitReason::ArrayLimit);
+  CHECK_THAT(planned(plan, 12).detail, Catch::Contains("2 of array 10's jobs are running, its limit (%2)"));
+  CHECK(planned(plan, 13).waits_for == WaitReason::ArrayLimit);
+  CHECK(to_string(WaitReason::ArrayLimit) == "array_limit");
+
+  // No limit of its own: only the slots count.
+  for (auto& e : active) e.array_limit = 0;
+  plan = plan_queue(active, limits);
+  CHECK(plan.start == Ids{11, 12, 13, 14});
+}
+
+TEST_CASE("a wait for many jobs names the first few", "[queue_plan]") {
+  std::vector<QueueEntry> active;
+  QueueEntry waiting = entry(100, 1001);
+  for (JobId id = 1; id <= 8; ++id) {
+    active.push_back(entry(id, 1001, JobState::Running));
+    waiting.dependencies.push_back({id, JobState::Running, AfterKind::Any});
+  }
+  active.push_back(waiting);
+  QueueLimits limits;
+  limits.max_running = 100;
+  const auto plan = plan_queue(active, limits);
+  CHECK(planned(plan, 100).detail == "waits for jobs 1, 2, 3, 4, 5 and 3 more to end");
+}
