@@ -22,9 +22,7 @@ std::optional<std::string> reserved_env_problem(const std::string& key) {
   // the engine's argv, would win (issue 9, V7: -e NVIDIA_VISIBLE_DEVICES=all).
   if (key.rfind("NVIDIA_", 0) == 0)
     return fmt::format("environment variable '{}': names starting with NVIDIA_ are reserved (GPU access is jobman's: use --gpus)", key);
-  for (const char* name : {"CUDA_VISIBLE_DEVICES", "CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY", "ROCR_VISIBLE_DEVICES",
-                           "HIP_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "ZE_AFFINITY_MASK"})
-    if (key == name) return fmt::format("environment variable '{}' is reserved (GPU access is jobman's: use --gpus)", key);
+  if (is_gpu_env_name(key)) return fmt::format("environment variable '{}' is reserved (GPU access is jobman's: use --gpus)", key);
   return std::nullopt;
 }
 
