@@ -2,6 +2,7 @@
 
 #include "common/job_json.hpp"
 #include "common/json_depth.hpp"
+#include "common/platform_env.hpp"
 
 #include <fmt/format.h>
 #include <limits>
@@ -163,6 +164,12 @@ std::vector<json> Args::required_object_list(const char* key, std::size_t max_it
 void Args::finish() const {
   for (const auto& [key, _] : m_args.items())
     if (!m_seen.contains(key)) throw Error(ErrorCode::BadRequest, fmt::format("{}: unknown argument \"{}\"", m_op, key));
+}
+
+json platform_env_to_json(const std::vector<PlatformEnvVar>& env) {
+  json out = json::array();
+  for (const auto& var : env) out.push_back({{"name", var.name}, {"value", shown_value(var)}, {"secret", var.secret}});
+  return out;
 }
 
 json job_to_json(const Job& job) {
