@@ -92,4 +92,14 @@ std::size_t visible_width(const std::string& text) {
 
 std::string slots_used(int running, int slots) { return slots > 0 ? fmt::format("{}/{}", running, slots) : std::string("-"); }
 
+void print_platform_env(const nlohmann::json& reply, std::string_view heading) {
+  const auto it = reply.find("platform_env");
+  if (it == reply.end() || !it->is_array() || it->empty()) return;
+  std::cout << heading << "\n";
+  for (const auto& var : *it) {
+    if (!var.is_object()) continue;
+    std::cout << fmt::format("  {}={}{}\n", var.value("name", ""), var.value("value", ""), var.value("secret", false) ? " (secret)" : "");
+  }
+}
+
 } // namespace jobman::cli

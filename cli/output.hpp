@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace jobman::cli {
@@ -17,6 +18,9 @@ struct Table {
 };
 
 void print_json(const nlohmann::json& value);
+// The platform's environment a reply carries (`platform_env` of details and --dry-run), one
+// "NAME=VALUE" a line after `heading` (a secret's value is *** already); nothing if none.
+void print_platform_env(const nlohmann::json& reply, std::string_view heading);
 // "2026-11-21 18:03:04" in local time.
 std::string format_time(TimePoint at);
 // Run time of a job (so far, for running jobs): "1m 5s".

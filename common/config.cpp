@@ -4,8 +4,11 @@
 #include "common/duration.hpp"
 #include "common/errors.hpp"
 #include "common/names.hpp"
+#include "common/platform_env.hpp"
+#include "common/printable.hpp"
 #include "common/size.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
 #include <fstream>
@@ -181,7 +184,61 @@ void for_each_item(Section& top, const char* key, std::string_view what, std::st
   }
 }
 
+// Reads `env` of `parent` (the top level or a flavor): name -> "value" or {"value", "secret"}.
+// Every name and value is checked (platform_env.hpp); errors name "env.NAME".
+void read_env(Section& parent, std::vector<PlatformEnvVar>& out, std::string_view source) {
+  const json* env = parent.get("env");
+  if (!env) return;
+  if (!env->is_object()) parent.fail("env", "must be an object of variable names to values (a string, or {\"value\": ..., \"secret\": true})");
+  if (env->size() > k_max_platform_env) parent.fail("env", fmt::format("has {} variables; at most {}", env->size(), k_max_platform_env));
+  const std::string prefix = parent.path().empty() ? "env" : parent.path() + ".env";
+  for (const auto& [name, item] : env->items()) {
+    // The name is the admin's text, perhaps hostile: escaped before it reaches an error line.
+    const std::string key = escape_controls(name.substr(0, std::min<std::size_t>(name.size(), 200)));
+    auto fail = [&](std::string_view problem) -> void {
+      throw Error(ErrorCode::InvalidArgument, fmt::format("config {}: {}.{}: {}", source, prefix, key, problem));
+    };
+    if (auto problem = platform_env_name_problem(name)) fail(*problem);
+    PlatformEnvVar var;
+    var.name = name;
+    if (item.is_string()) {
+      var.value = item.get<std::string>();
+    } else if (item.is_object()) {
+      Section s(item, prefix + "." + key, source);
+      if (!s.has("value")) s.fail("value", "is required");
+      s.string("value", var.value, true);
+      s.boolean("secret", var.secret);
+      s.finish();
+    } else {
+      fail("must be a string or an object {\"value\": \"...\", \"secret\": true}");
+    }
+    if (auto problem = platform_env_value_problem(var.value)) fail(fmt::format("value {}", *problem));
+    out.push_back(std::move(var));
+  }
+}
+
+json env_to_json(const std::vector<PlatformEnvVar>& env) {
+  json out = json::object();
+  for (const auto& var : env) {
+    if (var.secret) out[var.name] = {{"value", shown_value(var)}, {"secret", true}};
+    else out[var.name] = var.value;
+  }
+  return out;
+}
+
 } // namespace
+
+std::vector<PlatformEnvVar> Config::env_for(std::string_view flavor) const {
+  std::vector<PlatformEnvVar> vars = env;
+  if (const Flavor* f = find_flavor(flavor))
+    for (const auto& var : f->env) {
+      auto same = std::find_if(vars.begin(), vars.end(), [&](const PlatformEnvVar& v) { return v.name == var.name; });
+      if (same != vars.end()) *same = var;
+      else vars.push_back(var);
+    }
+  std::sort(vars.begin(), vars.end(), [](const PlatformEnvVar& a, const PlatformEnvVar& b) { return a.name < b.name; });
+  return vars;
+}
 
 const Flavor* Config::find_flavor(std::string_view name) const {
   for (const auto& flavor : flavors)
@@ -327,6 +384,7 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.integer("gpus", flavor.gpus, 0, 64);
     s.duration("max_time", flavor.max_time, std::chrono::seconds(1));
     s.integer("slots", flavor.slots, 0, 100000);
+    read_env(s, flavor.env, source);
     config.flavors.push_back(std::move(flavor));
   });
   if (config.flavors.empty()) config.flavors.push_back(Flavor{"default", "1 CPU, 2 GiB", 1, 2LL << 30, 64LL << 20, 0, std::chrono::hours(24)});
@@ -368,6 +426,7 @@ Config parse_config(std::string_view text, std::string_view source) {
     s.boolean("optional", mount.optional);
     config.mounts.push_back(std::move(mount));
   });
+  read_env(top, config.env, source);
   {
     Section s = top.child("retention");
     s.integer("days", config.retention.days, 1, 100000);
@@ -445,11 +504,13 @@ std::string config_to_json(const Config& c) {
   out["flavors"] = json::array();
   for (const auto& f : c.flavors)
     out["flavors"].push_back({{"name", f.name}, {"description", f.description}, {"cpus", f.cpus}, {"memory", format_size(f.memory)},
-                              {"shm", format_size(f.shm)}, {"gpus", f.gpus}, {"max_time", f.max_time.count()}, {"slots", f.slots}});
+                              {"shm", format_size(f.shm)}, {"gpus", f.gpus}, {"max_time", f.max_time.count()}, {"slots", f.slots},
+                              {"env", env_to_json(f.env)}});
   out["gpus"] = {{"devices", c.gpus.autodetect ? json("auto") : json(c.gpus.devices)}};
   out["mounts"] = json::array();
   for (const auto& m : c.mounts)
     out["mounts"].push_back({{"source", m.source}, {"target", m.target}, {"read_only", m.read_only}, {"optional", m.optional}});
+  out["env"] = env_to_json(c.env); // secrets as ***: --check-config prints this
   return out.dump(2);
 }
 

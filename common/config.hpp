@@ -81,6 +81,16 @@ struct LimitsConfig {
   int max_array_size = 1000;                          // the most jobs one `submit --array` may queue
 };
 
+// A variable jobmand sets in every job (`env`, globally and per flavor; common/platform_env.hpp).
+struct PlatformEnvVar {
+  std::string name;
+  // Once resolved for a job, its text; in the config, a template: {user}, {uid}, {job_id},
+  // {job_name}, {flavor}, and `{{`/`}}` for braces.
+  std::string value;
+  bool secret = false; // shown as *** by details, --dry-run and --check-config
+  bool operator==(const PlatformEnvVar&) const = default;
+};
+
 // A resource flavor users pick with `submit -r NAME`.
 struct Flavor {
   std::string name;
@@ -91,6 +101,7 @@ struct Flavor {
   int gpus = 0;
   std::chrono::seconds max_time{24 * 3600};
   int slots = 0; // jobs of this flavor running at once; 0: no cap of its own
+  std::vector<PlatformEnvVar> env{}; // over the global `env` of the same names, by name
 };
 
 // GPUs jobs may be given: fixed device ids, or detected with `nvidia-smi -L` at start.
@@ -139,8 +150,12 @@ struct Config {
   std::string default_flavor;
   GpuConfig gpus;
   std::vector<MountTemplate> mounts;
+  std::vector<PlatformEnvVar> env; // by name
 
   const Flavor* find_flavor(std::string_view name) const;
+  // The variables a job of flavor `flavor` gets: the global ones with the flavor's over
+  // them, by name (templates, not resolved).
+  std::vector<PlatformEnvVar> env_for(std::string_view flavor) const;
 };
 
 // Parses and validates `text`. Throws Error(InvalidArgument) naming `source` and the key.

@@ -27,6 +27,14 @@ bool is_valid_env_name(std::string_view name) {
   return true;
 }
 
+bool is_gpu_env_name(std::string_view name) {
+  if (name.starts_with("NVIDIA_")) return true;
+  for (std::string_view gpu : {"CUDA_VISIBLE_DEVICES", "CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY", "ROCR_VISIBLE_DEVICES",
+                               "HIP_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "ZE_AFFINITY_MASK"})
+    if (name == gpu) return true;
+  return false;
+}
+
 bool is_job_id(std::string_view text) {
   if (text.empty() || text.size() > 18) return false;
   for (char c : text)

@@ -2,6 +2,7 @@
 
 #include "common/job_json.hpp"
 #include "common/json_depth.hpp"
+#include "common/platform_env.hpp"
 
 #include <fmt/format.h>
 #include <limits>
@@ -171,6 +172,11 @@ json array_to_json(const Job& job) {
   return json{{"id", job.array->id}, {"index", job.array->index}, {"limit", job.array->limit}, {"count", job.array->count}};
 }
 } // namespace
+json platform_env_to_json(const std::vector<PlatformEnvVar>& env) {
+  json out = json::array();
+  for (const auto& var : env) out.push_back({{"name", var.name}, {"value", shown_value(var)}, {"secret", var.secret}});
+  return out;
+}
 
 json job_to_json(const Job& job) {
   json env = json::object();

@@ -8,6 +8,7 @@
 //                     {"id":N,"event":{...}}            (streams: logs follow, wait)
 // The first request on a connection must be "hello".
 
+#include "common/config.hpp"
 #include "common/errors.hpp"
 #include "common/job.hpp"
 
@@ -103,5 +104,8 @@ json job_to_json(const Job& job);
 // flavor, state, held, exit_code, the three times and array; job_from_json reads it back.
 json job_to_row_json(const Job& job);
 Job job_from_json(const json& value);
+// The platform's environment of a job (`details`, `submit --dry-run`: `platform_env`):
+// [{"name", "value", "secret"}], a secret's value "***".
+json platform_env_to_json(const std::vector<PlatformEnvVar>& env);
 
 } // namespace jobman::protocol

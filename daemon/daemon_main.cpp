@@ -188,6 +188,9 @@ Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
 }
 
 int daemon_main(int argc, char** argv) {
+  // The batch script's `--node-exec ENV COMMAND...`: the command's words are not options.
+  if (argc >= 3 && std::string_view(argv[1]) == "--node-exec")
+    return node_exec_main(argv[2], std::vector<std::string>(argv + 3, argv + argc));
   CLI::App app{"jobmand: the jobman daemon. Runs users' batch jobs in sandboxed containers."};
   std::string config_path = "/etc/jobman/jobman.json";
   bool foreground = false;

@@ -2,6 +2,7 @@
 
 #include "common/atomic_file.hpp"
 #include "common/file_descriptor.hpp"
+#include "common/names.hpp"
 #include "daemon/backend/cgroup_usage.hpp"
 #include "daemon/engine/command_runner.hpp"
 #include "daemon/images/image_home.hpp"
@@ -141,6 +142,43 @@ int node_unstage_main(const std::string& dir) {
   struct stat st {};
   if (::lstat(dir.c_str(), &st) == 0) return fail(fmt::format("{} is still there (something in it is busy)", dir));
   return 0;
+}
+
+int node_exec_main(const std::string& env_path, const std::vector<std::string>& command) {
+  if (command.empty()) return fail("--node-exec: no command to run");
+  FileDescriptor fd(::open(env_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+  struct stat st {};
+  if (fd.get() < 0 || ::fstat(fd.get(), &st) != 0)
+    return fail(fmt::format("cannot read the job's environment {}: {}", env_path, std::strerror(errno)));
+  // Only what jobmand wrote: root's own, for root only, and small.
+  if (!S_ISREG(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 077) != 0 || st.st_size > (1 << 20))
+    return fail(fmt::format("the job's environment {} is not a root-only file of jobmand's", env_path));
+  std::string text(static_cast<std::size_t>(st.st_size), '\0');
+  std::size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return fail(fmt::format("cannot read the job's environment {}: {}", env_path, n < 0 ? std::strerror(errno) : "short read"));
+    got += static_cast<std::size_t>(n);
+  }
+  ::unlink(env_path.c_str()); // read: its values are in this process only now (jobmand removes it too)
+  for (std::size_t start = 0; start < text.size();) {
+    std::size_t end = text.find('\0', start);
+    if (end == std::string::npos) end = text.size();
+    const std::string word = text.substr(start, end - start);
+    const auto eq = word.find('=');
+    const std::string name = word.substr(0, eq);
+    if (eq == std::string::npos || !is_valid_env_name(name)) return fail(fmt::format("the job's environment {} is malformed", env_path));
+    if (::setenv(name.c_str(), word.c_str() + eq + 1, 1) != 0) return fail(fmt::format("cannot set {}: {}", name, std::strerror(errno)));
+    start = end + 1;
+  }
+  std::vector<char*> argv;
+  for (const auto& word : command) argv.push_back(const_cast<char*>(word.c_str()));
+  argv.push_back(nullptr);
+  ::execvp(argv[0], argv.data());
+  const int error = errno;
+  fail(fmt::format("cannot run {}: {}", command.front(), std::strerror(error)));
+  return 127;
 }
 
 std::string node_usage_path(const std::string& container) { return std::string(k_node_usage_root) + "/" + container; }

@@ -118,6 +118,7 @@ int details(Client& client, const Global& global, const std::string& reference) 
   if (!job.backend_id.empty() || !job.node.empty())
     std::cout << fmt::format("Slurm job:   {}{}\n", job.backend_id.empty() ? "-" : job.backend_id, job.node.empty() ? "" : " on node " + job.node);
   print_usage(result.value("usage", json(nullptr)), job);
+  print_platform_env(result, "Platform env:");
   std::cout << fmt::format("Command:     {}\n", command);
   if (result.contains("backend") && result["backend"].is_object()) {
     std::string sbatch;

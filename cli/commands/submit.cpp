@@ -85,6 +85,7 @@ int submit(Client& client, const Global& global, const SubmitOptions& options) {
                                format_size(r.memory), format_size(r.shm), r.gpus, format_duration(std::chrono::seconds(r.time_limit)));
       for (const auto& m : job.spec.mounts)
         std::cout << fmt::format("Mount {} -> {} ({})\n", m.source, m.target, m.read_only ? "read-only" : "read-write");
+      print_platform_env(result, "Platform env (set by jobmand when it starts):");
       if (r.gpus > 0)
         std::cout << fmt::format("GPUs: {} if it started now (devices are picked when it starts)\n", fmt::join(job.gpu_devices, ", "));
       if (result.contains("array"))

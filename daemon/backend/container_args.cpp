@@ -91,9 +91,17 @@ std::vector<std::string> container_argv(const Config& config, const Job& job) {
     argv.push_back("--env=JOBMAN_ARRAY_INDEX=" + std::to_string(job.array->index));
     argv.push_back("--env=JOBMAN_ARRAY_COUNT=" + std::to_string(job.array->count));
   }
+  // The admin's variables by name only: the engine client takes each value from its own
+  // environment (common/platform_env.hpp), never from an argv every local user can read.
+  // A user's variable of such a name (set before a reload made it the admin's) gives way.
+  const std::vector<PlatformEnvVar> platform = config.env_for(job.spec.flavor);
+  auto is_platform = [&](const std::string& key) {
+    return std::any_of(platform.begin(), platform.end(), [&](const PlatformEnvVar& var) { return var.name == key; });
+  };
   for (const auto& [key, value] : job.spec.env) {
-    argv.push_back("--env=" + key + "=" + value);
+    if (!is_platform(key)) argv.push_back("--env=" + key + "=" + value);
   }
+  for (const auto& var : platform) argv.push_back("--env=" + var.name);
   auto args = job.spec.args.begin();
   if (job.spec.replace_entrypoint && args != job.spec.args.end()) {
     // One token, so a value starting with '-' can never be read as another flag.

@@ -1,5 +1,6 @@
 #include "daemon/backend/local_backend.hpp"
 
+#include "common/platform_env.hpp"
 #include "daemon/backend/container_args.hpp"
 #include "daemon/backend/engine_error.hpp"
 #include "daemon/log.hpp"
@@ -40,9 +41,16 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds delay) {
 LocalBackend::LocalBackend(const Config& config, engine::CommandRunner& runner) : m_config(config), m_runner(runner) {}
 
 asio::awaitable<Result<std::string>> LocalBackend::start(Job job, std::string log_path) {
+  // The platform's variables, which the argv names (--env=NAME): their values go into the
+  // run client's environment only (root's to read), resolved for this job now.
+  const std::vector<PlatformEnvVar> platform = resolve_platform_env(m_config, job);
+  const std::optional<std::string> env_problem = resolved_env_problem(platform);
+  if (env_problem) co_return ErrorInfo{ErrorCode::InvalidArgument, *env_problem};
+  std::vector<EnvVar> env;
+  for (const auto& var : platform) env.emplace_back(var.name, var.value);
   int fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0) co_return ErrorInfo{ErrorCode::Internal, fmt::format("cannot open log file {}: {}", log_path, std::strerror(errno))};
-  auto process = m_runner.spawn(job.argv, fd);
+  auto process = m_runner.spawn(job.argv, fd, env);
   ::close(fd);
   if (!process) co_return process.error();
   m_processes[job.id] = std::move(*process);

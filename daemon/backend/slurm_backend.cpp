@@ -4,6 +4,7 @@
 
 #include "common/duration.hpp"
 #include "common/file_descriptor.hpp"
+#include "common/platform_env.hpp"
 #include "daemon/backend/container_args.hpp"
 #include "daemon/backend/engine_error.hpp"
 #include "daemon/log.hpp"
@@ -142,12 +143,25 @@ asio::awaitable<Result<std::string>> SlurmBackend::start(Job job, std::string lo
   if (log.get() < 0) co_return ErrorInfo{ErrorCode::Internal, fmt::format("cannot open log file {}: {}", log_path, std::strerror(errno))};
   const SlurmPaths paths = slurm_paths(m_config, job.id);
   ::unlink(paths.result.c_str()); // one left by an attempt of an earlier jobmand
+  // The platform's variables, for the node's `jobmand --node-exec` (root only, like the spec;
+  // never in an argv); resolved for this job now.
+  // (At function scope, not in a block that may not run: GCC 12, see LocalBackend::sample_usage.)
+  const std::vector<PlatformEnvVar> platform = resolve_platform_env(m_config, job);
+  const std::optional<std::string> env_problem = resolved_env_problem(platform);
+  if (env_problem) co_return ErrorInfo{ErrorCode::InvalidArgument, *env_problem};
+  ::unlink(paths.env.c_str());
+  Result<Unit> env_written = platform.empty() ? Result<Unit>(Unit{}) : write_file(paths.env, slurm_env_file(platform), 0600);
+  if (!env_written) co_return env_written.error();
   auto written = write_file(paths.spec, slurm_spec(m_config, job), 0600);
-  if (!written) co_return written.error();
+  if (!written) {
+    ::unlink(paths.env.c_str());
+    co_return written.error();
+  }
   // What the node pins before the container starts (its mounts, opened again there as the user).
   std::optional<ErrorInfo> kept;
   const auto homes = std::count_if(job.spec.mounts.begin(), job.spec.mounts.end(), [](const Mount& m) { return m.image_copy; });
-  auto drop_plan = [&] { // a start that failed: nothing may keep its tars alive
+  auto drop_plan = [&] { // a start that failed: nothing may keep its tars alive (nor its values)
+    ::unlink(paths.env.c_str());
     ::unlink(paths.stage.c_str());
     for (std::size_t i = 0; i < static_cast<std::size_t>(homes); ++i) ::unlink(home_tar_link(m_config, job.id, i).c_str());
   };
@@ -388,6 +402,7 @@ asio::awaitable<void> SlurmBackend::remove(Job job) {
   ::unlink(paths.spec.c_str());
   ::unlink(paths.result.c_str());
   ::unlink(paths.stage.c_str());
+  ::unlink(paths.env.c_str()); // the node removes it once read; not if the job never ran
   const auto homes = std::count_if(job.spec.mounts.begin(), job.spec.mounts.end(), [](const Mount& m) { return m.image_copy; });
   for (std::size_t i = 0; i < static_cast<std::size_t>(homes); ++i) ::unlink(home_tar_link(m_config, job.id, i).c_str());
 }

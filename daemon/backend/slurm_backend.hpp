@@ -63,6 +63,7 @@ struct SlurmPaths {
   std::string spec;   // the job's engine command, NUL-separated
   std::string result; // what the script writes at the end
   std::string stage;  // the plan of its mounts on the node (daemon/mounts/node_plan.hpp), if any
+  std::string env;    // the platform's variables for it, NUL-separated NAME=VALUE (root only), if any
 };
 SlurmPaths slurm_paths(const Config& config, JobId id);
 // Whether the node pins mounts for `job` (the scheduler made them under its node directory).
@@ -70,11 +71,13 @@ bool stages_on_node(const Job& job);
 // This jobmand's own binary (/proc/self/exe): the node helper when backend.node_helper is "".
 std::string self_executable();
 // The sbatch command line for `job` (its engine command already in Job::argv). The batch
-// script's arguments last: SPEC RESULT NAME LIMIT GRACE STAGE ("-": none) HELPER.
+// script's arguments last: SPEC RESULT NAME LIMIT GRACE STAGE ("-": none) HELPER ENV ("-": none).
 std::vector<std::string> sbatch_argv(const Config& config, const Job& job, const std::string& log_path);
 // The spec file's bytes: the engine prefix, where the script puts its Slurm label and the
 // GPUs Slurm allocated, the engine kind, and the run argv.
 std::string slurm_spec(const Config& config, const Job& job);
+// The env file's bytes: each of `env` as NAME=VALUE and a NUL (what `jobmand --node-exec` reads).
+std::string slurm_env_file(const std::vector<PlatformEnvVar>& env);
 // The engine argv of a Slurm job: that of a local one, with a placeholder for its GPUs.
 std::vector<std::string> slurm_container_argv(const Config& config, const Job& job);
 // The batch script's text.

@@ -150,7 +150,17 @@ ContainerExit slurm_exit(const std::optional<SlurmJob>& slurm, const std::option
 
 SlurmPaths slurm_paths(const Config& config, JobId id) {
   const std::string dir = config.state_dir + "/slurm";
-  return {dir + "/job.sh", fmt::format("{}/{}.spec", dir, id), fmt::format("{}/{}.result", dir, id), fmt::format("{}/{}.stage", dir, id)};
+  return {dir + "/job.sh", fmt::format("{}/{}.spec", dir, id), fmt::format("{}/{}.result", dir, id), fmt::format("{}/{}.stage", dir, id),
+          fmt::format("{}/{}.env", dir, id)};
+}
+
+std::string slurm_env_file(const std::vector<PlatformEnvVar>& env) {
+  std::string text;
+  for (const auto& var : env) {
+    text += var.name + "=" + var.value;
+    text.push_back('\0');
+  }
+  return text;
 }
 
 bool stages_on_node(const Job& job) {
@@ -205,7 +215,8 @@ std::vector<std::string> sbatch_argv(const Config& config, const Job& job, const
   if (!s.qos.empty()) argv.push_back("--qos=" + s.qos);
   argv.insert(argv.end(), {paths.script, paths.spec, paths.result, job.container, std::to_string(r.time_limit),
                            std::to_string(config.limits.kill_grace.count()), stages_on_node(job) ? paths.stage : "-",
-                           s.node_helper.empty() ? self_executable() : s.node_helper});
+                           s.node_helper.empty() ? self_executable() : s.node_helper,
+                           config.env_for(job.spec.flavor).empty() ? "-" : paths.env});
   return argv;
 }
 

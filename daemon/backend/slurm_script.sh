@@ -2,7 +2,7 @@
 # jobman's Slurm batch script, written by jobmand into its state directory; it holds no
 # user text. Runs, as root on the node, one job's engine command from the file jobmand
 # wrote next to it (doc/slurm.md):
-#   job.sh SPEC RESULT NAME LIMIT GRACE STAGE HELPER
+#   job.sh SPEC RESULT NAME LIMIT GRACE STAGE HELPER ENV
 # SPEC holds NUL-terminated words: P (how many words the engine's binary and global args
 # take), L (where the Slurm job label goes), G (the index of the GPU placeholder, or -1),
 # the engine kind, then the engine command itself. No word is ever parsed by this shell;
@@ -14,6 +14,9 @@
 # STAGE ("-": none) is the plan of the job's mounts on this node: HELPER (jobmand) opens them
 # again as the user, pins them under /run/jobman/slurm/NAME before the container starts, and
 # removes them after (daemon/mounts/node_plan.hpp).
+# ENV ("-": none) holds the platform's variables, whose values are never in an argv: the
+# engine command names them (--env=NAME), and HELPER --node-exec runs it with ENV's values in
+# its environment (this shell never holds them: bash would mangle RANDOM, SECONDS and such).
 set -u
 # wait -n -p (below) is bash 5.1's
 if [ "${BASH_VERSINFO[0]:-0}" -lt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ "${BASH_VERSINFO[1]}" -lt 1 ]; }; then
@@ -21,7 +24,7 @@ if [ "${BASH_VERSINFO[0]:-0}" -lt 5 ] || { [ "${BASH_VERSINFO[0]}" -eq 5 ] && [ 
   exit 125
 fi
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-spec=$1 result=$2 name=$3 limit=$4 grace=$5 stage=${6:--} helper=${7:-}
+spec=$1 result=$2 name=$3 limit=$4 grace=$5 stage=${6:--} helper=${7:-} envfile=${8:--}
 number() { case $1 in '' | -1 | *[!0-9]*) [ "$1" = -1 ];; *) true;; esac; }
 # With what the container used, as the sampler last saw it (below; node-local).
 usage=/run/jobman/usage/$name
@@ -43,6 +46,7 @@ number "$p" && number "$l" && number "$g" || fail "bad spec $spec"
 argv=("${w[@]:4}")
 prefix=("${argv[@]:0:p}")
 [ "${#prefix[@]}" -gt 0 ] && command -v "${prefix[0]}" >/dev/null || fail "the container engine ${prefix[0]:-?} is not installed here"
+[ "$envfile" = - ] || [ -x "$helper" ] || fail "jobman's node helper $helper is not installed here (backend.node_helper)"
 stopped=""
 if [ "$stage" != - ]; then
   [ -x "$helper" ] || fail "jobman's node helper $helper is not installed here (backend.node_helper)"
@@ -76,7 +80,11 @@ for i in "${!argv[@]}"; do
 done
 stop_container() { "${prefix[@]}" stop --time "$grace" "$name" >/dev/null 2>&1; }
 trap '[ -n "$stopped" ] || stopped=term; stop_container &' TERM INT
-"${cmd[@]}" &
+if [ "$envfile" = - ]; then
+  "${cmd[@]}" &
+else
+  "$helper" --node-exec "$envfile" "${cmd[@]}" & # it execs the engine: $! is the engine's pid
+fi
 pid=$!
 timer="" sampler=""
 sample=0

@@ -1,5 +1,7 @@
 #include "common/array_spec.hpp"
 #include "daemon/commands/command.hpp"
+
+#include "common/platform_env.hpp"
 #include "daemon/commands/job_ref.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/logs/log_file.hpp"
@@ -46,6 +48,9 @@ asio::awaitable<json> details(CommandContext& ctx) {
   json reply{{"job", protocol::job_to_json(job)}, {"events", events}, {"log_bytes", log_bytes}};
   if (json described = ctx.daemon.backend->describe(job); !described.is_null()) reply["backend"] = std::move(described);
   reply["usage"] = policy::usage_report(job, ctx.daemon.config);
+  // As the configuration now resolves them (what the job got at its start, unless a reload
+  // changed `env` since); secrets as ***.
+  reply["platform_env"] = protocol::platform_env_to_json(resolve_platform_env(ctx.daemon.config, job));
   reply["resubmitted_as"] = ctx.daemon.store.resubmits_of(job.id);
   co_return reply;
 }

@@ -1,10 +1,13 @@
 #include "common/names.hpp"
+#include "common/platform_env.hpp"
 #include "common/printable.hpp"
 #include "common/size.hpp"
 #include "daemon/backend/container_args.hpp"
 #include "daemon/commands/command.hpp"
 #include "daemon/commands/job_ref.hpp"
 #include "daemon/commands/submit.hpp"
+
+#include "common/platform_env.hpp"
 #include "daemon/daemon.hpp"
 #include "daemon/policy/submit_args.hpp"
 #include "daemon/policy/submit_policy.hpp"
@@ -292,6 +295,7 @@ asio::awaitable<json> submit_one(CommandContext& ctx, policy::SubmitArgs asked, 
     job.container = container_name(job.instance, 0);
     job.argv = argv_for(job);
     json reply{{"dry_run", true}, {"job", protocol::job_to_json(job)}, {"notes", notes}};
+    reply["platform_env"] = protocol::platform_env_to_json(resolve_platform_env(config, job)); // secrets as ***
     if (json described = backend.describe(job); !described.is_null()) reply["backend"] = std::move(described);
     if (array) reply["array"] = array_reply(elements, *array);
     co_return reply;

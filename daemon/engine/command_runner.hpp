@@ -3,6 +3,7 @@
 // unit tests can use a fake. Commands are argv vectors; nothing goes through a shell.
 
 #include "common/errors.hpp"
+#include "common/job.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -69,8 +70,11 @@ public:
   // The working directory is entered before the identity is dropped.
   virtual asio::awaitable<Result<Captured>> capture_with(std::vector<std::string> argv, ChildOptions options,
                                                          std::optional<std::chrono::milliseconds> timeout, std::size_t max_output = 64 << 20) = 0;
-  // Starts `argv` with stdin from /dev/null and stdout and stderr both to `output_fd`.
-  virtual Result<std::unique_ptr<RunningProcess>> spawn(const std::vector<std::string>& argv, int output_fd) = 0;
+  // Starts `argv` with stdin from /dev/null and stdout and stderr both to `output_fd`, and
+  // `env` in its environment over the daemon's own (the platform's variables, which the
+  // engine's `--env=NAME` reads from there: never in an argv).
+  virtual Result<std::unique_ptr<RunningProcess>> spawn(const std::vector<std::string>& argv, int output_fd,
+                                                        const std::vector<EnvVar>& env) = 0;
 };
 
 // The real runner, on Boost.Process v2. Children start in `working_dir`: podman's conmon

@@ -17,6 +17,7 @@
 #include <type_traits>
 #include <memory>
 #include <boost/type_traits/remove_pointer.hpp>
+#include <algorithm>
 #include <map>
 #include <boost/process/v2.hpp>
 #include <fcntl.h>
@@ -56,10 +57,16 @@ namespace {
 // every group and becomes that uid and gid, or exits 126 before exec.
 struct ChildSetup {
   const char* working_dir;
+  const char* const* env = nullptr; // the child's whole environment; null: the daemon's
   bool switch_identity = false;
   uid_t uid = 0;
   gid_t gid = 0;
   rlim_t max_file_size = RLIM_INFINITY;
+  // In the parent, before the fork.
+  error_code on_setup(bp::posix::default_launcher& launcher, const std::filesystem::path&, const char* const*) {
+    if (env) launcher.env = env;
+    return {};
+  }
   error_code on_exec_setup(bp::posix::default_launcher&, const std::filesystem::path&, const char* const*) {
     ::setpgid(0, 0);
     if (::chdir(working_dir) != 0) {
@@ -230,12 +237,27 @@ public:
     co_return result;
   }
 
-  Result<std::unique_ptr<RunningProcess>> spawn(const std::vector<std::string>& argv, int output_fd) override {
+  Result<std::unique_ptr<RunningProcess>> spawn(const std::vector<std::string>& argv, int output_fd, const std::vector<EnvVar>& env) override {
     auto exe = resolve(argv);
     if (!exe) return exe.error();
     FileDescriptor null(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    // The daemon's environment without the names `env` sets, then `env`: built here, since
+    // the child may call nothing but async-signal-safe functions. (Alive until launch
+    // returns: Boost waits for the exec.)
+    std::vector<std::string> entries;
+    for (char** e = ::environ; e && *e; ++e) {
+      const std::string_view entry(*e);
+      const std::string_view name = entry.substr(0, entry.find('='));
+      if (std::none_of(env.begin(), env.end(), [&](const EnvVar& var) { return var.first == name; })) entries.emplace_back(entry);
+    }
+    for (const auto& [name, value] : env) entries.push_back(name + "=" + value);
+    std::vector<const char*> envp;
+    for (const auto& entry : entries) envp.push_back(entry.c_str());
+    envp.push_back(nullptr);
+    ChildSetup setup{m_working_dir.c_str()};
+    if (!env.empty()) setup.env = envp.data();
     error_code ec;
-    bp::process process = launch(*exe, argv, bp::process_stdio{null.get(), output_fd, output_fd}, ec);
+    bp::process process = launch(*exe, argv, bp::process_stdio{null.get(), output_fd, output_fd}, ec, setup);
     if (ec) return ErrorInfo{ErrorCode::EngineError, fmt::format("cannot start {}: {}", argv.front(), ec.message())};
     return std::unique_ptr<RunningProcess>(std::make_unique<BoostRunningProcess>(std::move(process)));
   }

@@ -22,9 +22,7 @@ std::optional<std::string> reserved_env_problem(const std::string& key) {
   // the engine's argv, would win (issue 9, V7: -e NVIDIA_VISIBLE_DEVICES=all).
   if (key.rfind("NVIDIA_", 0) == 0)
     return fmt::format("environment variable '{}': names starting with NVIDIA_ are reserved (GPU access is jobman's: use --gpus)", key);
-  for (const char* name : {"CUDA_VISIBLE_DEVICES", "CUDA_MPS_PIPE_DIRECTORY", "CUDA_MPS_LOG_DIRECTORY", "ROCR_VISIBLE_DEVICES",
-                           "HIP_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "ZE_AFFINITY_MASK"})
-    if (key == name) return fmt::format("environment variable '{}' is reserved (GPU access is jobman's: use --gpus)", key);
+  if (is_gpu_env_name(key)) return fmt::format("environment variable '{}' is reserved (GPU access is jobman's: use --gpus)", key);
   return std::nullopt;
 }
 
@@ -95,6 +93,15 @@ Result<Job> build_job(const SubmitContext& context, const Submitter& submitter, 
     return invalid(fmt::format("unknown flavor '{}'; valid flavors: {} (see `jobman resources-flavors`)", flavor_name, names));
   }
   job.spec.flavor = flavor->name;
+  // What the admin sets (config `env`, for this flavor) is the platform's: a user's value
+  // would hide it (the admin's token, the API's address).
+  for (const auto& var : config.env_for(flavor->name)) {
+    auto named = [&](const auto& other) { return other.first == var.name; };
+    if (std::none_of(job.spec.env.begin(), job.spec.env.end(), named)) continue;
+    const bool of_flavor = std::any_of(flavor->env.begin(), flavor->env.end(), [&](const PlatformEnvVar& v) { return v.name == var.name; });
+    return invalid(fmt::format("environment variable '{}' is set by the platform for every job{}; it cannot be set with -e", var.name,
+                               of_flavor ? fmt::format(" of flavor '{}'", flavor->name) : std::string{}));
+  }
   job.spec.resources.cpus = flavor->cpus;
   job.spec.resources.memory = flavor->memory;
   job.spec.resources.shm = flavor->shm;

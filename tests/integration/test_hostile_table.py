@@ -201,6 +201,21 @@ CONFIG = [
     ("a NUL in a run arg", '{"engine":{"run_args":["--hostname=a\\u0000b"]}}', "engine.run_args"),
     ("max_running past int", '{"limits":{"max_running":99999999999999999999}}', "limits.max_running"),
     ("a default flavor that does not exist", '{"default_flavor":"nosuch"}', "default_flavor"),
+    # The admin's env (issue 12, item 11): names, placeholders and bytes are checked at load.
+    ("env of a JOBMAN_ name", '{"env":{"JOBMAN_USER":"root"}}', "env.JOBMAN_USER"),
+    ("env of a name with an escape", '{"env":{"A\\u001b[2J":"x"}}', "env.A\\e[2J"),
+    ("env of a name the engine client reads", '{"env":{"LD_PRELOAD":"/tmp/x.so"}}', "env.LD_PRELOAD"),
+    ("env steering GPUs", '{"env":{"NVIDIA_VISIBLE_DEVICES":"all"}}', "env.NVIDIA_VISIBLE_DEVICES"),
+    ("env with an unknown placeholder", '{"env":{"A":"{home}"}}', "unknown placeholder {home}"),
+    ("env with an unclosed brace", '{"env":{"A":"{user"}}', "env.A"),
+    ("env with a NUL", '{"env":{"A":"a\\u0000b"}}', "env.A"),
+    ("env with a line break", '{"env":{"A":"a\\nFORGED=1"}}', "line break"),
+    ("env value of 1 MB", '{"env":{"A":"' + "x" * 1000000 + '"}}', "at most 4096"),
+    ("env of 1000 variables", '{"env":{' + ",".join(f'"V{i}":"x"' for i in range(1000)) + '}}', "at most 64"),
+    ("env as a list", '{"env":["A=1"]}', "env"),
+    ("env value a number", '{"env":{"A":5}}', "env.A"),
+    ("env secret not a boolean", '{"env":{"A":{"value":"x","secret":"yes"}}}', "env.A.secret"),
+    ("flavor env of a JOBMAN_ name", '{"flavors":[{"name":"f","env":{"JOBMAN_JOB_ID":"1"}}]}', "flavors[0].env.JOBMAN_JOB_ID"),
 ]
 
 

@@ -30,6 +30,7 @@ case "$*" in
 esac
 case $sub in
   run)
+    cat /proc/$$/environ > "$FAKE_DIR/environ.run"  # as exec gave it (bash itself would change RANDOM)
     trap 'echo term >> "$log"; exit 143' TERM
     case ${FAKE_RUN:-exit3} in
       exit3) echo "container output"; exit 3;;
@@ -93,7 +94,7 @@ esac
 """
 
 
-def run_script(tmp, argv, label=None, gpu=-1, kind="podman", limit=0, env=None, wait=True, stage=None):
+def run_script(tmp, argv, label=None, gpu=-1, kind="podman", limit=0, env=None, wait=True, stage=None, helper=None, envfile=None):
     fake = tmp / "engine"
     fake.write_text(FAKE)
     fake.chmod(0o755)
@@ -101,11 +102,14 @@ def run_script(tmp, argv, label=None, gpu=-1, kind="podman", limit=0, env=None, 
     path = spec(tmp, argv, label, gpu, kind)
     e = {"PATH": "/usr/bin:/bin", "FAKE_DIR": str(tmp), "SLURM_JOB_ID": "77", **(env or {})}
     cmd = ["bash", str(SCRIPT), str(path), str(tmp / "1.result"), "jobman-x-1", str(limit), "2"]
-    if stage:
-        helper = tmp / "helper"
-        helper.write_text(HELPER)
-        helper.chmod(0o755)
-        cmd += [stage, str(helper)]
+    if stage or helper or envfile:
+        if helper is None:
+            helper = tmp / "helper"
+            helper.write_text(HELPER)
+            helper.chmod(0o755)
+        cmd += [stage or "-", str(helper)]
+    if envfile:
+        cmd.append(str(envfile))
     p = subprocess.Popen(cmd, env=e, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if not wait:
         return p
@@ -145,6 +149,45 @@ def test_with_a_plan_the_node_pins_the_mounts_before_the_container_and_unpins_th
     assert rc == 3 and "container output" in out
     calls = (tmp / "calls").read_text().splitlines()
     assert calls == [f"helper --node-stage {tmp}/1.stage", "run", "container", "rm", "helper --node-unstage /run/jobman/slurm/jobman-x-1"]
+
+
+JOBMAND = Path(os.environ.get("JOBMAN_BUILD_DIR", Path(__file__).resolve().parents[2] / "build")) / "daemon" / "jobmand"
+
+
+def test_the_platform_env_reaches_the_engine_through_the_helper_never_through_an_argv(tmp):
+    if not JOBMAND.exists():
+        pytest.skip(f"build jobmand first ({JOBMAND}): the helper is its --node-exec")
+    secret = "s3cr3t 'q' $HOME #x"
+    envfile = tmp / "1.env"
+    envfile.write_bytes(b"GC_TOKEN=" + secret.encode() + b"\0RANDOM=fixed\0SECONDS=12\0")
+    envfile.chmod(0o600)
+    argv = ["ENGINE", "run", "--name", "jobman-x-1", "--env=GC_TOKEN", "--env=RANDOM", "img"]
+    rc, out = run_script(tmp, argv, helper=JOBMAND, envfile=envfile)
+    assert rc == 3 and "container output" in out, out
+    # Exactly the file's values, bash's dynamic names too; none in the engine's argv.
+    environ = dict(w.split(b"=", 1) for w in (tmp / "environ.run").read_bytes().split(b"\0") if w)
+    assert environ[b"GC_TOKEN"] == secret.encode()
+    assert environ[b"RANDOM"] == b"fixed" and environ[b"SECONDS"] == b"12"
+    assert recorded(tmp, "run") == ["run", "--label", "jobman.slurm_job=77", "--name", "jobman-x-1", "--env=GC_TOKEN", "--env=RANDOM", "img"]
+    assert not envfile.exists()  # read once, then removed
+    assert result(tmp)["exit"] == "3"
+
+
+def test_a_platform_env_file_that_is_not_jobmands_or_no_helper_runs_nothing(tmp):
+    if not JOBMAND.exists():
+        pytest.skip(f"build jobmand first ({JOBMAND})")
+    envfile = tmp / "1.env"
+    envfile.write_bytes(b"GC_TOKEN=x\0")
+    envfile.chmod(0o644)  # readable by others: not what jobmand writes
+    argv = ["ENGINE", "run", "--name", "jobman-x-1", "img"]
+    rc, out = run_script(tmp, argv, helper=JOBMAND, envfile=envfile)
+    assert rc != 0 and "is not a root-only file of jobmand's" in out, out
+    assert not (tmp / "argv.run").exists()
+    envfile.chmod(0o600)
+    rc, out = run_script(tmp, argv, helper=tmp / "no-such-helper", envfile=envfile)
+    assert rc == 125 and "node helper" in out and "not installed" in out, out
+    assert not (tmp / "argv.run").exists()
+    assert result(tmp) == {"exit": "", "oom": "0", "started": "0", "stopped": ""}
 
 
 def test_a_plan_the_node_refuses_never_runs_the_container_and_says_why(tmp):

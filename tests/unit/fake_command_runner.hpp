@@ -25,6 +25,7 @@ public:
   };
   std::vector<Rule> rules;
   std::vector<std::vector<std::string>> calls;
+  std::vector<std::vector<EnvVar>> spawn_envs; // the environment each spawn() was given
   daemon::engine::ExitStatus spawn_exit{0, std::nullopt};
 
   // Answers commands with all of `words` with exit `code`, `out` and `err`.
@@ -52,8 +53,10 @@ public:
                                                                  std::optional<std::chrono::milliseconds> timeout, std::size_t max) override {
     return capture(std::move(argv), timeout, max);
   }
-  Result<std::unique_ptr<daemon::engine::RunningProcess>> spawn(const std::vector<std::string>& argv, int) override {
+  Result<std::unique_ptr<daemon::engine::RunningProcess>> spawn(const std::vector<std::string>& argv, int,
+                                                                const std::vector<EnvVar>& env) override {
     calls.push_back(argv);
+    spawn_envs.push_back(env);
     return std::unique_ptr<daemon::engine::RunningProcess>(std::make_unique<Process>(spawn_exit));
   }
 

@@ -304,3 +304,94 @@ TEST_CASE("backend: hostile and misplaced values are refused, naming the key", "
   fails(R"({"backend":{"kind":"slurm","node_helper":7}})", {"backend.node_helper", "string"});
   fails(R"({"backend":{"node_helper":"/usr/sbin/jobmand"}})", {"backend.node_helper", "only to \"kind\": \"slurm\""});
 }
+
+TEST_CASE("env: strings and {value, secret} objects, globally and per flavor", "[config][platform_env]") {
+  Config c = parse(R"({
+    "env": {"GC_API_ROOT": "https://gc.example/api", "GC_TOKEN": {"value": "{user}-token", "secret": true}, "PLAIN": {"value": ""}},
+    "flavors": [{"name": "small"}, {"name": "gpu", "env": {"GC_API_ROOT": "https://gpu.example/api", "GPU_POOL": "a100"}}]
+  })");
+  REQUIRE(c.env.size() == 3);
+  CHECK(c.env[0] == PlatformEnvVar{"GC_API_ROOT", "https://gc.example/api", false});
+  CHECK(c.env[1] == PlatformEnvVar{"GC_TOKEN", "{user}-token", true});
+  CHECK(c.env[2] == PlatformEnvVar{"PLAIN", "", false});
+  CHECK(c.env_for("small") == c.env);
+  CHECK(c.env_for("no-such-flavor") == c.env);
+  // The flavor's entry replaces the global one of the same name; the result is by name.
+  const auto gpu = c.env_for("gpu");
+  REQUIRE(gpu.size() == 4);
+  CHECK(gpu[0] == PlatformEnvVar{"GC_API_ROOT", "https://gpu.example/api", false});
+  CHECK(gpu[1].name == "GC_TOKEN");
+  CHECK(gpu[2] == PlatformEnvVar{"GPU_POOL", "a100", false});
+  CHECK(gpu[3].name == "PLAIN");
+  CHECK(parse("{}").env.empty());
+}
+
+TEST_CASE("env: every hostile name, value and type is a config error naming the key", "[config][platform_env]") {
+  const std::string huge(5000, 'x');
+  const std::string many = [] {
+    std::string text;
+    for (int i = 0; i < 65; ++i) text += fmt::format("{}\"V{}\": \"x\"", i ? "," : "", i);
+    return text;
+  }();
+  const std::vector<std::pair<std::string, std::vector<std::string>>> cases{
+    {R"({"env": ["A=1"]})", {"env", "must be an object"}},
+    {R"({"env": "A=1"})", {"env", "must be an object"}},
+    {R"({"env": {"1BAD": "x"}})", {"env.1BAD", "not a valid variable name"}},
+    {R"({"env": {"BAD-NAME": "x"}})", {"env.BAD-NAME", "not a valid variable name"}},
+    {R"({"env": {"A=B": "x"}})", {"env.A=B", "not a valid variable name"}},
+    {R"({"env": {"": "x"}})", {"env.", "not a valid variable name"}},
+    {R"({"env": {"BAD\u001b[31m": "x"}})", {"env.BAD\\e[31m", "not a valid variable name"}},
+    {R"({"env": {"JOBMAN_USER": "root"}})", {"env.JOBMAN_USER", "JOBMAN_"}},
+    {R"({"env": {"JOBMAN_": "x"}})", {"env.JOBMAN_", "JOBMAN_"}},
+    {R"({"env": {"NVIDIA_VISIBLE_DEVICES": "all"}})", {"env.NVIDIA_VISIBLE_DEVICES", "GPU"}},
+    {R"({"env": {"CUDA_VISIBLE_DEVICES": "0"}})", {"env.CUDA_VISIBLE_DEVICES", "GPU"}},
+    {R"({"env": {"PATH": "/bin"}})", {"env.PATH", "engine's client"}},
+    {R"({"env": {"HOME": "/root"}})", {"env.HOME", "engine's client"}},
+    {R"({"env": {"LD_PRELOAD": "/x.so"}})", {"env.LD_PRELOAD", "LD_"}},
+    {R"({"env": {"DOCKER_HOST": "tcp://x"}})", {"env.DOCKER_HOST", "DOCKER_"}},
+    {R"({"env": {"CONTAINERS_CONF": "/x"}})", {"env.CONTAINERS_CONF", "CONTAINERS_"}},
+    {R"({"env": {"A": "{foo}"}})", {"env.A", "unknown placeholder {foo}"}},
+    {R"({"env": {"A": "{USER}"}})", {"env.A", "unknown placeholder {USER}"}},
+    {R"({"env": {"A": "{}"}})", {"env.A", "unknown placeholder {}"}},
+    {R"({"env": {"A": "{user"}})", {"env.A", "not closed"}},
+    {R"({"env": {"A": "{user{uid}}"}})", {"env.A", "not closed"}},
+    {R"({"env": {"A": "user}"}})", {"env.A", "closes nothing"}},
+    {R"({"env": {"A": "{user}}"}})", {"env.A", "closes nothing"}},
+    {R"({"env": {"A": "a\u0000b"}})", {"env.A", "NUL"}},
+    {R"({"env": {"A": "line\nbreak"}})", {"env.A", "line break"}},
+    {R"({"env": {"A": "cr\rhere"}})", {"env.A", "line break"}},
+    {"{\"env\": {\"A\": \"\xff\xfe\"}}", {"not valid JSON"}}, // (platform_env_value_problem checks UTF-8 too)
+    {R"({"env": {"A": ")" + huge + R"("}})", {"env.A", "5000 bytes", "4096"}},
+    {R"({"env": {)" + many + "}}", {"env", "65 variables", "at most 64"}},
+    {R"({"env": {"A": 1}})", {"env.A", "must be a string or an object"}},
+    {R"({"env": {"A": null}})", {"env.A", "must be a string or an object"}},
+    {R"({"env": {"A": ["x"]}})", {"env.A", "must be a string or an object"}},
+    {R"({"env": {"A": {"secret": true}}})", {"env.A.value", "is required"}},
+    {R"({"env": {"A": {"value": 5}}})", {"env.A.value", "must be a string"}},
+    {R"({"env": {"A": {"value": "x", "secret": "yes"}}})", {"env.A.secret", "true or false"}},
+    {R"({"env": {"A": {"value": "x", "secrte": true}}})", {"env.A.secrte", "unknown key"}},
+    {R"({"env": {"A": {"value": "{foo}", "secret": true}}})", {"env.A", "unknown placeholder"}},
+    {R"({"flavors": [{"name": "f", "env": {"JOBMAN_JOB_ID": "1"}}]})", {"flavors[0].env.JOBMAN_JOB_ID", "JOBMAN_"}},
+    {R"({"flavors": [{"name": "f", "env": {"A": "{bar}"}}]})", {"flavors[0].env.A", "unknown placeholder {bar}"}},
+    {R"({"flavors": [{"name": "f", "env": 3}]})", {"flavors[0]", "env", "must be an object"}},
+  };
+  for (const auto& [text, parts] : cases) {
+    INFO(text);
+    CHECK_THROWS_MATCHES(parse(text), Error, jobman::test::ErrorMatcher(ErrorCode::InvalidArgument, parts));
+  }
+}
+
+TEST_CASE("config_to_json shows a secret env value as *** and round-trips the rest", "[config][platform_env]") {
+  Config c = parse(R"({"env": {"GC_API_ROOT": "https://gc/{{x}}", "GC_TOKEN": {"value": "s3cr3t-{user}", "secret": true}},
+                       "flavors": [{"name": "f", "env": {"K": {"value": "flavor-secret", "secret": true}}}]})");
+  const std::string shown = config_to_json(c);
+  CHECK_THAT(shown, !Catch::Matchers::Contains("s3cr3t"));
+  CHECK_THAT(shown, !Catch::Matchers::Contains("flavor-secret"));
+  CHECK_THAT(shown, Catch::Matchers::Contains("https://gc/{{x}}"));
+  Config back = parse_config(shown, "config_to_json");
+  REQUIRE(back.env.size() == 2);
+  CHECK(back.env[0] == c.env[0]);
+  CHECK(back.env[1] == PlatformEnvVar{"GC_TOKEN", "***", true});
+  CHECK(back.flavors[0].env == std::vector<PlatformEnvVar>{{"K", "***", true}});
+  CHECK(config_to_json(back) == shown);
+}

@@ -498,3 +498,32 @@ TEST_CASE("remove_command names each container once and makes podman skip missin
   docker.engine.binary = "docker";
   CHECK(remove_command(docker.engine, {"jobman-a-3"}) == Argv{"docker", "rm", "--force", "jobman-a-3"});
 }
+
+TEST_CASE("container_argv names the platform's variables without their values", "[container_args][platform_env]") {
+  Config config = podman_config();
+  config.env = {{"GC_API_ROOT", "https://gc.example/api", false}, {"GC_TOKEN", "{user}-s3cr3t", true}};
+  Flavor gpu;
+  gpu.name = "gpu";
+  gpu.env = {{"GPU_POOL", "pool-{job_id}", true}};
+  config.flavors = {gpu};
+  Job job = alice_job();
+  // A user's variable of a name the admin set since (a reload) gives way to the admin's.
+  job.spec.env.emplace_back("GC_TOKEN", "users-own");
+  Argv argv = container_argv(config, job);
+  const auto image = index_of(argv, "sha256:abc");
+  for (const char* flag : {"--env=GC_API_ROOT", "--env=GC_TOKEN", "--env=SEED=7"}) {
+    CAPTURE(flag);
+    CHECK(index_of(argv, flag) > 0);
+    CHECK(index_of(argv, flag) < image);
+  }
+  CHECK(index_of(argv, "--env=GPU_POOL") < 0); // another flavor's
+  for (const auto& word : argv) {
+    CHECK_THAT(word, !Contains("s3cr3t"));
+    CHECK_THAT(word, !Contains("gc.example"));
+    CHECK_THAT(word, !Contains("users-own"));
+  }
+  job.spec.flavor = "gpu";
+  argv = container_argv(config, job);
+  CHECK(index_of(argv, "--env=GPU_POOL") > 0);
+  for (const auto& word : argv) CHECK_THAT(word, !Contains("pool-"));
+}

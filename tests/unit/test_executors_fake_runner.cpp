@@ -118,7 +118,7 @@ TEST_CASE("SlurmBackend::start writes the node's plan of the job's mounts, keeps
   REQUIRE(run(w.io, w.slurm->start(job, w.log(8))));
   const std::string stage = w.dir.file("slurm/8.stage"), link = w.dir.file("slurm/8.home0.tar");
   REQUIRE(w.runner.calls.size() == 1);
-  CHECK(w.runner.calls[0].end()[-2] == stage); // the batch script's STAGE
+  CHECK(w.runner.calls[0].end()[-3] == stage); // the batch script's STAGE (then HELPER, ENV)
   std::ifstream in(stage);
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   auto plan = jobman::daemon::mounts::parse_plan(text);
@@ -322,4 +322,49 @@ TEST_CASE("LocalBackend::remove batches the containers that end together into on
   w.io.run_for(std::chrono::milliseconds(2500)); // the 2 s batch delay
   REQUIRE(w.runner.count({"rm"}) == 1);
   CHECK(w.runner.count({"rm", "jobman-0a1b2c3d-1", "jobman-0a1b2c3d-2"}) == 1);
+}
+
+TEST_CASE("LocalBackend::start hands the platform's values to the run client's environment, resolved for the job",
+          "[local][executor][platform_env]") {
+  LocalWorld w;
+  w.config.env = {{"GC_API_ROOT", "https://gc.example/api", false}, {"GC_TOKEN", "{user}-{job_id}-s3cr3t", true}};
+  Job job = a_job("0a1b2c3d", 5);
+  job.argv = {"podman", "run", "--env=GC_API_ROOT", "--env=GC_TOKEN", "img"};
+  REQUIRE(run(w.io, w.local->start(job, w.dir.file("5.log"))));
+  REQUIRE(w.runner.spawn_envs.size() == 1);
+  CHECK(w.runner.spawn_envs[0] == std::vector<EnvVar>{{"GC_API_ROOT", "https://gc.example/api"}, {"GC_TOKEN", "alice-5-s3cr3t"}});
+  CHECK(w.runner.calls.back() == job.argv); // the argv as stored: names only
+
+  // A value this job's fields would break (a line break from the user name) starts nothing.
+  LocalWorld broken;
+  broken.config.env = w.config.env;
+  Job odd = job;
+  odd.user = "a\nb";
+  auto refused = run(broken.io, broken.local->start(odd, broken.dir.file("5.log")));
+  REQUIRE_FALSE(refused);
+  CHECK_THAT(refused.error().message, Catch::Matchers::Contains("GC_TOKEN") && !Catch::Matchers::Contains("s3cr3t"));
+  CHECK(broken.runner.calls.empty());
+}
+
+TEST_CASE("SlurmBackend::start writes the platform's values to a root-only file, removed with the job", "[slurm][executor][platform_env]") {
+  SlurmWorld w;
+  w.config.env = {{"GC_TOKEN", "{user}-s3cr3t", true}};
+  w.runner.on({"sbatch", "--parsable"}, 0, "4243\n");
+  Job job = a_job("0a1b2c3d", 6);
+  REQUIRE(run(w.io, w.slurm->start(job, w.log(6))));
+  const auto env = w.dir.path() / "slurm" / "6.env";
+  REQUIRE(std::filesystem::exists(env));
+  CHECK((std::filesystem::status(env).permissions() & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) ==
+        std::filesystem::perms::none);
+  std::ifstream in(env, std::ios::binary);
+  const std::string written((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(written == std::string("GC_TOKEN=alice-s3cr3t\0", 22));
+  CHECK(w.runner.calls[0].back() == env.string());
+  for (const auto& word : w.runner.calls[0]) CHECK_THAT(word, !Catch::Matchers::Contains("s3cr3t"));
+  w.result(6, "exit=0\noom=0\nstarted=1\nstopped=\n");
+  run(w.io, [&]() -> asio::awaitable<bool> {
+    co_await w.slurm->remove(job);
+    co_return true;
+  }());
+  CHECK_FALSE(std::filesystem::exists(env));
 }

@@ -6,6 +6,7 @@
 #include "daemon/engine/reap.hpp"
 #include "temp_dir.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
@@ -117,7 +118,7 @@ TEST_CASE("a cancelled wait leaves the process running, to be waited for again")
   asio::io_context io;
   auto runner = make_process_runner(io.get_executor(), "/");
   const int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
-  auto spawned = runner->spawn({"/bin/sleep", "30"}, null);
+  auto spawned = runner->spawn({"/bin/sleep", "30"}, null, {});
   ::close(null);
   REQUIRE(spawned);
   auto& process = **spawned;
@@ -133,4 +134,34 @@ TEST_CASE("a cancelled wait leaves the process running, to be waited for again")
     CHECK(again.signal == SIGTERM);
   });
   CHECK(::access(("/proc/" + std::to_string(pid)).c_str(), F_OK) != 0); // reaped
+}
+
+TEST_CASE("spawn gives the child `env` over the daemon's own environment, and nothing in its argv", "[process_runner][platform_env]") {
+  asio::io_context io;
+  auto runner = make_process_runner(io.get_executor(), "/");
+  test::TempDir dir;
+  const std::string out = dir.file("env.txt");
+  ::setenv("JOBMAN_UNIT_SHADOWED", "the daemon's", 1);
+  ::setenv("JOBMAN_UNIT_KEPT", "kept", 1);
+  const int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  // Values exactly as given: spaces, quotes, $, backslashes, a '#', '=' and braces.
+  const std::string value = " a 'b' \"c\" $HOME \\n #d =e {user} ";
+  auto spawned = runner->spawn({"/usr/bin/env"}, fd, {{"JOBMAN_UNIT_SHADOWED", "the job's"}, {"GC_TOKEN", value}});
+  ::close(fd);
+  REQUIRE(spawned);
+  run_coroutine(io, [&]() -> asio::awaitable<void> {
+    auto status = co_await (*spawned)->wait();
+    CHECK(status.success());
+  });
+  ::unsetenv("JOBMAN_UNIT_SHADOWED");
+  ::unsetenv("JOBMAN_UNIT_KEPT");
+  std::ifstream in(out);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  auto count = [&](const std::string& line) { return std::count(lines.begin(), lines.end(), line); };
+  CHECK(count("GC_TOKEN=" + value) == 1);
+  CHECK(count("JOBMAN_UNIT_SHADOWED=the job's") == 1);
+  CHECK(count("JOBMAN_UNIT_SHADOWED=the daemon's") == 0);
+  CHECK(count("JOBMAN_UNIT_KEPT=kept") == 1);
 }

@@ -6,6 +6,8 @@
 #include "daemon/backend/cgroup_usage.hpp"
 #include "daemon/backend/slurm_backend.hpp"
 
+#include "common/platform_env.hpp"
+
 #include <algorithm>
 #include <catch2/catch.hpp>
 
@@ -234,17 +236,18 @@ TEST_CASE("sbatch_argv: the flavor's resources, the job's identity, no user text
   CHECK(contains(argv, "--qos=normal"));
   CHECK_FALSE(std::any_of(argv.begin(), argv.end(), [](const std::string& a) { return a.rfind("--gres", 0) == 0; }));
   // The script and its arguments last: all jobmand's own values.
-  const Argv tail(argv.end() - 8, argv.end());
-  // No mount pinned on the node: STAGE is "-"; the helper is this binary unless configured.
+  const Argv tail(argv.end() - 9, argv.end());
+  // No mount pinned on the node: STAGE is "-"; the helper is this binary unless configured;
+  // no platform env: ENV is "-".
   CHECK(tail == Argv{"/var/lib/jobman/slurm/job.sh", "/var/lib/jobman/slurm/42.spec", "/var/lib/jobman/slurm/42.result",
-                     "jobman-0a1b2c3d-42", "600", "10", "-", self_executable()});
+                     "jobman-0a1b2c3d-42", "600", "10", "-", self_executable(), "-"});
   CHECK(self_executable().front() == '/');
   config.backend.slurm.node_helper = "/opt/jobman/sbin/jobmand";
   job.spec.mounts = {Mount{"/run/jobman/slurm/jobman-0a1b2c3d-42/0", "/data", true, "/home/alice/data"}};
   const Argv staged = sbatch_argv(config, job, "/l");
-  CHECK(Argv(staged.end() - 2, staged.end()) == Argv{"/var/lib/jobman/slurm/42.stage", "/opt/jobman/sbin/jobmand"});
+  CHECK(Argv(staged.end() - 3, staged.end()) == Argv{"/var/lib/jobman/slurm/42.stage", "/opt/jobman/sbin/jobmand", "-"});
   job.spec.mounts = {Mount{"/run/jobman/slurm/jobman-0a1b2c3d-4/0", "/data", true, "/home/alice/data"}}; // another job's directory
-  CHECK(sbatch_argv(config, job, "/l").end()[-2] == "-");
+  CHECK(sbatch_argv(config, job, "/l").end()[-3] == "-");
   for (const auto& a : argv)
     for (std::size_t i = 2; i < job.spec.args.size(); ++i) CHECK(a.find(job.spec.args[i]) == std::string::npos);
   job.spec.resources.gpus = 2;
@@ -281,6 +284,27 @@ TEST_CASE("slurm_spec holds the engine command word for word, with where the lab
   const long dg = std::stol(docker[2]);
   CHECK(docker.at(static_cast<std::size_t>(dg) + 4) == "device=@SLURM_JOB_GPUS@");
   CHECK(docker.at(static_cast<std::size_t>(dg) + 3) == "--gpus");
+}
+
+TEST_CASE("a Slurm job's platform env: a root-only file the node's helper reads, names only in the spec", "[slurm][platform_env]") {
+  Config config = slurm_config();
+  config.env = {{"GC_API_ROOT", "https://gc.example/api", false}, {"GC_TOKEN", "{user}-s3cr3t {job_id}", true}};
+  Job job = slurm_job();
+  const Argv argv = sbatch_argv(config, job, "/l");
+  CHECK(argv.back() == "/var/lib/jobman/slurm/42.env");
+  CHECK(slurm_paths(config, 42).env == "/var/lib/jobman/slurm/42.env");
+  const auto resolved = resolve_platform_env(config, job);
+  CHECK(nul_split(slurm_env_file(resolved)) == std::vector<std::string>{"GC_API_ROOT=https://gc.example/api", "GC_TOKEN=alice-s3cr3t 42"});
+  CHECK(slurm_env_file({}).empty());
+  for (const auto& word : nul_split(slurm_spec(config, job))) {
+    CHECK_THAT(word, !Catch::Matchers::Contains("s3cr3t"));
+    CHECK_THAT(word, !Catch::Matchers::Contains("gc.example"));
+  }
+  const auto spec = nul_split(slurm_spec(config, job));
+  CHECK(std::find(spec.begin(), spec.end(), "--env=GC_TOKEN") != spec.end());
+  for (const auto& word : argv) CHECK_THAT(word, !Catch::Matchers::Contains("s3cr3t"));
+  const std::string& script = slurm_batch_script();
+  CHECK(script.find("--node-exec \"$envfile\" \"${cmd[@]}\"") != std::string::npos);
 }
 
 TEST_CASE("the batch script is the one in slurm_script.sh", "[slurm]") {

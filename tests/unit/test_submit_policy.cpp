@@ -404,3 +404,26 @@ TEST_CASE("build_job keeps the submitter's supplementary groups without the prim
   REQUIRE(alice_job.ok());
   CHECK(alice_job->spec.groups.empty());
 }
+
+TEST_CASE("build_job refuses a user's -e of a name the platform sets, globally or for the flavor", "[submit_policy][platform_env]") {
+  Config config;
+  config.env = {{"GC_TOKEN", "{user}-token", true}};
+  config.flavors = {Flavor{"default"}, Flavor{"gpu"}};
+  config.flavors[1].env = {{"GC_POOL", "a100", false}};
+  config.default_flavor = "default";
+  const Catalogue images = catalogue();
+  auto build = [&](std::vector<std::string> env, std::string flavor) {
+    SubmitRequest r = request();
+    r.env = std::move(env);
+    r.flavor = std::move(flavor);
+    return jobman::daemon::policy::build_job(SubmitContext{config, images, 0, {}}, k_alice, r);
+  };
+  auto global = build({"A=1", "GC_TOKEN=mine"}, "");
+  REQUIRE_FALSE(global.ok());
+  CHECK_THAT(global.error(), IsErrorInfo(ErrorCode::InvalidArgument, {"'GC_TOKEN'", "set by the platform", "-e"}));
+  auto of_flavor = build({"GC_POOL=h100"}, "gpu");
+  REQUIRE_FALSE(of_flavor.ok());
+  CHECK_THAT(of_flavor.error(), IsErrorInfo(ErrorCode::InvalidArgument, {"'GC_POOL'", "flavor 'gpu'"}));
+  // Another flavor's variable is the user's to set; names differ by case.
+  CHECK(build({"GC_POOL=h100", "gc_token=x"}, "default").ok());
+}
