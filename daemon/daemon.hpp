@@ -10,6 +10,7 @@
 #include "daemon/scheduler/gpu_allocator.hpp"
 #include "daemon/scheduler/job_watch.hpp"
 #include "daemon/scheduler/scheduler.hpp"
+#include "daemon/store/group_commit.hpp"
 #include "daemon/store/job_store.hpp"
 #include "daemon/store/report_thread.hpp"
 
@@ -24,6 +25,7 @@ struct Daemon {
   boost::asio::io_context& io;
   Config config;
   store::JobStore store;
+  store::GroupCommit inserts; // submits' jobs, one commit per turn of the loop
   std::unique_ptr<engine::CommandRunner> runner;
   std::unique_ptr<backend::Backend> backend;
   scheduler::JobWatch watch;

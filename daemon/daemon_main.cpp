@@ -176,6 +176,7 @@ Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
   : io(io_context),
     config(std::move(cfg)),
     store((ensure_private_dir(config.state_dir), ensure_private_dir(config.state_dir + "/logs"), config.state_dir + "/jobman.db")),
+    inserts(io.get_executor(), store),
     runner((ensure_private_dir(config.state_dir + "/engine"), engine::make_process_runner(io.get_executor(), config.state_dir + "/engine"))),
     backend(make_backend(io, config, *runner, store.instance())),
     log_watch(io.get_executor(), watch),

@@ -149,7 +149,7 @@ Job build(CommandContext& ctx, const policy::Catalogue& catalogue, const SubmitA
 
 void check_queue_room(CommandContext& ctx, std::size_t adding) {
   const int limit = ctx.daemon.config.limits.max_queued_per_user;
-  const int queued = ctx.daemon.store.count_queued(ctx.peer.uid);
+  const int queued = ctx.daemon.store.count_queued(ctx.peer.uid) + ctx.daemon.inserts.pending_of(ctx.peer.uid);
   if (queued + static_cast<std::int64_t>(adding) > limit)
     throw Error(ErrorCode::LimitExceeded, fmt::format("you have {} queued job{}; {} more would pass the limit of {} "
                                                       "(limits.max_queued_per_user); wait for some to start or delete some",
@@ -161,6 +161,7 @@ void check_active_room(CommandContext& ctx, std::size_t adding) {
   const int limit = ctx.daemon.config.limits.max_active_per_user;
   if (limit <= 0) return;
   const std::vector<JobId> active = ctx.daemon.store.active_ids(ctx.peer.uid);
+  adding += static_cast<std::size_t>(ctx.daemon.inserts.pending_of(ctx.peer.uid)); // submitted, not yet committed
   if (static_cast<std::int64_t>(active.size() + adding) <= limit) return;
   std::string ids;
   for (std::size_t i = 0; i < active.size() && i < 20; ++i) ids += fmt::format("{}{}", i ? ", " : "", active[i]);
@@ -316,12 +317,15 @@ asio::awaitable<json> submit_one(CommandContext& ctx, policy::SubmitArgs asked, 
   check_queue_room(ctx, 1);
   check_active_room(ctx, 1);
   check_storage_room(ctx, {&job, 1});
-  Job queued = ctx.daemon.store.insert(std::move(job), argv_for);
-  ctx.daemon.scheduler.queued(); // stored: whatever happens next, the reply says so
+  // With the other submits of this turn, in one commit; answered once it is on disk.
+  store::JobStore::ArgvFor store_argv = argv_for; // named, then moved in (GCC 12)
+  Job queued = co_await ctx.daemon.inserts.insert(std::move(job), std::move(store_argv));
   std::optional<Job> now;
-  try {
-    now = ctx.daemon.store.get(queued.id); // STARTING already, if a slot was free
-  } catch (const std::exception&) {
+  if (ctx.daemon.scheduler.queued()) { // stored: whatever happens next, the reply says so
+    try {
+      now = ctx.daemon.store.get(queued.id); // STARTING already, if a slot was free
+    } catch (const std::exception&) {
+    }
   }
   co_return json{{"job", protocol::job_to_json(now.value_or(queued))}, {"notes", notes}};
 }

@@ -79,13 +79,14 @@ void Scheduler::schedule() {
   if (failed) schedule(); // its slot is free again, and its dependents may end
 }
 
-void Scheduler::queued() {
+bool Scheduler::queued() {
   try {
-    if (m_shutting_down || m_store.count_holding_slots() >= m_config.limits.max_running) return;
+    if (m_shutting_down || m_store.count_holding_slots() >= m_config.limits.max_running) return false;
     schedule();
   } catch (const std::exception& e) { // the next end or submit plans again
     log_warn("scheduling after a submit: {}", e.what());
   }
+  return true;
 }
 
 bool Scheduler::launch(Job job) {

@@ -38,7 +38,7 @@ public:
   // every slot taken it cannot start; planning reads the whole queue, so 10,000 queued jobs
   // made each submit read 10,000 rows (bench/load.py). A database that refuses is logged,
   // not thrown: the jobs are stored, and the client must be told so.
-  void queued();
+  bool queued(); // true when it planned (a slot was free: the job may have started)
   // The queue as `schedule` sees it now, from `entries` (JobStore::queue_entries).
   QueuePlan plan(const std::vector<store::QueueEntry>& entries) const;
   // Cancels `job`: a queued job ends CANCELLED at once; a running one is stopped first.

@@ -188,7 +188,10 @@ JobStore::JobStore(const std::string& path) : m_db(open_private(path)) {
   // process") and a job's end is retried on a timer (Scheduler::record_end).
   m_db->setBusyTimeout(static_cast<int>(k_busy_timeout.count()));
   m_db->exec("PRAGMA journal_mode = WAL");
-  m_db->exec("PRAGMA synchronous = NORMAL");
+  // FULL: a commit is on disk (the WAL fsync'd) before it returns, so an acknowledged
+  // submit survives a power cut, not only a kill -9. Concurrent submits share one commit
+  // (GroupCommit), so the fsync is paid once per group, not per job.
+  m_db->exec("PRAGMA synchronous = FULL");
   m_db->exec("PRAGMA foreign_keys = ON");
   migrate(*m_db, path.c_str());
   SQLite::Statement q(*m_db, "SELECT value FROM meta WHERE key = 'instance'");
@@ -199,15 +202,20 @@ JobStore::JobStore(const std::string& path) : m_db(open_private(path)) {
 JobStore::~JobStore() = default;
 
 std::optional<JobId> JobStore::listed_job_named(std::uint32_t uid, const std::string& name) const {
-  // The name of a job, or of an array (its elements are "name[index]": a range of the index).
-  SQLite::Statement q(*m_db, "SELECT COALESCE(array_id, id) FROM jobs WHERE uid = ? AND deleted_at IS NULL AND "
-                             "(name = ? OR (name >= ? AND name < ? AND array_id IS NOT NULL)) LIMIT 1");
+  // The name of a job, or of an array (its elements are "name[index]": a range of the
+  // (uid, name) index). Two queries: with an OR of the two, SQLite read every row of the
+  // user's (a submit into 6,000 queued jobs took 47 ms).
+  SQLite::Statement q(*m_db, "SELECT id FROM jobs WHERE uid = ? AND name = ? AND deleted_at IS NULL");
   q.bind(1, static_cast<std::int64_t>(uid));
   q.bind(2, name);
-  q.bind(3, name + "[");
-  q.bind(4, name + "\\");
-  if (!q.executeStep()) return std::nullopt;
-  return q.getColumn(0).getInt64();
+  if (q.executeStep()) return q.getColumn(0).getInt64();
+  SQLite::Statement a(*m_db, "SELECT array_id FROM jobs WHERE uid = ? AND name >= ? AND name < ? AND deleted_at IS NULL "
+                             "AND array_id IS NOT NULL LIMIT 1");
+  a.bind(1, static_cast<std::int64_t>(uid));
+  a.bind(2, name + "[");
+  a.bind(3, name + "\\");
+  if (a.executeStep()) return a.getColumn(0).getInt64();
+  return std::nullopt;
 }
 
 Job JobStore::insert(Job job, const ArgvFor& argv_for) {
@@ -232,6 +240,25 @@ std::vector<Job> JobStore::insert_batch(std::vector<Job> jobs, const ArgvFor& ar
   }
   tx.commit();
   return inserted;
+}
+
+std::vector<JobStore::Inserted> JobStore::insert_group(std::vector<std::pair<Job, ArgvFor>> jobs) {
+  SQLite::Transaction tx(*m_db);
+  std::vector<Inserted> out;
+  out.reserve(jobs.size());
+  for (auto& [job, argv_for] : jobs) {
+    m_db->exec("SAVEPOINT submit");
+    try {
+      out.emplace_back(insert_in_transaction(std::move(job), argv_for));
+      m_db->exec("RELEASE submit");
+    } catch (...) {
+      out.emplace_back(std::current_exception());
+      m_db->exec("ROLLBACK TO submit");
+      m_db->exec("RELEASE submit");
+    }
+  }
+  tx.commit();
+  return out;
 }
 
 std::vector<Job> JobStore::insert_array(std::vector<Job> elements, const ArgvFor& argv_for) {

@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <variant>
 #include <string>
 #include <vector>
 
@@ -107,6 +108,12 @@ public:
   // element's id becomes the array's, names are "NAME[index]" (NAME the array's, or
   // "<image>-<array id>"). Returned as stored.
   std::vector<Job> insert_array(std::vector<Job> elements, const ArgvFor& argv_for);
+  // The jobs of concurrent submits in one transaction, one commit for all (GroupCommit).
+  // Each is inserted in a savepoint of its own: one that fails (its name is taken) is
+  // rolled back alone and its error is returned in its place. Throws, storing nothing,
+  // when the transaction itself fails (the disk is full).
+  using Inserted = std::variant<Job, std::exception_ptr>;
+  std::vector<Inserted> insert_group(std::vector<std::pair<Job, ArgvFor>> jobs);
   // Inserts all of `jobs` in one transaction, or none. In spec.after, -N refers to the
   // N-th job of this batch (1-based), which must come earlier.
   std::vector<Job> insert_batch(std::vector<Job> jobs, const ArgvFor& argv_for);

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A bench script at a tiny size against this build, to show it still runs (ctest
-# bench.history, bench.load, bench.mount_stall, bench.home_copy, bench.logs_follow, bench.slurm): figures are printed, never checked. The scripts run the CLI
+# bench.history, bench.load, bench.mount_stall, bench.home_copy, bench.logs_follow, bench.submit_rate, bench.slurm): figures are printed, never checked. The scripts run the CLI
 # as a normal user, so the binaries are copied to a world-readable temp dir first (a build
-# dir under /root is not). Usage: tests/bench/smoke.sh BUILD_DIR SOURCE_DIR history|load|mount_stall|home_copy|logs_follow|slurm
+# dir under /root is not). Usage: tests/bench/smoke.sh BUILD_DIR SOURCE_DIR history|load|mount_stall|home_copy|logs_follow|submit_rate|slurm
 set -euo pipefail
 build=$1
 source_dir=$2
@@ -23,6 +23,8 @@ case $3 in
     JOBMAN_BUILD_DIR=$bin MOUNT_STALL_CLIENTS=2 MOUNT_STALL_SECONDS=6 /usr/bin/python3 "$source_dir/bench/mount_stall.py" ;;
   logs_follow)
     JOBMAN_BUILD_DIR=$bin LOGS_FOLLOW_LINES=20 LOGS_FOLLOW_IDLE_FOLLOWERS=2 LOGS_FOLLOW_IDLE_SECONDS=1 /usr/bin/python3 "$source_dir/bench/logs_follow.py" ;;
+  submit_rate)
+    JOBMAN_BUILD_DIR=$bin SUBMIT_CLIENTS=4 SUBMIT_PER_CLIENT=25 SUBMIT_PROCESSES=20 SUBMIT_KILL_AFTER=0.3 /usr/bin/python3 "$source_dir/bench/submit_rate.py" ;;
   home_copy)
     JOBMAN_BUILD_DIR=$bin HOME_COPY_RUNS=1 HOME_COPY_MB=2 /usr/bin/python3 "$source_dir/bench/home_copy.py" ;;
   slurm)
@@ -34,5 +36,5 @@ case $3 in
     JOBMAN_BUILD_DIR=$bin SLURM_BENCH_RUNS=1 SLURM_BENCH_JOBS=3 SLURM_BENCH_PENDING=20 /usr/bin/python3 "$source_dir/bench/slurm.py" || rc=$?
     [ "$was_up" = 1 ] || "$source_dir/tests/slurm/cluster.sh" stop
     exit "$rc" ;;
-  *) echo "smoke: unknown bench '$3' (history, load, mount_stall, home_copy, logs_follow, slurm)" >&2; exit 2 ;;
+  *) echo "smoke: unknown bench '$3' (history, load, mount_stall, home_copy, logs_follow, submit_rate, slurm)" >&2; exit 2 ;;
 esac

@@ -151,3 +151,49 @@ def test_list_s_table_view_sends_what_the_table_shows(daemon):
     text = daemon.cli("list").stdout
     assert "wide" in text and "SUCCEEDED" in text and long_arg not in text, text
     assert daemon.cli_json("list")["jobs"][0]["args"] == whole["args"]
+
+
+def _submit_at_once(d, n, prefix, user_args=None):
+    """n submits at once, each on its own connection (threads): the replies, in order."""
+    import threading
+    replies = [None] * n
+    def one(i):
+        frame = json.dumps({"id": 2, "op": "submit", "args": {"image": "jt", "name": f"{prefix}{i}", "args": ["true"]}}).encode()
+        try:
+            out = raw(d, b'{"id":1,"op":"hello","args":{"version":1}}\n' + frame + b"\n", lines=2, timeout=30)
+            replies[i] = json.loads(out.splitlines()[1])
+        except (ValueError, IndexError, OSError):
+            replies[i] = None
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return replies
+
+
+def test_concurrent_submits_keep_the_queue_limit_and_survive_a_kill(users, images, daemon_dir):
+    """Issue 12, item 10: submits at once share one commit (store::GroupCommit); the
+    per-user queue limit still holds exactly, and what was acknowledged is in the
+    database after a kill -9."""
+    d = Daemon(daemon_dir, {"limits": {"max_running": 1, "max_queued_per_user": 10}}).start()
+    try:
+        blocker = d.cli_json("submit", "-i", "jt", "--", "sleep 600")["job"]["id"]
+        d.wait_state(blocker, {"RUNNING"})
+        replies = _submit_at_once(d, 25, "q")
+        ok = [r for r in replies if r and r["ok"]]
+        refused = [r for r in replies if r and not r["ok"]]
+        assert len(ok) == 10 and len(refused) == 15, replies
+        assert {r["error"]["code"] for r in refused} == {"LIMIT_EXCEEDED"}
+        assert all("max_queued_per_user" in r["error"]["message"] for r in refused)
+        # Acknowledged, then killed at once: every acknowledged job is there after a restart.
+        acked = {r["result"]["job"]["id"]: r["result"]["job"]["name"] for r in ok}
+        d.proc.send_signal(signal.SIGKILL)
+        d.proc.wait()
+        d.start()
+        with d.db() as db:
+            stored = dict(db.execute("SELECT id, name FROM jobs WHERE deleted_at IS NULL"))
+        assert all(stored.get(i) == name for i, name in acked.items()), (acked, stored)
+        assert len(stored) == 11  # the blocker and the ten
+    finally:
+        d.finish()
