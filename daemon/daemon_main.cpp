@@ -186,6 +186,7 @@ Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
     homes(config, *runner, store.instance()),
     reports(config.state_dir + "/jobman.db") {
   scheduler.use_image_homes(homes, catalogue);
+  inserts.after_commit([this] { return scheduler.queued(); });
 }
 
 int daemon_main(int argc, char** argv) {

@@ -26,7 +26,8 @@ std::string next_name(const store::JobStore& store, std::uint32_t uid, std::stri
   for (int n = from; n < from + 100; ++n) {
     const std::string suffix = fmt::format("-r{}", n);
     std::string candidate = name.substr(0, 63 - suffix.size()) + suffix;
-    if (!job_name_problem(candidate) && store.find_by_name(candidate, uid).empty()) return candidate;
+    if (!job_name_problem(candidate) && store.find_by_name(candidate, uid).empty() && store.arrays_named(candidate, uid).empty())
+      return candidate;
   }
   return {};
 }

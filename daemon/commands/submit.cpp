@@ -24,6 +24,8 @@ namespace jobman::daemon::commands {
 namespace {
 
 constexpr std::size_t k_max_batch = 10000;
+constexpr std::size_t k_max_dependencies = 1000;      // jobs one job waits for, arrays expanded
+constexpr std::size_t k_max_array_dependencies = 100000; // ... and for all the jobs of one array
 using policy::k_max_admin_priority;
 using policy::read_submit_args;
 using policy::SubmitArgs;
@@ -144,6 +146,10 @@ Job build(CommandContext& ctx, const policy::Catalogue& catalogue, const SubmitA
       job.spec.after.push_back({dep.id, kind});
     }
   }
+  // Arrays count each of their jobs: every one is a row the queue reads at each plan.
+  if (job.spec.after.size() > k_max_dependencies)
+    throw Error(ErrorCode::LimitExceeded, fmt::format("--after names {} jobs in all (an array counts each of its jobs); at most {}",
+                                                      job.spec.after.size(), k_max_dependencies));
   return job;
 }
 
@@ -302,6 +308,11 @@ asio::awaitable<json> submit_one(CommandContext& ctx, policy::SubmitArgs asked, 
     co_return reply;
   }
   if (array) {
+    if (elements.size() * job.spec.after.size() > k_max_array_dependencies)
+      throw Error(ErrorCode::LimitExceeded,
+                  fmt::format("--array of {} jobs, each --after {} jobs: {} waits in all; at most {} (wait for fewer jobs, or for "
+                              "a job that waits for them)",
+                              elements.size(), job.spec.after.size(), elements.size() * job.spec.after.size(), k_max_array_dependencies));
     check_queue_room(ctx, elements.size());
     check_active_room(ctx, elements.size());
     check_storage_room(ctx, elements);
@@ -318,10 +329,13 @@ asio::awaitable<json> submit_one(CommandContext& ctx, policy::SubmitArgs asked, 
   check_active_room(ctx, 1);
   check_storage_room(ctx, {&job, 1});
   // With the other submits of this turn, in one commit; answered once it is on disk.
+  // The group's commit also plans the queue once (GroupCommit's after_commit): a job whose
+  // client left meanwhile is stored and scheduled all the same.
   store::JobStore::ArgvFor store_argv = argv_for; // named, then moved in (GCC 12)
-  Job queued = co_await ctx.daemon.inserts.insert(std::move(job), std::move(store_argv));
+  store::GroupCommit::Committed committed = co_await ctx.daemon.inserts.insert(std::move(job), std::move(store_argv));
+  Job queued = std::move(committed.job);
   std::optional<Job> now;
-  if (ctx.daemon.scheduler.queued()) { // stored: whatever happens next, the reply says so
+  if (committed.planned) {
     try {
       now = ctx.daemon.store.get(queued.id); // STARTING already, if a slot was free
     } catch (const std::exception&) {

@@ -15,12 +15,13 @@ struct GroupCommit::Pending {
   JobStore::ArgvFor argv_for;
   asio::steady_timer done; // cancelled by flush() once `result` is set
   std::optional<JobStore::Inserted> result;
+  bool planned = false;
 };
 
 GroupCommit::GroupCommit(asio::any_io_executor executor, JobStore& store)
   : m_executor(executor), m_store(store), m_gather(std::move(executor)) {}
 
-asio::awaitable<Job> GroupCommit::insert(Job job, JobStore::ArgvFor argv_for) {
+asio::awaitable<GroupCommit::Committed> GroupCommit::insert(Job job, JobStore::ArgvFor argv_for) {
   auto pending = std::make_shared<Pending>(m_executor);
   pending->job = std::move(job);
   pending->argv_for = std::move(argv_for);
@@ -40,7 +41,7 @@ asio::awaitable<Job> GroupCommit::insert(Job job, JobStore::ArgvFor argv_for) {
   // stored with its group; nobody is told.
   if (!pending->result) throw boost::system::system_error(asio::error::operation_aborted);
   if (auto* error = std::get_if<std::exception_ptr>(&*pending->result)) std::rethrow_exception(*error);
-  co_return std::get<Job>(std::move(*pending->result));
+  co_return Committed{std::get<Job>(std::move(*pending->result)), pending->planned};
 }
 
 int GroupCommit::pending_of(std::uint32_t uid) const {
@@ -71,8 +72,16 @@ void GroupCommit::flush() {
   }
   ++m_groups;
   m_jobs += group.size();
+  bool planned = false;
+  if (m_after_commit) {
+    try {
+      planned = m_after_commit();
+    } catch (const std::exception&) { // the next end or submit plans again
+    }
+  }
   for (std::size_t i = 0; i < group.size(); ++i) {
     group[i]->result = std::move(results[i]);
+    group[i]->planned = planned;
     group[i]->done.cancel();
   }
 }

@@ -10,6 +10,7 @@
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -18,10 +19,17 @@ namespace jobman::daemon::store {
 class GroupCommit {
 public:
   GroupCommit(boost::asio::any_io_executor executor, JobStore& store);
+  // Run once after each group's commit (the scheduler's queued()): true when it planned
+  // (a slot was free, so a job of the group may have started).
+  void after_commit(std::function<bool()> hook) { m_after_commit = std::move(hook); }
+  struct Committed {
+    Job job;              // as stored
+    bool planned = false; // after_commit planned: re-read it for its state now
+  };
   // Stores `job` (JobStore::insert's contract) with whatever else is queued in this turn,
   // resuming once the transaction has committed: the job as stored, or its own error
   // (a name taken), or the transaction's (nothing of the group stored).
-  boost::asio::awaitable<Job> insert(Job job, JobStore::ArgvFor argv_for);
+  boost::asio::awaitable<Committed> insert(Job job, JobStore::ArgvFor argv_for);
   // Jobs of `uid` waiting for the next commit: the per-user limits count them as queued
   // (the check and the insert are no longer one step of the loop).
   int pending_of(std::uint32_t uid) const;
@@ -37,6 +45,7 @@ private:
   static constexpr std::size_t k_max_group = 256;            // ... or until it has this many
 
   boost::asio::any_io_executor m_executor;
+  std::function<bool()> m_after_commit;
   boost::asio::steady_timer m_gather;
   JobStore& m_store;
   std::vector<std::shared_ptr<Pending>> m_pending;

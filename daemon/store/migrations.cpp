@@ -192,6 +192,8 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
     ALTER TABLE jobs ADD COLUMN array_limit INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE jobs ADD COLUMN array_count INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX jobs_array ON jobs(array_id, array_index) WHERE array_id IS NOT NULL;
+    -- list's row of an array, its first listed element: MIN(id) in one index search.
+    CREATE INDEX jobs_array_listed ON jobs(array_id, id) WHERE array_id IS NOT NULL AND deleted_at IS NULL;
   )sql",
 };
 } // namespace

@@ -145,3 +145,23 @@ def test_bad_element_references_are_refused(arrays, users, ref, code, words):
     plain = arrays.cli_json("submit", "-i", "jt", "-j", "plain", "--hold", "--", "true", user=alice)["job"]
     out = arrays.cli("details", "-j", f"{plain['id']}[0]", user=alice)
     assert out.returncode == 2 and "is not an array" in out.stderr, out.stderr
+
+
+def test_waiting_for_arrays_is_bounded(images, users, daemon_dir):
+    """--after ARRAY waits for each of its jobs: at most 1000 in all for one job, and
+    100,000 for all the jobs of an array (each is a row every plan reads)."""
+    d = Daemon(daemon_dir, {"limits": {"max_running": 1, "max_array_size": 1000}}).start()
+    try:
+        alice = users["jmtest1"]
+        for name in ("big1", "big2"):
+            assert d.cli("submit", "-i", "jt", "-j", name, "--array", "0-599", "--hold", "--", "true", user=alice).returncode == 0
+        too_many = d.cli("submit", "-i", "jt", "--after", "any:big1,big2", "--", "true", user=alice)
+        assert too_many.returncode == 2 and "1200 jobs in all (an array counts each of its jobs); at most 1000" in too_many.stderr, too_many.stderr
+        wide = d.cli("submit", "-i", "jt", "--array", "0-199", "--after", "any:big1", "--", "true", user=alice)
+        assert wide.returncode == 2 and "120000 waits in all; at most 100000" in wide.stderr, wide.stderr
+        fine = d.cli_json("submit", "-i", "jt", "--after", "any:big1", "--", "true", user=alice)["job"]
+        assert len(fine["after_any"]) == 600
+        assert d.cli("delete", "-j", "big1", user=alice).returncode == 0  # 600 at once
+        assert len(d.cli_json("list", user=alice)["jobs"]) == 2  # big2 as one row, and the waiting job (cancelled)
+    finally:
+        d.finish()

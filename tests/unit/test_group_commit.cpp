@@ -22,6 +22,8 @@ TEST_CASE("concurrent submits share one commit; a taken name fails alone", "[gro
   JobStore store(dir.file("jobman.db"));
   asio::io_context io;
   GroupCommit inserts(io.get_executor(), store);
+  int planned = 0;
+  inserts.after_commit([&planned] { return ++planned > 0; }); // once per group
   std::vector<std::optional<Job>> stored(5);
   std::vector<std::string> errors(5);
   const std::vector<std::string> names{"a", "b", "a", "", "c"}; // the second "a" is taken by the first
@@ -32,7 +34,7 @@ TEST_CASE("concurrent submits share one commit; a taken name fails alone", "[gro
         try {
           Job job = new_job(1001, names[i]);
           JobStore::ArgvFor argv_for = fake_argv;
-          stored[i] = co_await inserts.insert(std::move(job), std::move(argv_for));
+          stored[i] = (co_await inserts.insert(std::move(job), std::move(argv_for))).job;
         } catch (const Error& e) {
           errors[i] = e.what();
         }
@@ -42,6 +44,7 @@ TEST_CASE("concurrent submits share one commit; a taken name fails alone", "[gro
   io.run();
   CHECK(inserts.groups() == 1);
   CHECK(inserts.jobs() == 5);
+  CHECK(planned == 1);
   REQUIRE(stored[0]);
   CHECK(stored[0]->spec.name == "a");
   CHECK_FALSE(stored[2]);
@@ -70,6 +73,7 @@ TEST_CASE("concurrent submits share one commit; a taken name fails alone", "[gro
   CHECK(inserts.pending_of(1001) == 0);
   io.run();
   CHECK(inserts.groups() == 2);
+  CHECK(planned == 2);
   CHECK(inserts.pending_of(1002) == 0);
   CHECK(store.list({}).size() == 5);
 }
