@@ -193,6 +193,14 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
     ALTER TABLE jobs ADD COLUMN array_count INTEGER NOT NULL DEFAULT 0;
     CREATE INDEX jobs_array ON jobs(array_id, array_index) WHERE array_id IS NOT NULL;
   )sql",
+  // 15: notifications (issue 12): the end states a job asked to be told about
+  // (`submit --notify`, "END,FAIL"), and when the admin's hook ran for its end, so that a
+  // restarted daemon runs those it had not (JobStore::pending_notifications).
+  R"sql(
+    ALTER TABLE jobs ADD COLUMN notify      TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN notified_at INTEGER;
+    CREATE INDEX jobs_notify_pending ON jobs(ended_at) WHERE notify != '' AND notified_at IS NULL;
+  )sql",
 };
 } // namespace
 
