@@ -197,6 +197,8 @@ int cli_main(int argc, char** argv) {
   submit->add_option("--priority", submit_options.priority, "Order among your own queued jobs (-100 to 100, higher first; default 0)");
   submit->add_option("--retries", submit_options.retries, "Queue the job again up to N times if it is lost or the engine fails to run it "
                                                           "(not after its own failure; the platform sets the most)")->check(CLI::Range(0, 100));
+  submit->add_option("--notify", submit_options.notify, "Have the platform tell you when the job ends: END (any end), FAIL (FAILED, "
+                                                        "TIMEOUT, OOM_KILLED, LOST), TIMEOUT, ALL or NONE, comma-separated (Slurm's --mail-type)");
   submit->add_flag("--hold", submit_options.hold, "Queue the job held: it does not start until `jobman release`");
   submit->add_option("--array", submit_options.array, "An array: one job per index, as 0-99, 1,3,5-9 or 0-20:5, and %N to run at most N "
                                                       "at once; each gets JOBMAN_ARRAY_INDEX, and {index} in its args is replaced");
@@ -295,7 +297,8 @@ int cli_main(int argc, char** argv) {
   if (is_submit && !submit_options.from.empty()) {
     const auto& o = submit_options;
     if (split.had_separator || !o.name.empty() || o.replace_entrypoint || !o.env.empty() || !o.flavor.empty() || !o.time.empty() ||
-        o.gpus >= 0 || !o.after.empty() || o.priority != 0 || o.retries != 0 || o.hold || o.wait || !o.array.empty()) {
+        o.gpus >= 0 || !o.after.empty() || o.priority != 0 || o.retries != 0 || o.hold || o.wait || !o.array.empty() ||
+        !o.notify.empty()) {
       print_error("--from takes every job's settings from the file; only --dry-run may go with it");
       return exit_code::usage;
     }

@@ -4,12 +4,16 @@
 #include "common/duration.hpp"
 #include "common/errors.hpp"
 #include "common/names.hpp"
+#include "common/notify.hpp"
 #include "common/platform_env.hpp"
 #include "common/printable.hpp"
 #include "common/size.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
+#include <grp.h>
+#include <pwd.h>
 #include <fmt/format.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -226,6 +230,60 @@ json env_to_json(const std::vector<PlatformEnvVar>& env) {
   return out;
 }
 
+// The `notify` section (daemon/notify/notifier.hpp): the hook, as whom it runs (resolved
+// now: a name or uid the passwd database knows, never root), its time and its states.
+void read_notify(Section& top, NotifyConfig& notify, std::string_view source) {
+  const json* value = top.get("notify");
+  if (!value) return;
+  Section s(*value, "notify", source);
+  s.string_list("command", notify.command);
+  if (notify.command.empty()) s.fail("command", "is required: the hook's argv, e.g. [\"/usr/lib/jobman/notify-mail\"]");
+  check_no_nul(notify.command, s, "command");
+  if (notify.command.size() > 64) s.fail("command", "has more than 64 words");
+  for (const auto& word : notify.command)
+    if (word.size() > 4096) s.fail("command", "has a word over 4096 bytes");
+  const std::string& exe = notify.command.front();
+  if (exe.front() != '/' || exe.find("/../") != std::string::npos || exe.ends_with("/..") || exe.ends_with('/'))
+    s.fail("command", fmt::format("'{}' must be an absolute path to the hook (no PATH search)", escape_controls(exe.substr(0, 200))));
+  if (const json* user = s.get("user")) {
+    if (user->is_number_integer() && user->get<long long>() >= 0 && user->get<long long>() <= 0x7fffffff)
+      notify.user = std::to_string(user->get<long long>());
+    else if (user->is_string() && !user->get<std::string>().empty())
+      notify.user = user->get<std::string>();
+    else
+      s.fail("user", "must be a user name or a uid");
+  }
+  if (notify.user.size() > 256 || notify.user.find('\0') != std::string::npos) s.fail("user", "must be a user name or a uid");
+  passwd pw{};
+  passwd* entry = nullptr;
+  std::vector<char> buffer(16384);
+  const bool numeric = notify.user.find_first_not_of("0123456789") == std::string::npos && notify.user.size() <= 10;
+  const int rc = numeric ? ::getpwuid_r(static_cast<uid_t>(std::stoull(notify.user)), &pw, buffer.data(), buffer.size(), &entry)
+                         : ::getpwnam_r(notify.user.c_str(), &pw, buffer.data(), buffer.size(), &entry);
+  if (rc != 0 || !entry)
+    s.fail("user", fmt::format("'{}' is not a user of this system (the hook runs as it: a name or uid from the passwd database, e.g. \"nobody\")",
+                               escape_controls(notify.user)));
+  if (entry->pw_uid == 0 || entry->pw_gid == 0)
+    s.fail("user", fmt::format("'{}' is root or in group root; the hook must run as an unprivileged user such as \"nobody\"",
+                               escape_controls(notify.user)));
+  notify.uid = entry->pw_uid;
+  notify.gid = entry->pw_gid;
+  s.duration("timeout", notify.timeout, std::chrono::seconds(1));
+  if (notify.timeout > std::chrono::hours(1)) s.fail("timeout", "must be at most 1h (a hook holds one of notify.max_running while it runs)");
+  s.string_list("states", notify.states);
+  if (notify.states.empty()) s.fail("states", "must name at least one end state (leave out the notify section to have no notifications)");
+  for (std::size_t i = 0; i < notify.states.size(); ++i) {
+    auto state = job_state_from_string(notify.states[i]);
+    if (!state || !is_terminal(*state))
+      s.fail("states", fmt::format("'{}' is not an end state; use SUCCEEDED, FAILED, CANCELLED, TIMEOUT, OOM_KILLED or LOST",
+                                   escape_controls(notify.states[i].substr(0, 40))));
+    for (std::size_t j = 0; j < i; ++j)
+      if (notify.states[j] == notify.states[i]) s.fail("states", fmt::format("'{}' is listed twice", notify.states[i]));
+  }
+  s.integer("max_running", notify.max_running, 1, 64);
+  s.finish();
+}
+
 } // namespace
 
 std::vector<PlatformEnvVar> Config::env_for(std::string_view flavor) const {
@@ -427,6 +485,7 @@ Config parse_config(std::string_view text, std::string_view source) {
     config.mounts.push_back(std::move(mount));
   });
   read_env(top, config.env, source);
+  read_notify(top, config.notify, source);
   {
     Section s = top.child("retention");
     s.integer("days", config.retention.days, 1, 100000);
@@ -511,6 +570,9 @@ std::string config_to_json(const Config& c) {
   for (const auto& m : c.mounts)
     out["mounts"].push_back({{"source", m.source}, {"target", m.target}, {"read_only", m.read_only}, {"optional", m.optional}});
   out["env"] = env_to_json(c.env); // secrets as ***: --check-config prints this
+  if (!c.notify.command.empty())
+    out["notify"] = {{"command", c.notify.command}, {"user", c.notify.user}, {"uid", c.notify.uid}, {"timeout", c.notify.timeout.count()},
+                     {"states", c.notify.states}, {"max_running", c.notify.max_running}};
   return out.dump(2);
 }
 

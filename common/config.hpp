@@ -128,6 +128,18 @@ struct RetentionConfig {
   int accounting_days = 730; // ended jobs' accounting (what `jobman stats` reads) older than this is removed
 };
 
+// The admin's notification hook (`notify`; daemon/notify/notifier.hpp): run once for each
+// job that asked (`submit --notify`) when it ends in one of `states`.
+struct NotifyConfig {
+  std::vector<std::string> command; // argv, its first word an absolute path; empty: no hook (submit --notify refused)
+  std::string user = "nobody";      // as given (a name or a uid); never root
+  uid_t uid = 0;                    // resolved at load
+  gid_t gid = 0;
+  std::chrono::seconds timeout{30};
+  std::vector<std::string> states = {"SUCCEEDED", "FAILED", "CANCELLED", "TIMEOUT", "OOM_KILLED", "LOST"};
+  int max_running = 4;              // hooks at once; more wait, at most k_max_notify_waiting
+};
+
 struct ServerConfig {
   int max_connections = 256;
   int max_connections_per_user = 32; // one user's share; root and admins are not capped
@@ -151,6 +163,7 @@ struct Config {
   GpuConfig gpus;
   std::vector<MountTemplate> mounts;
   std::vector<PlatformEnvVar> env; // by name
+  NotifyConfig notify;
 
   const Flavor* find_flavor(std::string_view name) const;
   // The variables a job of flavor `flavor` gets: the global ones with the flavor's over

@@ -92,6 +92,7 @@ struct JobSpec {
   std::vector<Dependency> after;      // start only when each of these ended as its kind asks
   std::string image_home;             // the image user's home: HOME, {image_home} in mount targets ("" : none)
   int retries = 0;                    // queued again this many times at most after LOST or an engine failure
+  std::vector<std::string> notify;    // `submit --notify`: words of common/notify.hpp, checked ({}: none)
 };
 
 // What a job used, measured while it ran (daemon/backend/cgroup_usage.hpp): each figure
@@ -147,6 +148,9 @@ struct Job {
     bool operator==(const ArrayPart&) const = default;
   };
   std::optional<ArrayPart> array;
+  // When the admin's hook ran for its end (or was given up: dropped, not wanted by the
+  // admin's notify.states); nothing while the job is active or its notification pending.
+  std::optional<TimePoint> notified_at;
   TimePoint submitted_at = 0;
   std::optional<TimePoint> started_at;
   std::optional<TimePoint> ended_at;

@@ -208,6 +208,7 @@ json job_to_json(const Job& job) {
     {"retries", job.spec.retries},
     {"attempt", job.attempt},
     {"held", job.held},
+    {"notify", job.spec.notify},
   };
   // Each kind of dependency apart: `after` (must succeed) as in every version 1 reply.
   json after = json::array(), after_any = json::array(), after_notok = json::array();
@@ -223,6 +224,7 @@ json job_to_json(const Job& job) {
   out["ended_at"] = job.ended_at ? json(*job.ended_at) : json(nullptr);
   out["usage"] = job.usage ? json(*job.usage) : json(nullptr);
   out["array"] = array_to_json(job);
+  out["notified_at"] = job.notified_at ? json(*job.notified_at) : json(nullptr);
   return out;
 }
 
@@ -279,6 +281,8 @@ Job job_from_json(const json& value) {
     job.spec.retries = value.value("retries", 0);
     job.attempt = value.value("attempt", 1);
     job.held = value.value("held", false);
+    job.spec.notify = value.value("notify", std::vector<std::string>{});
+    if (value.contains("notified_at") && !value["notified_at"].is_null()) job.notified_at = value["notified_at"].get<TimePoint>();
     if (value.contains("not_before") && !value["not_before"].is_null()) job.not_before = value["not_before"].get<TimePoint>();
     if (value.contains("resubmit_of") && !value["resubmit_of"].is_null()) job.resubmit_of = value["resubmit_of"].get<JobId>();
     if (value.contains("exit_code") && !value["exit_code"].is_null()) job.exit_code = value["exit_code"].get<int>();

@@ -136,11 +136,19 @@ _jobman()
                 case $option in -i | --image) live=images ;; esac
                 ;;
             submit)
-                opts="-i --image -j --job-name --name -r --resources-flavor -t --time -e --env --gpus -c --command --after --priority --retries --hold --array --from --dry-run --wait"
+                opts="-i --image -j --job-name --name -r --resources-flavor -t --time -e --env --gpus -c --command --after --priority --retries --notify --hold --array --from --dry-run --wait"
                 case $option in
                     -i | --image) live=images ;;
                     -r | --resources-flavor) live=flavors ;;
                     --after) live=jobs ;;
+                    --notify)
+                        # A comma list: complete the word after the last comma.
+                        local word done_words=${value%"${value##*,}"}
+                        for word in END FAIL TIMEOUT ALL NONE; do
+                            [[ $word == "${value##*,}"* ]] && COMPREPLY+=("$value_prefix$done_words$word")
+                        done
+                        return 0
+                        ;;
                     --from)
                         compopt -o filenames 2>/dev/null
                         local f

@@ -116,6 +116,7 @@ complete -c jobman -n $submit -s t -l time -x -d 'Wall-time limit: 90s, 10m, 2h,
 complete -c jobman -n $submit -l gpus -x -d 'Number of GPUs'
 complete -c jobman -n $submit -l after -x -a '(__jobman_live jobs)' -d 'Start only after these jobs succeeded'
 complete -c jobman -n $submit -l priority -x -d 'Order among your own queued jobs'
+complete -c jobman -n $submit -l notify -x -a 'END FAIL TIMEOUT ALL NONE' -d 'Have the platform tell you when it ends (comma-separated)'
 complete -c jobman -n $submit -l hold -d 'Queue it held, until jobman release'
 complete -c jobman -n $submit -l array -x -d 'One job per index (0-99, 1,3,5-9), %N at most N at once'
 complete -c jobman -n $submit -l retries -x -d 'Queue it again after LOST or an engine failure'

@@ -7,6 +7,7 @@
 #include "daemon/images/catalogue_cache.hpp"
 #include "daemon/images/image_home.hpp"
 #include "daemon/logs/log_watch.hpp"
+#include "daemon/notify/notifier.hpp"
 #include "daemon/scheduler/gpu_allocator.hpp"
 #include "daemon/scheduler/job_watch.hpp"
 #include "daemon/scheduler/scheduler.hpp"
@@ -28,6 +29,7 @@ struct Daemon {
   store::GroupCommit inserts; // submits' jobs, one commit per turn of the loop
   std::unique_ptr<engine::CommandRunner> runner;
   std::unique_ptr<backend::Backend> backend;
+  notify::Notifier notifier; // the admin's hook at jobs' ends (config notify)
   scheduler::JobWatch watch;
   logs::LogWatch log_watch; // wakes `logs -f` on new output
   scheduler::GpuAllocator gpus;

@@ -179,6 +179,7 @@ Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
     inserts(io.get_executor(), store),
     runner((ensure_private_dir(config.state_dir + "/engine"), engine::make_process_runner(io.get_executor(), config.state_dir + "/engine"))),
     backend(make_backend(io, config, *runner, store.instance())),
+    notifier(io.get_executor(), config, store, *runner),
     log_watch(io.get_executor(), watch),
     gpus(detect_gpus(io, config, *runner)),
     scheduler(io.get_executor(), config, store, *backend, watch, gpus),
@@ -187,6 +188,7 @@ Daemon::Daemon(boost::asio::io_context& io_context, Config cfg)
     reports(config.state_dir + "/jobman.db") {
   scheduler.use_image_homes(homes, catalogue);
   inserts.after_commit([this] { return scheduler.queued(); });
+  scheduler.use_notifier(notifier);
 }
 
 int daemon_main(int argc, char** argv) {
@@ -267,6 +269,7 @@ int daemon_main(int argc, char** argv) {
     // image homes' cache lives in memory, so an earlier jobmand's copies and probes go.
     daemon.homes.clear_cache_dir();
     spawn_logged(io.get_executor(), daemon.homes.remove_leftover_probes(), "removing leftover probe containers");
+    daemon.notifier.recover(); // first: ends the scheduler's recovery records are notified as they happen
     daemon.scheduler.recover();
     std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec, int signal) {
       if (ec) return;
@@ -278,6 +281,7 @@ int daemon_main(int argc, char** argv) {
       log_info("signal {}: shutting down; running containers keep running and are re-adopted at the next start", signal);
       server.stop();
       daemon.scheduler.shutdown();
+      daemon.notifier.shutdown();
       io.stop();
     };
     signals.async_wait(on_signal);

@@ -38,6 +38,7 @@ struct SubmitOptions {
   int retries = 0;  // queued again this many times after LOST or an engine failure
   bool hold = false; // queued held, until `jobman release`
   std::string array; // --array 0-99%4: one job per index
+  std::string notify; // --notify END,FAIL: words checked by jobmand (common/notify.hpp)
   std::string from; // a file of job specs: submit them all, or none
 };
 int submit(Client& client, const Global& global, const SubmitOptions& options);

@@ -102,6 +102,9 @@ int details(Client& client, const Global& global, const std::string& reference) 
   if (job.spec.retries > 0)
     std::cout << fmt::format("Attempt:     {} of {} (queued again after LOST or an engine failure)\n", job.attempt, job.spec.retries + 1);
   if (job.resubmit_of) std::cout << fmt::format("Resubmit of: job {}\n", *job.resubmit_of);
+  if (!job.spec.notify.empty())
+    std::cout << fmt::format("Notify:      {}{}\n", fmt::join(job.spec.notify, ","),
+                             job.notified_at ? fmt::format(" (done {})", format_time(*job.notified_at)) : "");
   if (job.array)
     std::cout << fmt::format("Array:       index {} of array {} ({} jobs{})\n", job.array->index, job.array->id, job.array->count,
                              job.array->limit > 0 ? fmt::format(", at most {} at once", job.array->limit) : "");

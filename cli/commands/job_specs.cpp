@@ -21,11 +21,11 @@ namespace {
 json to_submit_args(const json& spec, const std::string& where) {
   auto fail = [&](const std::string& problem) { return ClientError(ErrorCode::InvalidArgument, fmt::format("{}: {}", where, problem)); };
   if (!spec.is_object()) throw fail("each job must be a JSON object");
-  static const std::set<std::string> k_keys{"image", "name", "args", "env", "flavor", "time", "gpus", "after", "command", "priority", "retries", "hold"};
+  static const std::set<std::string> k_keys{"image", "name", "args", "env", "flavor", "time", "gpus", "after", "command", "priority", "retries", "hold", "notify"};
   json args = json::object();
   for (const auto& [key, value] : spec.items()) {
     if (!k_keys.contains(key))
-      throw fail(fmt::format("unknown key '{}' (use image, name, args, env, flavor, time, gpus, after, command, priority, retries, hold)", key));
+      throw fail(fmt::format("unknown key '{}' (use image, name, args, env, flavor, time, gpus, after, command, priority, retries, hold, notify)", key));
     if (key == "env" && value.is_object()) { // {"KEY": "VALUE"} is accepted as well as ["KEY=VALUE"]
       json list = json::array();
       for (const auto& [k, v] : value.items()) {
@@ -33,8 +33,8 @@ json to_submit_args(const json& spec, const std::string& where) {
         list.push_back(k + "=" + v.get<std::string>());
       }
       args["env"] = list;
-    } else if (key == "after" && value.is_string()) {
-      args["after"] = json::array({value});
+    } else if ((key == "after" || key == "notify") && value.is_string()) { // "END,FAIL" as well as ["END", "FAIL"]
+      args[key] = json::array({value});
     } else if (key == "command") {
       args["replace_entrypoint"] = value;
     } else {

@@ -64,6 +64,7 @@ int submit(Client& client, const Global& global, const SubmitOptions& options) {
   if (options.priority != 0) args["priority"] = options.priority;
   if (options.retries > 0) args["retries"] = options.retries;
   if (options.hold) args["hold"] = true;
+  if (!options.notify.empty()) args["notify"] = json::array({options.notify}); // a comma list: jobmand splits and checks it
   if (!options.array.empty()) args["array"] = options.array;
   if (!options.name.empty()) args["name"] = options.name;
   if (options.replace_entrypoint) args["replace_entrypoint"] = true;

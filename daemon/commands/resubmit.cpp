@@ -64,6 +64,7 @@ asio::awaitable<json> resubmit(CommandContext& ctx) {
   constexpr int k_user_max = scheduler::k_max_user_priority;
   again.priority = std::clamp(old.spec.priority, -k_user_max, ctx.peer.admin ? policy::k_max_admin_priority : k_user_max);
   again.retries = std::min(old.spec.retries, ctx.daemon.config.limits.max_retries);
+  again.notify = old.spec.notify; // checked again: refused if the platform has no hook now
 
   const JobId old_id = old.id;
   const std::string old_image_id = old.spec.image_id;

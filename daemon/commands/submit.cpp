@@ -1,4 +1,5 @@
 #include "common/names.hpp"
+#include "common/notify.hpp"
 #include "common/platform_env.hpp"
 #include "common/printable.hpp"
 #include "common/size.hpp"
@@ -13,6 +14,7 @@
 #include "daemon/policy/submit_policy.hpp"
 #include "daemon/scheduler/queue_plan.hpp"
 
+#include <algorithm>
 #include <fmt/format.h>
 #include <sys/statvfs.h>
 #include <map>
@@ -116,6 +118,18 @@ Job build(CommandContext& ctx, const policy::Catalogue& catalogue, const SubmitA
                                                       config.limits.max_retries));
   job.spec.retries = s.retries;
   job.held = s.hold;
+  if (!s.notify.empty()) {
+    if (config.notify.command.empty())
+      throw Error(ErrorCode::InvalidArgument, "--notify: this platform has no notification hook (notify.command in jobman.json); ask the platform admin");
+    const auto wanted = notify_states(s.notify);
+    const bool any_allowed = std::any_of(wanted.begin(), wanted.end(), [&](JobState state) {
+      return std::find(config.notify.states.begin(), config.notify.states.end(), to_string(state)) != config.notify.states.end();
+    });
+    if (!any_allowed)
+      throw Error(ErrorCode::InvalidArgument, fmt::format("--notify {}: this platform notifies only on {} (notify.states)", join_notify_words(s.notify),
+                                                          fmt::join(config.notify.states, ", ")));
+    job.spec.notify = s.notify;
+  }
 
   for (const auto& typed : s.after) {
     // [KIND:]JOB: a job name never holds ':'.

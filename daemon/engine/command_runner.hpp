@@ -33,6 +33,10 @@ struct ChildOptions {
   std::string working_dir;      // empty: the runner's
   std::optional<std::uint32_t> uid, gid; // both set: the child drops to them (no supplementary groups) before exec
   std::optional<std::uint64_t> max_file_size; // RLIMIT_FSIZE: a longer write kills the child (SIGXFSZ)
+  // The child's whole environment ("NAME=value" each); nothing: the daemon's.
+  std::optional<std::vector<std::string>> environment;
+  // Output past max_output is dropped (the status still counts), not an error.
+  bool cut_output = false;
 };
 
 struct Captured {

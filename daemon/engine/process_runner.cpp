@@ -177,6 +177,14 @@ public:
       setup.gid = *options.gid;
     }
     if (options.max_file_size) setup.max_file_size = static_cast<rlim_t>(*options.max_file_size);
+    // Built here, since the child may call nothing but async-signal-safe functions (alive
+    // until launch returns: Boost waits for the exec).
+    std::vector<const char*> envp;
+    if (options.environment) {
+      for (const auto& entry : *options.environment) envp.push_back(entry.c_str());
+      envp.push_back(nullptr);
+      setup.env = envp.data();
+    }
     const int in_fd = options.stdin_fd >= 0 ? options.stdin_fd : null.get();
     error_code ec;
     bp::process process = [&] {
@@ -232,7 +240,7 @@ public:
       co_return ErrorInfo{ErrorCode::Unavailable,
                           fmt::format("'{}' did not answer within {}; jobmand killed it", command_words(argv),
                                       format_duration(std::chrono::duration_cast<std::chrono::seconds>(*timeout)))};
-    if (ec_out || ec_err)
+    if ((ec_out || ec_err) && !options.cut_output)
       co_return ErrorInfo{ErrorCode::EngineError, fmt::format("{} printed more than {} bytes", argv.front(), max_output)};
     co_return result;
   }

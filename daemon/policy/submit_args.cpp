@@ -1,5 +1,7 @@
 #include "daemon/policy/submit_args.hpp"
 
+#include "common/notify.hpp"
+
 #include <fmt/format.h>
 
 namespace jobman::daemon::policy {
@@ -21,6 +23,7 @@ SubmitArgs read_submit_args(protocol::Args& args) {
   s.priority = static_cast<int>(args.optional_int("priority", 0, -k_max_admin_priority, k_max_admin_priority));
   s.retries = static_cast<int>(args.optional_int("retries", 0, 0, 100));
   s.hold = args.optional_bool("hold");
+  s.notify = parse_notify_words(args.optional_string_list("notify"));
   return s;
 }
 

@@ -21,6 +21,7 @@ struct SubmitArgs {
   int priority = 0;               // checked against the caller's range by the submit command
   int retries = 0;                // checked against limits.max_retries by the submit command
   bool hold = false;              // queued held
+  std::vector<std::string> notify; // parse_notify_words' words; the submit command checks the platform has a hook
   bool defaulted_image = false;   // no image was asked for: images.default was put in
 };
 

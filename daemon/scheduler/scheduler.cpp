@@ -6,6 +6,7 @@
 #include "daemon/backend/container_args.hpp"
 #include "daemon/log.hpp"
 #include "daemon/mounts/staging.hpp"
+#include "daemon/notify/notifier.hpp"
 #include "daemon/policy/mount_policy.hpp"
 
 #include <boost/asio/post.hpp>
@@ -41,6 +42,8 @@ Job Scheduler::transition(JobId id, JobState to, const std::string& reason, cons
   Job job = m_store.transition(id, to, reason, fields);
   log_info("job {} ({}, {}) -> {}{}{}", id, job.spec.name, job.user, to_string(to), reason.empty() ? "" : ": ", reason);
   m_watch.notify(id);
+  // Whatever the backend, every end passes here: the hook is queued, never awaited.
+  if (m_notifier && is_terminal(to) && !job.spec.notify.empty()) m_notifier->job_ended(job);
   return job;
 }
 

@@ -22,6 +22,10 @@
 #include <memory>
 #include <string>
 
+namespace jobman::daemon::notify {
+class Notifier;
+}
+
 namespace jobman::daemon::scheduler {
 
 class Scheduler {
@@ -52,6 +56,9 @@ public:
     m_homes = &homes;
     m_catalogue = &catalogue;
   }
+
+  // Who is told of jobs' ends (`submit --notify`): every end recorded by transition().
+  void use_notifier(notify::Notifier& notifier) { m_notifier = &notifier; }
 
   std::string log_path(JobId id) const;
   bool is_shutting_down() const { return m_shutting_down; }
@@ -118,6 +125,7 @@ private:
   GpuAllocator& m_gpus;
   images::ImageHomes* m_homes = nullptr;
   images::CatalogueCache* m_catalogue = nullptr;
+  notify::Notifier* m_notifier = nullptr;
   std::map<JobId, std::string> m_cancelling; // job -> reason
   std::map<JobId, std::shared_ptr<asio::steady_timer>> m_deadlines;
   std::set<JobId> m_timed_out;

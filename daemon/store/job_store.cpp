@@ -1,5 +1,7 @@
 #include "daemon/store/job_store.hpp"
 
+#include "common/notify.hpp"
+
 #include "common/errors.hpp"
 #include "common/file_descriptor.hpp"
 #include "common/job_json.hpp"
@@ -44,7 +46,7 @@ constexpr const char* k_columns =
   "argv, container, submitted_at, started_at, ended_at, flavor, resources, mounts, groups, gpu_devices, priority, "
   "(SELECT json_group_array(json_array(depends_on, kind)) FROM job_dependencies WHERE job_id = jobs.id), deleted_at IS NOT NULL, image_home, backend_id, node, "
   "peak_memory, cpu_ms, cpu_user_ms, cpu_system_ms, usage_source, peak_resident, retries, attempt, not_before, resubmit_of, held, "
-  "array_id, array_index, array_limit, array_count";
+  "array_id, array_index, array_limit, array_count, notify, notified_at";
 
 std::optional<std::int64_t> nullable(const SQLite::Column& column) {
   if (column.isNull()) return std::nullopt;
@@ -149,6 +151,8 @@ Job read_job(SQLite::Statement& q, const std::string& instance) {
   job.resubmit_of = nullable(q.getColumn(38));
   job.held = q.getColumn(39).getInt() != 0;
   job.array = read_array(q, 40);
+  job.spec.notify = split_notify_words(q.getColumn(44).getString());
+  job.notified_at = nullable(q.getColumn(45));
   return job;
 }
 
@@ -315,8 +319,8 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   job.submitted_at = now_ms();
   SQLite::Statement q(*m_db,
                       "INSERT INTO jobs (name, uid, gid, user, image, image_id, args, replace_entrypoint, env, state, submitted_at, "
-                      "flavor, resources, mounts, groups, priority, image_home, retries, resubmit_of, held, array_id, array_index, array_limit, array_count) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+                      "flavor, resources, mounts, groups, priority, image_home, retries, resubmit_of, held, array_id, array_index, array_limit, array_count, "
+                      "notify) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   // A placeholder name keeps the unique index happy until the id is known.
   q.bind(1, job.spec.name.empty() || job.array ? fmt::format("\x01pending-{}-{}", job.submitted_at, ++m_placeholders) : job.spec.name);
   q.bind(2, static_cast<std::int64_t>(job.uid));
@@ -345,6 +349,7 @@ Job JobStore::insert_in_transaction(Job job, const ArgvFor& argv_for) {
   q.bind(22, job.array ? job.array->index : 0);
   q.bind(23, job.array ? job.array->limit : 0);
   q.bind(24, job.array ? job.array->count : 0);
+  q.bind(25, join_notify_words(job.spec.notify));
   q.exec();
   job.id = m_db->getLastInsertRowid();
   if (job.array) {
@@ -686,6 +691,30 @@ void JobStore::set_backend_info(JobId id, const std::string& backend_id, const s
   q.bind(2, node);
   q.bind(3, id);
   q.exec();
+}
+
+void JobStore::set_notified(JobId id, const std::string& event) {
+  SQLite::Transaction tx(*m_db);
+  auto job = get(id);
+  if (!job) return; // purged meanwhile
+  const TimePoint now = now_ms();
+  SQLite::Statement q(*m_db, "UPDATE jobs SET notified_at = ? WHERE id = ?");
+  q.bind(1, now);
+  q.bind(2, id);
+  q.exec();
+  if (!event.empty()) add_event(*m_db, id, job->state, job->state, event, now);
+  tx.commit();
+}
+
+std::vector<Job> JobStore::pending_notifications(TimePoint since, int limit) const {
+  SQLite::Statement q(*m_db, fmt::format("SELECT {} FROM jobs WHERE notify != '' AND notified_at IS NULL AND ended_at >= ? "
+                                         "AND state NOT IN ('QUEUED', 'STARTING', 'RUNNING') ORDER BY ended_at, id LIMIT ?",
+                                         k_columns));
+  q.bind(1, since);
+  q.bind(2, limit);
+  std::vector<Job> jobs;
+  while (q.executeStep()) jobs.push_back(read_job(q, m_instance));
+  return jobs;
 }
 
 void JobStore::set_reason(JobId id, const std::string& reason) {

@@ -154,6 +154,12 @@ public:
   // final engine command.
   // The backend's id of job `id` and its node (Job::backend_id, Job::node).
   void set_backend_info(JobId id, const std::string& backend_id, const std::string& node);
+  // Records that the notification of job `id`'s end is done (Job::notified_at), with
+  // `event` as an event of its end state (none if empty). Nothing if the job is gone.
+  void set_notified(JobId id, const std::string& event);
+  // Ended jobs that asked for notifications (spec.notify) and have none recorded, ended at
+  // `since` (ms) or later, oldest end first, at most `limit`: those a restart runs.
+  std::vector<Job> pending_notifications(TimePoint since, int limit) const;
   // Replaces the reason of job `id` without a state change: what a job handed to Slurm
   // waits for ("PENDING (Resources)"), shown by queue and details.
   void set_reason(JobId id, const std::string& reason);

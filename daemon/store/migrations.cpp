@@ -195,6 +195,14 @@ constexpr std::array<const char*, k_current_schema_version> k_migrations{
     -- list's row of an array, its first listed element: MIN(id) in one index search.
     CREATE INDEX jobs_array_listed ON jobs(array_id, id) WHERE array_id IS NOT NULL AND deleted_at IS NULL;
   )sql",
+  // 15: notifications (issue 12): the end states a job asked to be told about
+  // (`submit --notify`, "END,FAIL"), and when the admin's hook ran for its end, so that a
+  // restarted daemon runs those it had not (JobStore::pending_notifications).
+  R"sql(
+    ALTER TABLE jobs ADD COLUMN notify      TEXT NOT NULL DEFAULT '';
+    ALTER TABLE jobs ADD COLUMN notified_at INTEGER;
+    CREATE INDEX jobs_notify_pending ON jobs(ended_at) WHERE notify != '' AND notified_at IS NULL;
+  )sql",
 };
 } // namespace
 

@@ -142,6 +142,9 @@ expect "jobman --socket $S resubmit -j " alpha beta
 expect "jobman --socket $S release -j a" alpha
 expect "jobman --socket $S submit --h" --help --hold
 expect "jobman --socket $S submit --ar" --array
+expect "jobman --socket $S submit --no" --notify
+expect "jobman --socket $S submit --notify " END FAIL TIMEOUT ALL NONE
+expect "jobman --socket $S submit --notify F" FAIL
 expect "jobman --socket $S resubmit --l" --latest-image
 expect "jobman --socket $S resubmit -j alpha -r " big small
 expect "jobman --socket $S stats --" --help --since --until --user --by

@@ -9,6 +9,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <algorithm>
+#include <unistd.h>
 #include <functional>
 #include <string>
 #include <vector>
@@ -26,6 +27,8 @@ public:
   std::vector<Rule> rules;
   std::vector<std::vector<std::string>> calls;
   std::vector<std::vector<EnvVar>> spawn_envs; // the environment each spawn() was given
+  std::vector<daemon::engine::ChildOptions> child_options; // what each capture_with() was given
+  std::vector<std::string> stdins;                         // ... and what its stdin_fd held (read at the call)
   daemon::engine::ExitStatus spawn_exit{0, std::nullopt};
 
   // Answers commands with all of `words` with exit `code`, `out` and `err`.
@@ -49,9 +52,18 @@ public:
       if (has_all(argv, rule.words)) co_return rule.reply();
     co_return daemon::engine::Captured{{127, std::nullopt}, "", "fake: no rule for " + argv.front()};
   }
-  asio::awaitable<Result<daemon::engine::Captured>> capture_with(std::vector<std::string> argv, daemon::engine::ChildOptions,
+  asio::awaitable<Result<daemon::engine::Captured>> capture_with(std::vector<std::string> argv, daemon::engine::ChildOptions options,
                                                                  std::optional<std::chrono::milliseconds> timeout, std::size_t max) override {
-    return capture(std::move(argv), timeout, max);
+    std::string input;
+    if (options.stdin_fd >= 0) {
+      char buffer[4096];
+      for (ssize_t n; (n = ::pread(options.stdin_fd, buffer, sizeof buffer, static_cast<off_t>(input.size()))) > 0;)
+        input.append(buffer, static_cast<std::size_t>(n));
+    }
+    stdins.push_back(std::move(input));
+    child_options.push_back(std::move(options));
+    auto result = co_await capture(std::move(argv), timeout, max);
+    co_return result;
   }
   Result<std::unique_ptr<daemon::engine::RunningProcess>> spawn(const std::vector<std::string>& argv, int,
                                                                 const std::vector<EnvVar>& env) override {

@@ -395,3 +395,63 @@ TEST_CASE("config_to_json shows a secret env value as *** and round-trips the re
   CHECK(back.flavors[0].env == std::vector<PlatformEnvVar>{{"K", "***", true}});
   CHECK(config_to_json(back) == shown);
 }
+
+TEST_CASE("notify: none by default; a hook as nobody with its defaults, shown by config_to_json", "[config][notify]") {
+  CHECK(parse("{}").notify.command.empty());
+  Config c = parse(R"({"notify": {"command": ["/usr/lib/jobman/notify-mail", "--quiet"]}})");
+  CHECK(c.notify.command == std::vector<std::string>{"/usr/lib/jobman/notify-mail", "--quiet"});
+  CHECK(c.notify.user == "nobody");
+  CHECK(c.notify.uid == 65534);
+  CHECK(c.notify.gid != 0);
+  CHECK(c.notify.timeout == 30s);
+  CHECK(c.notify.max_running == 4);
+  CHECK(c.notify.states.size() == 6);
+  c = parse(R"({"notify": {"command": ["/bin/true"], "user": 65534, "timeout": "2m", "states": ["FAILED", "LOST"], "max_running": 1}})");
+  CHECK(c.notify.uid == 65534);
+  CHECK(c.notify.timeout == 120s);
+  CHECK(c.notify.states == std::vector<std::string>{"FAILED", "LOST"});
+  CHECK(c.notify.max_running == 1);
+  CHECK(config_to_json(c).find("\"notify\"") != std::string::npos);
+  CHECK(config_to_json(parse("{}")).find("\"notify\"") == std::string::npos);
+}
+
+TEST_CASE("notify: hostile and wrong values are refused at load, naming the key", "[config][notify]") {
+  auto fails = [](const std::string& notify, std::initializer_list<std::string> parts) {
+    const std::string text = R"({"notify": )" + notify + "}";
+    CAPTURE(text);
+    CHECK_THROWS_MATCHES(parse_config(text, "t"), Error, IsError(ErrorCode::InvalidArgument, parts));
+  };
+  fails(R"("/bin/true")", {"notify", "object"});
+  fails(R"({})", {"notify.command", "required"});
+  fails(R"({"command": []})", {"notify.command", "required"});
+  fails(R"({"command": "/bin/true"})", {"notify.command", "list of strings"});
+  fails(R"({"command": ["notify-mail"]})", {"notify.command", "absolute path"});
+  fails(R"({"command": ["./notify-mail"]})", {"notify.command", "absolute path"});
+  fails(R"({"command": ["/usr/lib/../bin/sh"]})", {"notify.command", "absolute path"});
+  fails(R"({"command": ["/usr/lib/jobman/"]})", {"notify.command", "absolute path"});
+  fails(R"({"command": [""]})", {"notify.command", "empty"});
+  fails(R"({"command": ["/bin/true", 3]})", {"notify.command", "list of strings"});
+  fails(R"({"command": ["/bin/tr\u0000ue"]})", {"notify.command", "NUL"});
+  fails(R"({"command": ["/bin/true", ")" + std::string(5000, 'a') + R"("]})", {"notify.command", "4096"});
+  fails(R"({"command": ["/bin/true"], "user": "root"})", {"notify.user", "root"});
+  fails(R"({"command": ["/bin/true"], "user": 0})", {"notify.user", "root"});
+  fails(R"({"command": ["/bin/true"], "user": "0"})", {"notify.user", "root"});
+  fails(R"({"command": ["/bin/true"], "user": "no-such-user-jobman"})", {"notify.user", "not a user"});
+  fails(R"({"command": ["/bin/true"], "user": "nobody\nroot"})", {"notify.user", "not a user", "\\n"});
+  fails(R"({"command": ["/bin/true"], "user": 4000000000})", {"notify.user", "name or a uid"});
+  fails(R"({"command": ["/bin/true"], "user": -1})", {"notify.user", "name or a uid"});
+  fails(R"({"command": ["/bin/true"], "user": "99999999999999999999"})", {"notify.user", "not a user"});
+  fails(R"({"command": ["/bin/true"], "user": ""})", {"notify.user", "name or a uid"});
+  fails(R"({"command": ["/bin/true"], "user": true})", {"notify.user", "name or a uid"});
+  fails(R"({"command": ["/bin/true"], "timeout": "0s"})", {"notify.timeout", "at least 1s"});
+  fails(R"({"command": ["/bin/true"], "timeout": "2h"})", {"notify.timeout", "at most 1h"});
+  fails(R"({"command": ["/bin/true"], "timeout": "soon"})", {"notify.timeout", "duration"});
+  fails(R"({"command": ["/bin/true"], "states": []})", {"notify.states", "at least one"});
+  fails(R"({"command": ["/bin/true"], "states": ["RUNNING"]})", {"notify.states", "'RUNNING' is not an end state"});
+  fails(R"({"command": ["/bin/true"], "states": ["failed"]})", {"notify.states", "not an end state"});
+  fails(R"({"command": ["/bin/true"], "states": ["FAILED", "FAILED"]})", {"notify.states", "twice"});
+  fails(R"({"command": ["/bin/true"], "states": ["\u001b[2J"]})", {"notify.states", "\\e"});
+  fails(R"({"command": ["/bin/true"], "max_running": 0})", {"notify.max_running", "between 1 and 64"});
+  fails(R"({"command": ["/bin/true"], "max_running": 1000})", {"notify.max_running", "between 1 and 64"});
+  fails(R"({"command": ["/bin/true"], "comand": ["/bin/true"]})", {"notify.comand", "unknown key"});
+}

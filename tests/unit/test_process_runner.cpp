@@ -165,3 +165,106 @@ TEST_CASE("spawn gives the child `env` over the daemon's own environment, and no
   CHECK(count("JOBMAN_UNIT_SHADOWED=the daemon's") == 0);
   CHECK(count("JOBMAN_UNIT_KEPT=kept") == 1);
 }
+
+TEST_CASE("capture_with: `environment` is the child's whole environment, stdin from the given fd", "[process_runner][notify]") {
+  asio::io_context io;
+  auto runner = make_process_runner(io.get_executor(), "/");
+  ::setenv("JOBMAN_UNIT_DAEMONS", "the daemon's", 1);
+  test::TempDir dir;
+  const std::string input = dir.file("in.txt");
+  { std::ofstream(input) << "line from stdin\n"; }
+  const int in_fd = ::open(input.c_str(), O_RDONLY | O_CLOEXEC);
+  REQUIRE(in_fd >= 0);
+  run_coroutine(io, [&]() -> asio::awaitable<void> {
+    ChildOptions options;
+    options.stdin_fd = in_fd;
+    options.environment = std::vector<std::string>{"PATH=/usr/bin:/bin", "ONLY=this"};
+    std::vector<std::string> argv{"/bin/sh", "-c", "cat; env | sort"};
+    auto result = co_await runner->capture_with(std::move(argv), std::move(options), 10s);
+    REQUIRE(result);
+    CHECK(result->out.find("line from stdin\n") == 0);
+    CHECK(result->out.find("ONLY=this\n") != std::string::npos);
+    CHECK(result->out.find("JOBMAN_UNIT_DAEMONS") == std::string::npos);
+  });
+  ::close(in_fd);
+  ::unsetenv("JOBMAN_UNIT_DAEMONS");
+}
+
+TEST_CASE("capture_with: with cut_output, output past the cap is dropped and the status kept", "[process_runner][notify]") {
+  asio::io_context io;
+  auto runner = make_process_runner(io.get_executor(), "/");
+  run_coroutine(io, [&]() -> asio::awaitable<void> {
+    ChildOptions options;
+    options.cut_output = true;
+    std::vector<std::string> argv{"/bin/sh", "-c", "head -c 100000 /dev/zero; head -c 100000 /dev/zero >&2; exit 3"};
+    auto result = co_await runner->capture_with(std::move(argv), std::move(options), 10s, 100);
+    REQUIRE(result);
+    CHECK(result->out.size() == 100);
+    CHECK(result->err.size() == 100);
+    CHECK(result->status.code == 3);
+    std::vector<std::string> again{"/bin/sh", "-c", "head -c 100000 /dev/zero"};
+    auto refused = co_await runner->capture(std::move(again), 10s, 100); // without: an error, as before
+    CHECK(!refused);
+  });
+}
+
+TEST_CASE("capture_with: past its timeout the child's whole group is killed, the loop never held", "[process_runner][notify]") {
+  test::TempDir dir;
+  const std::string pid_file = dir.file("pid");
+  asio::io_context io;
+  auto runner = make_process_runner(io.get_executor(), "/");
+  pid_t grandchild = -1;
+  int ticks = 0;
+  run_coroutine(io, [&]() -> asio::awaitable<void> {
+    using namespace asio::experimental::awaitable_operators;
+    auto ticking = [&]() -> asio::awaitable<void> { // the loop keeps running meanwhile
+      for (; ticks < 1000; ++ticks) co_await sleep_for(10ms);
+    };
+    std::vector<std::string> argv{"/bin/sh", "-c", "sleep 30 & echo $! > " + pid_file + "; wait"};
+    ChildOptions options;
+    const auto started = std::chrono::steady_clock::now();
+    auto raced = co_await (runner->capture_with(std::move(argv), std::move(options), 500ms) || ticking());
+    REQUIRE(raced.index() == 0);
+    CHECK(std::chrono::steady_clock::now() - started < 5s);
+    auto& result = std::get<0>(raced);
+    REQUIRE(!result);
+    CHECK(result.error().code == ErrorCode::Unavailable);
+    std::ifstream in(pid_file);
+    in >> grandchild;
+  });
+  CHECK(ticks >= 20);
+  REQUIRE(grandchild > 0);
+  CHECK(gone_soon(io, grandchild));
+}
+
+TEST_CASE("capture_with: uid and gid drop every group before exec", "[process_runner][notify][root]") {
+  if (::geteuid() != 0) {
+    WARN("SKIPPED: changing uid needs root");
+    return;
+  }
+  asio::io_context io;
+  auto runner = make_process_runner(io.get_executor(), "/");
+  run_coroutine(io, [&]() -> asio::awaitable<void> {
+    ChildOptions options;
+    options.working_dir = "/";
+    options.uid = 65534;
+    options.gid = 65534;
+    std::vector<std::string> argv{"/bin/sh", "-c", "id -u; id -g; id -G; grep -E '^(Uid|Gid|Groups):' /proc/self/status"};
+    auto result = co_await runner->capture_with(std::move(argv), std::move(options), 10s);
+    REQUIRE(result);
+    CHECK(result->status.code == 0);
+    CHECK(result->out.find("65534\n65534\n65534\n") == 0);
+    CHECK(result->out.find("Uid:\t65534\t65534\t65534\t65534") != std::string::npos);
+    CHECK(result->out.find("Groups:\t \n") != std::string::npos); // none
+    // A working directory it cannot enter: the child ends 126 before exec (as root it could).
+    ChildOptions unreachable;
+    unreachable.working_dir = "/nonexistent-jobman-dir";
+    unreachable.uid = 65534;
+    unreachable.gid = 65534;
+    std::vector<std::string> id{"/usr/bin/id", "-u"};
+    auto refused = co_await runner->capture_with(std::move(id), std::move(unreachable), 10s);
+    REQUIRE(refused);
+    CHECK(refused->status.code == 126);
+    CHECK(refused->out.empty());
+  });
+}
