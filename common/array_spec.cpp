@@ -81,6 +81,8 @@ std::string format_indices(const std::vector<int>& indices) {
   return out;
 }
 
+std::string_view array_name(std::string_view element_name) { return element_name.substr(0, element_name.find('[')); }
+
 std::string with_index(std::string_view arg, int index) {
   constexpr std::string_view placeholder = "{index}";
   std::string out;

@@ -24,6 +24,9 @@ std::variant<ArraySpec, std::string> parse_array_spec(std::string_view text, int
 // Indices back as ranges: {0,1,2,5,7,8} -> "0-2,5,7-8".
 std::string format_indices(const std::vector<int>& indices);
 
+// The array's name in an element's name: "seg[7]" -> "seg" (a name without '[' as it is).
+std::string_view array_name(std::string_view element_name);
+
 // `arg` with every "{index}" replaced by `index`.
 std::string with_index(std::string_view arg, int index);
 

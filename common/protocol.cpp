@@ -178,56 +178,6 @@ json platform_env_to_json(const std::vector<PlatformEnvVar>& env) {
   return out;
 }
 
-json job_to_json(const Job& job) {
-  json env = json::object();
-  for (const auto& [k, v] : job.spec.env) env[k] = v;
-  json out = {
-    {"id", job.id},
-    {"name", job.spec.name},
-    {"user", job.user},
-    {"uid", job.uid},
-    {"gid", job.gid},
-    {"image", job.spec.image},
-    {"image_id", job.spec.image_id},
-    {"image_home", job.spec.image_home},
-    {"args", job.spec.args},
-    {"replace_entrypoint", job.spec.replace_entrypoint},
-    {"env", env},
-    {"state", to_string(job.state)},
-    {"reason", job.reason},
-    {"argv", job.argv},
-    {"container", job.container},
-    {"backend_id", job.backend_id},
-    {"node", job.node},
-    {"submitted_at", job.submitted_at},
-    {"flavor", job.spec.flavor},
-    {"resources", job.spec.resources},
-    {"gpu_devices", job.gpu_devices},
-    {"mounts", job.spec.mounts},
-    {"priority", job.spec.priority},
-    {"retries", job.spec.retries},
-    {"attempt", job.attempt},
-    {"held", job.held},
-    {"notify", job.spec.notify},
-  };
-  // Each kind of dependency apart: `after` (must succeed) as in every version 1 reply.
-  json after = json::array(), after_any = json::array(), after_notok = json::array();
-  for (const auto& dep : job.spec.after)
-    (dep.kind == AfterKind::Ok ? after : dep.kind == AfterKind::Any ? after_any : after_notok).push_back(dep.id);
-  out["after"] = std::move(after);
-  out["after_any"] = std::move(after_any);
-  out["after_notok"] = std::move(after_notok);
-  out["not_before"] = job.not_before ? json(*job.not_before) : json(nullptr);
-  out["resubmit_of"] = job.resubmit_of ? json(*job.resubmit_of) : json(nullptr);
-  out["exit_code"] = job.exit_code ? json(*job.exit_code) : json(nullptr);
-  out["started_at"] = job.started_at ? json(*job.started_at) : json(nullptr);
-  out["ended_at"] = job.ended_at ? json(*job.ended_at) : json(nullptr);
-  out["usage"] = job.usage ? json(*job.usage) : json(nullptr);
-  out["array"] = array_to_json(job);
-  out["notified_at"] = job.notified_at ? json(*job.notified_at) : json(nullptr);
-  return out;
-}
-
 json job_to_row_json(const Job& job) {
   return json{
     {"id", job.id},
@@ -246,6 +196,45 @@ json job_to_row_json(const Job& job) {
     {"array", array_to_json(job)},
   };
 }
+
+// Every field: the table's row (job_to_row_json) and the rest.
+json job_to_json(const Job& job) {
+  json out = job_to_row_json(job);
+  json env = json::object();
+  for (const auto& [k, v] : job.spec.env) env[k] = v;
+  out.update(json{
+    {"image_id", job.spec.image_id},
+    {"image_home", job.spec.image_home},
+    {"args", job.spec.args},
+    {"replace_entrypoint", job.spec.replace_entrypoint},
+    {"env", env},
+    {"reason", job.reason},
+    {"argv", job.argv},
+    {"container", job.container},
+    {"backend_id", job.backend_id},
+    {"node", job.node},
+    {"resources", job.spec.resources},
+    {"gpu_devices", job.gpu_devices},
+    {"mounts", job.spec.mounts},
+    {"priority", job.spec.priority},
+    {"retries", job.spec.retries},
+    {"attempt", job.attempt},
+    {"notify", job.spec.notify},
+  });
+  // Each kind of dependency apart: `after` (must succeed) as in every version 1 reply.
+  json after = json::array(), after_any = json::array(), after_notok = json::array();
+  for (const auto& dep : job.spec.after)
+    (dep.kind == AfterKind::Ok ? after : dep.kind == AfterKind::Any ? after_any : after_notok).push_back(dep.id);
+  out["after"] = std::move(after);
+  out["after_any"] = std::move(after_any);
+  out["after_notok"] = std::move(after_notok);
+  out["not_before"] = job.not_before ? json(*job.not_before) : json(nullptr);
+  out["resubmit_of"] = job.resubmit_of ? json(*job.resubmit_of) : json(nullptr);
+  out["usage"] = job.usage ? json(*job.usage) : json(nullptr);
+  out["notified_at"] = job.notified_at ? json(*job.notified_at) : json(nullptr);
+  return out;
+}
+
 
 Job job_from_json(const json& value) {
   try {

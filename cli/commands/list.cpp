@@ -1,3 +1,4 @@
+#include "common/array_spec.hpp"
 #include "cli/commands/commands.hpp"
 #include "cli/output.hpp"
 
@@ -25,7 +26,7 @@ int list(Client& client, const Global& global, const ListOptions& options) {
     if (item.contains("array_summary") && item["array_summary"].is_object() && job.array) {
       // An array, one row: NAME[indices], its jobs' states, from its first start to its last end.
       const json& s = item["array_summary"];
-      name = name.substr(0, name.rfind('[')) + "[" + s.value("indices", "") + "]" +
+      name = fmt::format("{}[{}]", array_name(name), s.value("indices", "")) +
              (job.array->limit > 0 ? fmt::format("%{}", job.array->limit) : "");
       state = format_array_states(s.value("states", json::object()));
       exit = "-";

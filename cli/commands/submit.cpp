@@ -1,3 +1,4 @@
+#include "common/array_spec.hpp"
 #include "cli/commands/commands.hpp"
 #include "cli/output.hpp"
 
@@ -105,7 +106,7 @@ int submit(Client& client, const Global& global, const SubmitOptions& options) {
   }
   if (result.contains("array")) {
     const json& a = result["array"];
-    const std::string base = job.spec.name.substr(0, job.spec.name.rfind('['));
+    const std::string_view base = array_name(job.spec.name);
     const auto ids = a.value("ids", std::vector<JobId>{});
     if (!global.json)
       std::cout << fmt::format("Submitted array {} ({}[{}]): {} jobs, ids {} to {}{}, with image {}\n", a.value("id", JobId{0}), base,

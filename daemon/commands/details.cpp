@@ -16,8 +16,6 @@ json array_details(CommandContext& ctx, const Targets& found) {
   const Job& first = found.jobs.front();
   const auto summaries = ctx.daemon.store.array_summaries({*found.array});
   const store::ArraySummary& s = summaries.at(*found.array);
-  json states = json::object();
-  for (const auto& [state, n] : s.states) states[std::string(to_string(state))] = n;
   json elements = json::array();
   for (std::size_t i = 0; i < found.jobs.size() && i < 1000; ++i) {
     const Job& e = found.jobs[i];
@@ -25,8 +23,8 @@ json array_details(CommandContext& ctx, const Targets& found) {
                         {"exit_code", e.exit_code ? json(*e.exit_code) : json(nullptr)}, {"held", e.held}});
   }
   return json{{"job", protocol::job_to_json(first)},
-              {"array", {{"id", *found.array}, {"name", first.spec.name.substr(0, first.spec.name.rfind('['))}, {"count", first.array->count},
-                         {"limit", first.array->limit}, {"listed", s.listed}, {"indices", format_indices(s.indices)}, {"states", states},
+              {"array", {{"id", *found.array}, {"name", array_name(first.spec.name)}, {"count", first.array->count},
+                         {"limit", first.array->limit}, {"listed", s.listed}, {"indices", format_indices(s.indices)}, {"states", states_json(s)},
                          {"elements", elements}}}};
 }
 } // namespace

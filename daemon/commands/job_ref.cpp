@@ -87,11 +87,17 @@ Targets find_targets(const store::JobStore& store, const server::PeerIdentity& p
   return find_plain(store, peer, reference);
 }
 
+protocol::json states_json(const store::ArraySummary& summary) {
+  protocol::json states = protocol::json::object();
+  for (const auto& [state, n] : summary.states) states[std::string(to_string(state))] = n;
+  return states;
+}
+
 Job find_job(const store::JobStore& store, const server::PeerIdentity& peer, const std::string& reference) {
   Targets found = find_targets(store, peer, reference);
   if (found.array) {
     const Job& first = found.jobs.front();
-    const std::string name = first.spec.name.substr(0, first.spec.name.rfind('['));
+    const std::string_view name = array_name(first.spec.name);
     throw Error(ErrorCode::InvalidArgument,
                 fmt::format("'{}' is array {} ({} jobs); name one of its elements, as {}[{}] or {}[{}]", escape_controls(reference),
                             *found.array, found.jobs.size(), name, first.array->index, *found.array, first.array->index));

@@ -3,6 +3,7 @@
 // job array as a whole (its id or name), or one of its elements (`42[7]`, `seg[7]`).
 
 #include "common/job.hpp"
+#include "common/protocol.hpp"
 #include "daemon/server/peer_identity.hpp"
 #include "daemon/store/job_store.hpp"
 
@@ -24,6 +25,9 @@ struct Targets {
 // array's id (its first element's) or name is the whole array; `REF[N]` is element N of
 // the array REF names.
 Targets find_targets(const store::JobStore& store, const server::PeerIdentity& peer, const std::string& reference);
+
+// An array's listed jobs by state, as the wire has them: {"RUNNING": 4, "QUEUED": 96}.
+protocol::json states_json(const store::ArraySummary& summary);
 
 // The same for commands of one job: a whole array is refused, naming an element to give.
 Job find_job(const store::JobStore& store, const server::PeerIdentity& peer, const std::string& reference);

@@ -15,11 +15,9 @@ namespace {
 constexpr std::size_t k_max_list_bytes = 4 << 20;
 
 json summary_json(const store::ArraySummary& s) {
-  json states = json::object();
-  for (const auto& [state, n] : s.states) states[std::string(to_string(state))] = n;
   return json{{"listed", s.listed},
               {"indices", format_indices(s.indices)},
-              {"states", states},
+              {"states", states_json(s)},
               {"first_started", s.first_started ? json(*s.first_started) : json(nullptr)},
               {"last_ended", s.last_ended ? json(*s.last_ended) : json(nullptr)}};
 }

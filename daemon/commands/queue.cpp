@@ -3,6 +3,7 @@
 #include "daemon/daemon.hpp"
 
 #include <algorithm>
+#include <fmt/format.h>
 #include <map>
 
 namespace jobman::daemon::commands {
@@ -58,7 +59,7 @@ asio::awaitable<json> queue(CommandContext& ctx) {
     json& item = yours[row.first];
     std::sort(row.second.begin(), row.second.end());
     const std::string name = item["name"].get<std::string>();
-    item["name"] = name.substr(0, name.rfind('[')) + "[" + format_indices(row.second) + "]";
+    item["name"] = fmt::format("{}[{}]", array_name(name), format_indices(row.second));
     item["array"] = {{"id", array}, {"queued", row.second.size()}};
   }
   // Handed to a batch system and not running yet: what it waits for there (Slurm's state

@@ -1,3 +1,4 @@
+#include "common/array_spec.hpp"
 #include "common/names.hpp"
 #include "daemon/commands/command.hpp"
 #include "daemon/commands/job_ref.hpp"
@@ -52,7 +53,7 @@ asio::awaitable<json> resubmit(CommandContext& ctx) {
   again.request.image = old.spec.image;
   // An array's element "seg[7]" comes back as a job of its own, "seg-7-r2".
   const std::string old_name =
-    old.array ? fmt::format("{}-{}", old.spec.name.substr(0, old.spec.name.rfind('[')), old.array->index) : old.spec.name;
+    old.array ? fmt::format("{}-{}", array_name(old.spec.name), old.array->index) : old.spec.name;
   again.request.name = name.empty() ? next_name(ctx.daemon.store, ctx.peer.uid, old_name) : name;
   again.request.args = old.spec.args;
   again.request.replace_entrypoint = old.spec.replace_entrypoint;

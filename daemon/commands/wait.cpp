@@ -5,12 +5,6 @@
 namespace jobman::daemon::commands {
 
 namespace {
-json states_json(const store::ArraySummary& s) {
-  json states = json::object();
-  for (const auto& [state, n] : s.states) states[std::string(to_string(state))] = n;
-  return states;
-}
-
 // A whole array: until every listed element has ended, an event each time how many have
 // ended changes; the reply counts them by state and names those that did not succeed.
 asio::awaitable<json> wait_array(CommandContext& ctx, JobId array) {

@@ -1,3 +1,4 @@
+#include "common/array_spec.hpp"
 #include "daemon/store/job_store.hpp"
 
 #include "common/notify.hpp"
@@ -302,7 +303,7 @@ std::vector<Job> JobStore::insert_array(std::vector<Job> elements, const ArgvFor
       job.spec.name = base;
     }
     inserted.push_back(insert_in_transaction(std::move(job), argv_for));
-    if (inserted.size() == 1) base = inserted.front().spec.name.substr(0, inserted.front().spec.name.rfind('['));
+    if (inserted.size() == 1) base = array_name(inserted.front().spec.name);
   }
   tx.commit();
   return inserted;
